@@ -1,0 +1,1 @@
+"""core layer of VidTrain (see docs/architecture.md)."""

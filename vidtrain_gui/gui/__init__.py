@@ -1,0 +1,1 @@
+"""gui layer of VidTrain (see docs/architecture.md)."""

@@ -1,0 +1,1 @@
+"""media layer of VidTrain (see docs/architecture.md)."""

@@ -1,0 +1,1 @@
+"""ml layer of VidTrain (see docs/architecture.md)."""
