@@ -1,0 +1,39 @@
+"""Poster thumbnails: one JPEG per video, taken a little way in (first frames are often black)."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import cv2
+import numpy as np
+
+from vidtrain_gui.media.reader import VideoReader
+
+
+def poster_frame_index(frame_count: int) -> int:
+    return min(frame_count - 1, max(0, frame_count // 10))
+
+
+def fit_size(width: int, height: int, max_side: int) -> tuple[int, int]:
+    scale = min(1.0, max_side / max(width, height))
+    return max(2, int(round(width * scale))) & ~1, max(2, int(round(height * scale))) & ~1
+
+
+def write_jpeg(rgb: np.ndarray, dest: str | os.PathLike, quality: int = 85) -> Path:
+    """Write atomically: a reader never sees half a file."""
+    dest = Path(dest)
+    dest.parent.mkdir(parents=True, exist_ok=True)
+    ok, buf = cv2.imencode(".jpg", cv2.cvtColor(rgb, cv2.COLOR_RGB2BGR), [cv2.IMWRITE_JPEG_QUALITY, quality])
+    if not ok:
+        raise OSError(f"could not encode thumbnail for {dest.name}")
+    tmp = dest.with_name(dest.name + ".tmp")
+    tmp.write_bytes(buf.tobytes())
+    os.replace(tmp, dest)
+    return dest
+
+
+def make_thumbnail(reader: VideoReader, dest: str | os.PathLike, max_side: int = 320) -> Path:
+    w, h = reader.size
+    rgb = reader.frame(poster_frame_index(reader.frame_count), size=fit_size(w, h, max_side))
+    return write_jpeg(rgb, dest)
