@@ -47,10 +47,12 @@ class VideoReader:
         self._threads = threads
         self._autorotate = autorotate
         self._container = None
-        self._open()
         if index is None:
-            index = build_index(self._container, self._stream).index
-            self._reopen()
+            with open_container(self.path) as c:  # a fresh container: build_index demuxes from the start
+                s = c.streams.video[0]
+                s.thread_type = "AUTO"
+                index = build_index(c, s).index
+        self._open()
         self.index = index
         self._pts_lookup = index.pts if index.mode == "pts" else None
         self._anchors = {int(p): int(o) for o, p in zip(index.key_ordinals, index.key_pts)}
