@@ -1,0 +1,66 @@
+"""The `vidtrain` command as a user runs it: a real process, a real project folder, real videos."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+
+from videogen import write_pyav
+
+
+def vt(*args, check=True):
+    r = subprocess.run([sys.executable, "-m", "vidtrain_gui.cli", *map(str, args)], capture_output=True, text=True)
+    if check:
+        assert r.returncode == 0, r.stderr
+    return r
+
+
+def test_cli_round_trip(tmp_path):
+    proj = tmp_path / "proj"
+    write_pyav(tmp_path / "one.mp4", 50, gop=10)
+    (tmp_path / "junk.mp4").write_text("nope")
+    vt("init", proj)
+    r = vt("import", proj, tmp_path / "one.mp4", tmp_path / "junk.mp4", "--json", check=False)
+    assert r.returncode == 3  # partial: one refused
+    lines = [json.loads(x) for x in r.stdout.splitlines()]
+    assert [x["status"] for x in lines] == ["imported", "refused"]
+    vt("classes", "add", proj, "walk")
+    vt("classes", "add", proj, "run", "--color", "#ff0000", "--hotkey", "5")
+    classes = json.loads(vt("classes", "list", proj, "--json").stdout)
+    assert [(c["name"], c["hotkey"]) for c in classes] == [("walk", "1"), ("run", "5")]
+    vt("clips", "add", proj, "--video", "one.mp4", "--start", 0, "--end", 20, "--class", "walk")
+    r = vt("clips", "add", proj, "--video", "1", "--start", 10, "--end", 30, "--class", "run")
+    assert "overlaps" in r.stderr
+    clips = json.loads(vt("clips", "list", proj, "--json").stdout)
+    assert [(c["start_frame"], c["end_frame"]) for c in clips] == [(0, 20), (10, 30)]
+    vt("clips", "set-class", proj, clips[0]["id"], "run")
+    vt("clips", "rm", proj, clips[1]["id"])
+    r = vt("classes", "rm", proj, "run", check=False)
+    assert r.returncode == 1 and "--untag" in r.stderr and r.stderr.count("\n") == 1
+    vt("classes", "rm", proj, "run", "--untag")
+    info = json.loads(vt("info", proj, "--json").stdout)
+    assert info["clips"] == 1 and [c["name"] for c in info["classes"]] == ["walk"]
+    assert info["videos"][0]["frame_count"] == 50
+
+
+def test_cli_errors_are_one_line_and_nonzero(tmp_path):
+    cases = [
+        ("info", tmp_path / "nowhere"),
+        ("info", tmp_path),
+        ("clips", "add", tmp_path, "--video", "x", "--start", 0, "--end", 1),
+    ]
+    for args in cases:
+        r = vt(*args, check=False)
+        assert r.returncode == 1, args
+        assert r.stderr.startswith("vidtrain: error: ") and r.stderr.count("\n") == 1, r.stderr
+        assert "Traceback" not in r.stderr
+    proj = tmp_path / "p"
+    vt("init", proj)
+    r = vt("init", proj, check=False)
+    assert r.returncode == 1 and "already" in r.stderr
+    r = vt("clips", "add", proj, "--video", "nope.mp4", "--start", 0, "--end", 5, check=False)
+    assert r.returncode == 1 and "no video" in r.stderr
+    r = vt("classes", "add", proj, "a", "--color", "red", check=False)
+    assert r.returncode == 1
+    assert vt("bogus", check=False).returncode == 2

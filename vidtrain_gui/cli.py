@@ -1,0 +1,321 @@
+"""``vidtrain``: every job and edit the window can do, headless, on a project path.
+
+Output is for people by default and JSON with ``--json`` (one object per command, or one per line for
+imports, which report as they go). Every error ends with a non-zero exit code and one line on stderr:
+1 for an error, 2 for a usage mistake, 3 when an import refused some files (the rest were imported).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from dataclasses import asdict, is_dataclass
+from datetime import datetime
+from pathlib import Path
+
+from vidtrain_gui import __version__
+from vidtrain_gui.core import labels as L
+from vidtrain_gui.core import videos as V
+from vidtrain_gui.core.errors import ClassInUseError, NotFoundError, VidTrainError
+from vidtrain_gui.core.project import Project
+
+EXIT_ERROR, EXIT_USAGE, EXIT_PARTIAL = 1, 2, 3
+
+
+class CliError(Exception):
+    """A mistake in what was asked (unknown video or class name...)."""
+
+
+def _jsonable(obj):
+    if is_dataclass(obj):
+        return {k: _jsonable(v) for k, v in asdict(obj).items()}
+    if isinstance(obj, dict):
+        return {str(k): _jsonable(v) for k, v in obj.items()}
+    if isinstance(obj, (list, tuple)):
+        return [_jsonable(v) for v in obj]
+    if isinstance(obj, datetime):
+        return obj.isoformat()
+    if isinstance(obj, Path):
+        return str(obj)
+    return obj
+
+
+def _emit(args, obj, text: str) -> None:
+    if args.json:
+        print(json.dumps(_jsonable(obj)), flush=True)
+    elif text:
+        print(text, flush=True)
+
+
+def _warn(args, warnings) -> None:
+    for w in warnings:
+        print(f"warning: {w}", file=sys.stderr)
+
+
+# --- resolving names ---------------------------------------------------------------------------------------------
+
+
+def _video(project, ref: str):
+    """A video by id, by path, or by file name when that name is unique in the project."""
+    videos = V.list_videos(project)
+    if ref.isdigit():
+        for v in videos:
+            if v.id == int(ref):
+                return v
+    norm = V.normalize_path(ref)
+    matches = [v for v in videos if v.path == norm] or [v for v in videos if Path(v.path).name == ref]
+    if len(matches) == 1:
+        return matches[0]
+    if len(matches) > 1:
+        raise CliError(f"{ref!r} names {len(matches)} videos; use the video id or full path (vidtrain info)")
+    raise CliError(f"no video {ref!r} in this project (vidtrain info lists them)")
+
+
+def _class_id(project, ref: str | None) -> int | None:
+    if ref is None or ref == "":
+        return None
+    c = L.class_by_name(project, ref)
+    if c is None and ref.isdigit():
+        try:
+            c = L.get_class(project, int(ref))
+        except NotFoundError:
+            c = None
+    if c is None:
+        names = ", ".join(x.name for x in L.list_classes(project)) or "none yet"
+        raise CliError(f"no class {ref!r} (classes: {names}); add it with: vidtrain classes add PROJECT {ref!r}")
+    return c.id
+
+
+# --- commands ----------------------------------------------------------------------------------------------------
+
+
+def cmd_init(args) -> int:
+    with Project.create(args.project) as p:
+        _emit(args, {"project": str(p.root), "schema_version": p.schema_version}, f"created project {p.root}")
+    return 0
+
+
+def _open(args, readonly: bool = False) -> Project:
+    return Project.open(args.project, readonly=readonly)
+
+
+def cmd_import(args) -> int:
+    from vidtrain_gui.jobs.ingest import REFUSED, check_videos, import_paths
+
+    refused = 0
+    with _open(args) as p:
+        for o in import_paths(p, args.paths, thumbnails=not args.no_thumbnails):
+            if o.status == REFUSED:
+                refused += 1
+                if not args.json:
+                    print(f"refused: {o.message}", file=sys.stderr)
+            _emit(args, o.as_dict(), "" if o.status == REFUSED else f"{o.status}: {o.message}")
+            if not args.json:
+                _warn(args, [f"{Path(o.path).name}: {w}" for w in o.warnings])
+        if args.search:
+            rep = check_videos(p, args.search)
+            _emit(args, {"type": "check", **asdict(rep)}, "\n".join(f"relinked: {i} -> {s}" for i, s in rep.relinked))
+    if refused:
+        print(f"vidtrain: {refused} file(s) refused; the others were imported", file=sys.stderr)
+        return EXIT_PARTIAL
+    return 0
+
+
+def cmd_check(args) -> int:
+    from vidtrain_gui.jobs.ingest import check_videos
+
+    with _open(args) as p:
+        rep = check_videos(p, args.search)
+        text = [f"missing: {V.get_video(p, i).path}" for i in rep.missing]
+        text += [f"found again: {V.get_video(p, i).path}" for i in rep.found]
+        text += [f"relinked: {V.get_video(p, i).name} -> {s}" for i, s in rep.relinked]
+        still = V.list_videos(p, status="missing")
+        text += [f"still missing: {v.path}" for v in still]
+        _emit(args, {**asdict(rep), "still_missing": [v.id for v in still]}, "\n".join(text) or "all videos found")
+    return 0
+
+
+def cmd_info(args) -> int:
+    with _open(args, readonly=True) as p:
+        videos = V.list_videos(p)
+        classes = L.list_classes(p)
+        counts = L.clip_counts(p)
+        n_clips = sum(sum(c.values()) for c in counts.values())
+        info = {
+            "project": str(p.root),
+            "schema_version": p.schema_version,
+            "videos": videos,
+            "classes": classes,
+            "clips": n_clips,
+            "clips_per_video": counts,
+        }
+        lines = [f"project {p.root} (schema {p.schema_version})",
+                 f"{len(videos)} videos, {len(classes)} classes, {n_clips} clips"]
+        for v in videos:
+            per = counts.get(v.id, {})
+            lines.append(
+                f"  [{v.id}] {v.name}  {v.frame_count} frames  {v.fps:g} fps  {v.width}x{v.height}  {v.codec}"
+                f"{'  VFR' if v.vfr else ''}{'' if v.seekable else '  slow-seek'}  {v.status}  clips={sum(per.values())}"
+            )
+        _emit(args, info, "\n".join(lines))
+    return 0
+
+
+def cmd_classes(args) -> int:
+    with _open(args, readonly=args.action == "list") as p:
+        if args.action == "list":
+            cs = L.list_classes(p)
+            _emit(args, cs, "\n".join(f"{c.name}\t{c.color}\thotkey={c.hotkey or '-'}\tclips={c.clip_count}"
+                                      for c in cs) or "no classes")
+            return 0
+        if args.action == "add":
+            r = L.add_class(p, args.name, color=args.color, hotkey=args.hotkey)
+        elif args.action == "rename":
+            r = L.rename_class(p, _class_id(p, args.name), args.new_name)
+        elif args.action == "recolor":
+            r = L.recolor_class(p, _class_id(p, args.name), args.color)
+        elif args.action == "hotkey":
+            r = L.set_class_hotkey(p, _class_id(p, args.name), args.hotkey or None)
+        elif args.action == "rm":
+            on_clips = "untag" if args.untag else "reassign" if args.reassign else "refuse"
+            cid = _class_id(p, args.name)
+            try:
+                r = L.delete_class(p, cid, on_clips, _class_id(p, args.reassign))
+            except ClassInUseError:
+                n = L.get_class(p, cid).clip_count
+                raise CliError(f"class {args.name!r} is used by {n} clip(s): add --untag to keep them without a "
+                               f"class, or --reassign OTHER_CLASS to move them") from None
+        else:  # pragma: no cover - argparse restricts the choices
+            raise CliError(args.action)
+        _warn(args, r.warnings)
+        _emit(args, {"result": r.value, "warnings": r.warnings}, r.description or "done")
+    return 0
+
+
+def cmd_clips(args) -> int:
+    with _open(args, readonly=args.action == "list") as p:
+        if args.action == "list":
+            vid = _video(p, args.video).id if args.video else None
+            cid = _class_id(p, args.cls) if args.cls else None
+            clips = L.list_clips(p, video_id=vid, class_id=cid)
+            names = {c.id: c.name for c in L.list_classes(p)}
+            vnames = {v.id: v.name for v in V.list_videos(p)}
+            _emit(args, clips, "\n".join(
+                f"{c.id}\t{vnames.get(c.video_id)}\t{c.start_frame}-{c.end_frame}\t{names.get(c.class_id, '-')}"
+                for c in clips) or "no clips")
+            return 0
+        if args.action == "add":
+            v = _video(p, args.video)
+            r = L.add_clip(p, v.id, args.start, args.end, _class_id(p, args.cls))
+        elif args.action == "set-class":
+            r = L.set_clip_class(p, args.clip_id, None if args.none else _class_id(p, args.cls))
+        elif args.action == "rm":
+            r = L.delete_clip(p, args.clip_id)
+        else:  # pragma: no cover
+            raise CliError(args.action)
+        _warn(args, r.warnings)
+        _emit(args, {"result": r.value, "warnings": r.warnings}, r.description or "done")
+    return 0
+
+
+# --- parser ------------------------------------------------------------------------------------------------------
+
+
+def build_parser() -> argparse.ArgumentParser:
+    common = argparse.ArgumentParser(add_help=False)
+    common.add_argument("--json", action="store_true", help="machine-readable output")
+    parser = argparse.ArgumentParser(prog="vidtrain", description=__doc__.split("\n")[0], parents=[common])
+    parser.add_argument("--version", action="version", version=f"vidtrain {__version__}")
+    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+
+    def add(name, help_, project=True, **kw):
+        sp = sub.add_parser(name, help=help_, parents=[common], **kw)
+        if project:
+            sp.add_argument("project", help="project folder")
+        return sp
+
+    def action(subparsers, name, **kw):
+        a = subparsers.add_parser(name, parents=[common], **kw)
+        a.add_argument("project", help="project folder")
+        return a
+
+    add("init", "create a project folder").set_defaults(func=cmd_init)
+    sp = add("import", "import video files and folders (recursive)")
+    sp.add_argument("paths", nargs="+")
+    sp.add_argument("--search", nargs="*", default=[], help="also look here for missing videos and relink them")
+    sp.add_argument("--no-thumbnails", action="store_true")
+    sp.set_defaults(func=cmd_import)
+    sp = add("check", "mark missing videos; relink those found under --search folders")
+    sp.add_argument("--search", nargs="*", default=[])
+    sp.set_defaults(func=cmd_check)
+    add("info", "summary of a project: videos, classes, clips").set_defaults(func=cmd_info)
+
+    sp = add("classes", "list, add, rename, recolor, set hotkey, remove classes", project=False)
+    csub = sp.add_subparsers(dest="action", required=True)
+    action(csub, "list")
+    a = action(csub, "add")
+    a.add_argument("name")
+    a.add_argument("--color", help="#rrggbb (default: next colour of the palette)")
+    a.add_argument("--hotkey", help="a digit 0-9 (default: next free of 1-9; '' for none)")
+    a = action(csub, "rename")
+    a.add_argument("name")
+    a.add_argument("new_name")
+    a = action(csub, "recolor")
+    a.add_argument("name")
+    a.add_argument("color")
+    a = action(csub, "hotkey")
+    a.add_argument("name")
+    a.add_argument("hotkey", help="a digit, or '' for none")
+    a = action(csub, "rm", help="remove a class; refused while clips carry it unless you choose")
+    a.add_argument("name")
+    g = a.add_mutually_exclusive_group()
+    g.add_argument("--untag", action="store_true", help="keep its clips, without a class")
+    g.add_argument("--reassign", metavar="CLASS", help="move its clips to another class")
+    sp.set_defaults(func=cmd_classes)
+
+    sp = add("clips", "list, add, set the class of, remove clips", project=False)
+    csub = sp.add_subparsers(dest="action", required=True)
+    a = action(csub, "list")
+    a.add_argument("--video", help="video id, path or unique file name")
+    a.add_argument("--class", dest="cls")
+    a = action(csub, "add", help="frames are 0-based and half-open: [start, end)")
+    a.add_argument("--video", required=True)
+    a.add_argument("--start", type=int, required=True)
+    a.add_argument("--end", type=int, required=True)
+    a.add_argument("--class", dest="cls")
+    a = action(csub, "set-class")
+    a.add_argument("clip_id", type=int)
+    g = a.add_mutually_exclusive_group(required=True)
+    g.add_argument("cls", nargs="?", metavar="CLASS")
+    g.add_argument("--none", action="store_true", help="untag the clip")
+    a = action(csub, "rm")
+    a.add_argument("clip_id", type=int)
+    sp.set_defaults(func=cmd_clips)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    try:
+        return args.func(args)
+    except (VidTrainError, CliError) as exc:
+        print(f"vidtrain: error: {exc}", file=sys.stderr)
+        return EXIT_ERROR
+    except KeyboardInterrupt:
+        print("vidtrain: interrupted", file=sys.stderr)
+        return 130
+    except OSError as exc:  # disk full, permissions...: say which file and why
+        print(f"vidtrain: error: {exc.filename or ''}: {exc.strerror or exc}", file=sys.stderr)
+        return EXIT_ERROR
+    except Exception as exc:  # noqa: BLE001 - media errors and the unexpected: one line, not a traceback
+        from vidtrain_gui.media.errors import MediaError
+
+        detail = str(exc) if isinstance(exc, MediaError) else f"{type(exc).__name__}: {exc}"
+        print(f"vidtrain: error: {detail}", file=sys.stderr)
+        return EXIT_ERROR
+
+
+if __name__ == "__main__":
+    sys.exit(main())

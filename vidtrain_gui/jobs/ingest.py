@@ -1,0 +1,180 @@
+"""Importing videos into a project, finding moved ones, and opening readers for imported videos.
+
+This is where the project store (core) meets the media layer, so it lives in ``jobs``: core and media know
+nothing of each other (docs/architecture.md). ``import_paths`` is a generator that yields one outcome per
+candidate file and checks a stop flag between files, so the CLI prints as it goes and the window runs it on a
+worker thread with a progress bar. One bad file never stops the rest.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Callable, Iterable, Iterator
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+
+from vidtrain_gui.core import videos as V
+from vidtrain_gui.core.errors import VidTrainError
+from vidtrain_gui.media import MediaError, VideoReader, fingerprint, iter_candidates, make_thumbnail, probe
+from vidtrain_gui.media import errors as E
+from vidtrain_gui.media.index import FrameIndex
+
+IMPORTED, RELINKED, ALREADY, DUPLICATE, REFUSED, UPDATED = (
+    "imported", "relinked", "already", "duplicate", "refused", "updated",
+)
+
+
+@dataclass
+class ImportOutcome:
+    path: str
+    status: str  # one of the names above
+    message: str
+    video_id: int | None = None
+    reason: str | None = None  # a media reason code when refused
+    warnings: list[str] = field(default_factory=list)
+    done: int = 0  # files handled so far, this one included
+    total: int = 0
+
+    @property
+    def ok(self) -> bool:
+        return self.status != REFUSED
+
+    def as_dict(self) -> dict:
+        return asdict(self)
+
+
+def index_path(project, fp: str) -> Path:
+    return project.cache_dir / "index" / f"{fp}.npz"
+
+
+def thumb_path(project, fp: str) -> Path:
+    return project.thumbs_dir / f"{fp}.jpg"
+
+
+def import_paths(
+    project,
+    paths: Iterable[str | os.PathLike],
+    *,
+    should_stop: Callable[[], bool] | None = None,
+    thumbnails: bool = True,
+) -> Iterator[ImportOutcome]:
+    """Import files and folders (recursively). Yields an :class:`ImportOutcome` per candidate file."""
+    candidates = list(iter_candidates(paths))
+    total = len(candidates)
+    for n, path in enumerate(candidates, 1):
+        if should_stop is not None and should_stop():
+            return
+        outcome = _import_one(project, path, thumbnails)
+        outcome.done, outcome.total = n, total
+        yield outcome
+
+
+def _import_one(project, path: Path, thumbnails: bool) -> ImportOutcome:
+    p = str(path)
+    if not path.exists():
+        return ImportOutcome(p, REFUSED, f"{path}: file not found", reason=E.NOT_FOUND)
+    try:
+        fp = fingerprint(path)
+    except OSError as exc:
+        return ImportOutcome(p, REFUSED, f"{path.name}: cannot read ({exc.strerror})", reason=E.PERMISSION)
+    known = V.find_video_by_fingerprint(project, fp)
+    if known is not None:
+        return _known(project, known, path)
+    try:
+        info = probe(path)
+    except MediaError as exc:
+        return ImportOutcome(p, REFUSED, str(exc), reason=exc.reason)
+    fields = dict(
+        path=str(path), fingerprint=fp, size_bytes=info.size_bytes, fps=info.fps, frame_count=info.frame_count,
+        duration_s=info.duration_s, width=info.width, height=info.height, codec=info.codec, pix_fmt=info.pix_fmt,
+        rotation=info.rotation, seekable=info.seekable, vfr=info.vfr,
+    )
+    info.index.save(index_path(project, fp))
+    same_path = V.find_video_by_path(project, path)
+    try:
+        if same_path is not None:
+            # The file at this path changed since it was imported: keep the row (and its clips), refresh it.
+            fields.pop("path")
+            video = V.update_video(project, same_path.id, status="ok", **fields)
+            status, message = UPDATED, f"{path.name}: changed on disk since import; details refreshed"
+        else:
+            video = V.add_video(project, **fields)
+            status, message = IMPORTED, f"{path.name}: {info.frame_count} frames, {info.width}x{info.height}, " \
+                f"{info.fps:g} fps, {info.codec}"
+    except VidTrainError as exc:
+        return ImportOutcome(p, REFUSED, f"{path.name}: {exc}", reason="rejected")
+    warnings = list(info.warnings)
+    if thumbnails:
+        try:
+            with VideoReader(path, info.index) as reader:
+                make_thumbnail(reader, thumb_path(project, fp))
+        except (MediaError, OSError) as exc:
+            warnings.append(f"no thumbnail: {exc}")
+    return ImportOutcome(p, status, message, video_id=video.id, warnings=warnings)
+
+
+def _known(project, known, path: Path) -> ImportOutcome:
+    p = str(path)
+    if V.normalize_path(known.path) == V.normalize_path(path):
+        if known.status != "ok":
+            V.set_video_status(project, known.id, "ok")
+        return ImportOutcome(p, ALREADY, f"{path.name}: already in the project", video_id=known.id)
+    if not Path(known.path).exists():
+        V.relink_video(project, known.id, path)
+        return ImportOutcome(p, RELINKED, f"{path.name}: found again (was {known.path}); relinked", video_id=known.id)
+    return ImportOutcome(
+        p, DUPLICATE, f"{path.name}: same content as {known.path}, not imported twice", video_id=known.id
+    )
+
+
+@dataclass
+class CheckReport:
+    missing: list[int] = field(default_factory=list)  # newly marked missing
+    found: list[int] = field(default_factory=list)  # back where they were
+    relinked: list[tuple[int, str]] = field(default_factory=list)
+
+
+def check_videos(project, search: Iterable[str | os.PathLike] = ()) -> CheckReport:
+    """Mark videos whose file is gone as missing (their clips stay), and relink any missing video whose file
+    turns up under the ``search`` folders (matched by fingerprint, pre-filtered by size)."""
+    report = CheckReport()
+    for video in V.list_videos(project):
+        exists = Path(video.path).exists()
+        if not exists and video.status != "missing":
+            V.set_video_status(project, video.id, "missing")
+            report.missing.append(video.id)
+        elif exists and video.status == "missing":
+            if fingerprint(video.path) == video.fingerprint:
+                V.set_video_status(project, video.id, "ok")
+                report.found.append(video.id)
+    missing: dict[int, list] = {}
+    for v in V.list_videos(project, status="missing"):
+        missing.setdefault(v.size_bytes, []).append(v)
+    if missing and search:
+        for cand in iter_candidates(search):
+            try:
+                size = cand.stat().st_size
+            except OSError:
+                continue
+            for v in missing.get(size, []):
+                if v.id not in {i for i, _ in report.relinked} and fingerprint(cand) == v.fingerprint:
+                    V.relink_video(project, v.id, cand)
+                    report.relinked.append((v.id, str(cand)))
+    return report
+
+
+def load_index(project, video) -> FrameIndex:
+    """The frame index saved at import, rebuilt (and saved again) if the cache was cleared."""
+    idx = FrameIndex.load(index_path(project, video.fingerprint))
+    if idx is None or idx.frame_count != video.frame_count:
+        idx = probe(video.path).index
+        idx.save(index_path(project, video.fingerprint))
+    return idx
+
+
+def open_reader(project, video, **kwargs) -> VideoReader:
+    """A reader for an imported video; a clear MediaError if its file is missing."""
+    if not Path(video.path).exists():
+        raise MediaError(E.NOT_FOUND, f"{Path(video.path).name} is missing: relink it (vidtrain import or Locate...)",
+                         video.path)
+    return VideoReader(video.path, load_index(project, video), **kwargs)
