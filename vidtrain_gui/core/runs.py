@@ -1,0 +1,172 @@
+"""Run records: one row per job (features, train, predict, export, import) and its folder ``runs/<run-id>/``.
+
+The jobs layer creates a run here, then updates its status, pid, metrics and artefacts as the job proceeds; the
+GUI lists runs to show history and to reattach to a running job. Config, metrics and artefacts are JSON; artefact
+paths are relative to the run's folder so a project folder can be moved as a whole.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, fields
+from datetime import datetime
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, Optional
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from vidtrain_gui.core.errors import NotFoundError, ValidationError
+from vidtrain_gui.core.models import RUN_FINISHED_STATUSES, RUN_KINDS, RUN_STATUSES, Run, new_run_id, utcnow
+
+if TYPE_CHECKING:
+    from vidtrain_gui.core.project import Project
+
+
+@dataclass(frozen=True)
+class RunInfo:
+    """One row of runs, exactly as stored."""
+
+    id: str
+    kind: str
+    status: str
+    config: Any
+    metrics: Optional[Any]
+    classes: Optional[list[str]]
+    created_at: datetime
+    started_at: Optional[datetime]
+    finished_at: Optional[datetime]
+    pid: Optional[int]
+    hostname: Optional[str]
+    error: Optional[str]
+    parent_run_id: Optional[str]
+    artifacts: dict[str, str]
+
+    @property
+    def finished(self) -> bool:
+        return self.status in RUN_FINISHED_STATUSES
+
+
+_FIELDS = tuple(f.name for f in fields(RunInfo))
+_UPDATABLE = frozenset(_FIELDS) - {"id", "kind", "created_at"}
+_JSON_FIELDS = ("config", "metrics", "classes", "artifacts")
+
+
+def _info(run: Run) -> RunInfo:
+    return RunInfo(**{name: getattr(run, name) for name in _FIELDS})
+
+
+def _run_or_fail(session: Session, run_id: str) -> Run:
+    run = session.get(Run, run_id)
+    if run is None:
+        raise NotFoundError(f"There is no run {run_id!r} in this project: check the run id (see the runs list).")
+    return run
+
+
+def _check(name: str, value: Any) -> Any:
+    if name == "kind" and value not in RUN_KINDS:
+        raise ValidationError(f"A run's kind must be one of {', '.join(RUN_KINDS)}, got {value!r}.")
+    if name == "status" and value not in RUN_STATUSES:
+        raise ValidationError(f"A run's status must be one of {', '.join(RUN_STATUSES)}, got {value!r}.")
+    if name in _JSON_FIELDS:
+        try:
+            json.dumps(value)  # fail here, not half-way through a commit
+        except (TypeError, ValueError) as exc:
+            raise ValidationError(f"A run's {name} must be JSON-serialisable ({exc}).") from None
+    if name == "classes" and value is not None:
+        if not isinstance(value, (list, tuple)) or not all(isinstance(c, str) for c in value):
+            raise ValidationError(f"A run's classes must be a list of class names, got {value!r}.")
+        return list(value)
+    if name == "artifacts":
+        if not isinstance(value, dict) or not all(isinstance(k, str) and isinstance(v, str) for k, v in value.items()):
+            raise ValidationError(f"A run's artifacts must map names to relative paths, got {value!r}.")
+        for key, path in value.items():
+            if Path(path).is_absolute():
+                raise ValidationError(f"Artifact {key!r} must be relative to the run folder, got {path!r}.")
+    if name in ("started_at", "finished_at") and value is not None:
+        if not isinstance(value, datetime) or value.tzinfo is None:
+            raise ValidationError(f"A run's {name} must be a timezone-aware datetime, got {value!r}.")
+    return value
+
+
+def run_dir(project: "Project", run_id: str) -> Path:
+    """The folder of run ``run_id`` (``runs/<run-id>/``)."""
+    return project.runs_dir / run_id
+
+
+def create_run(project: "Project", kind: str, config: Any, *, parent_run_id: Optional[str] = None,
+               classes: Optional[list[str]] = None) -> RunInfo:  # fmt: skip
+    """Record a new run with status "queued" and create its folder."""
+    project.require_writable()
+    _check("kind", kind)
+    _check("config", config)
+    classes = _check("classes", classes)
+    project.runs_dir.mkdir(parents=True, exist_ok=True)
+    for _attempt in range(20):
+        run_id = new_run_id()
+        folder = run_dir(project, run_id)
+        try:
+            # exist_ok=False doubles as a collision check across processes creating runs in the same second.
+            folder.mkdir()
+        except FileExistsError:
+            continue
+        try:
+            with project.session() as session:
+                if parent_run_id is not None:
+                    _run_or_fail(session, parent_run_id)
+                if session.get(Run, run_id) is not None:  # a row whose folder was deleted by hand
+                    raise FileExistsError(run_id)
+                run = Run(id=run_id, kind=kind, status="queued", config=config, classes=classes,
+                          parent_run_id=parent_run_id, artifacts={}, created_at=utcnow())  # fmt: skip
+                session.add(run)
+                session.flush()
+                return _info(run)
+        except FileExistsError:
+            folder.rmdir()
+            continue
+        except BaseException:
+            folder.rmdir()
+            raise
+    raise ValidationError("Could not find a free run id after 20 tries: check the runs/ folder is writable.")
+
+
+def update_run(project: "Project", run_id: str, **changes: Any) -> RunInfo:
+    """Change a run's fields. Setting status "running" also sets ``started_at``, and a finished status
+    (stopped/done/failed/cancelled) sets ``finished_at``, unless given or already set."""
+    project.require_writable()
+    unknown = set(changes) - _UPDATABLE
+    if unknown:
+        raise ValidationError(f"These run fields cannot be changed: {sorted(unknown)}.")
+    values = {name: _check(name, value) for name, value in changes.items()}
+    with project.session() as session:
+        run = _run_or_fail(session, run_id)
+        if values.get("parent_run_id") is not None:
+            _run_or_fail(session, values["parent_run_id"])
+        status = values.get("status")
+        if status == "running" and "started_at" not in values and run.started_at is None:
+            values["started_at"] = utcnow()
+        if status in RUN_FINISHED_STATUSES and "finished_at" not in values and run.finished_at is None:
+            values["finished_at"] = utcnow()
+        for name, value in values.items():
+            setattr(run, name, value)
+        session.flush()
+        return _info(run)
+
+
+def get_run(project: "Project", run_id: str) -> RunInfo:
+    with project.read_session() as session:
+        return _info(_run_or_fail(session, run_id))
+
+
+def list_runs(project: "Project", kind: Optional[str] = None, status: Optional[str] = None) -> list[RunInfo]:
+    """Runs, newest first, optionally only one kind and/or status."""
+    query = select(Run).order_by(Run.created_at.desc(), Run.id.desc())
+    if kind is not None:
+        query = query.where(Run.kind == _check("kind", kind))
+    if status is not None:
+        query = query.where(Run.status == _check("status", status))
+    with project.read_session() as session:
+        return [_info(run) for run in session.scalars(query)]
+
+
+__all__ = ["RunInfo", "create_run", "get_run", "list_runs", "new_run_id", "run_dir", "update_run"]

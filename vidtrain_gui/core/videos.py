@@ -1,0 +1,259 @@
+"""Videos in a project: adding them (from probe results the media layer computed), finding them by fingerprint or
+path, relinking a moved file, status and group changes, and removal.
+
+This module never opens a video file: it receives plain values. Paths are stored absolute; the fingerprint (size
+plus a hash of the first and last MiB, computed by the media layer) is what identifies a video, so a moved file can
+be found and relinked. These changes are not undoable (they follow the file system, not the user's labelling).
+"""
+
+from __future__ import annotations
+
+import math
+import os
+from dataclasses import dataclass, fields
+from datetime import datetime
+from typing import TYPE_CHECKING, Any, Optional
+
+from sqlalchemy import delete, func, select
+from sqlalchemy.orm import Session
+
+from vidtrain_gui.core.errors import DuplicateVideoError, NotFoundError, ValidationError
+from vidtrain_gui.core.models import VIDEO_STATUSES, Clip, Video, utcnow
+
+if TYPE_CHECKING:
+    from vidtrain_gui.core.project import Project
+
+
+@dataclass(frozen=True)
+class VideoInfo:
+    """One row of videos, exactly as stored."""
+
+    id: int
+    path: str
+    fingerprint: str
+    size_bytes: int
+    fps: float
+    frame_count: int
+    duration_s: float
+    width: int
+    height: int
+    codec: str
+    pix_fmt: Optional[str]
+    rotation: int
+    seekable: bool
+    vfr: bool
+    status: str
+    group_name: Optional[str]
+    added_at: datetime
+    updated_at: datetime
+
+    @property
+    def name(self) -> str:
+        return os.path.basename(self.path)
+
+
+_FIELDS = tuple(f.name for f in fields(VideoInfo))
+# What update_video may change; id and timestamps are managed here.
+_UPDATABLE = frozenset(_FIELDS) - {"id", "added_at", "updated_at"}
+
+
+def normalize_path(path: "str | os.PathLike[str]") -> str:
+    """The absolute form a path is stored and compared in (user ``~`` expanded, symlinks left alone)."""
+    return os.path.abspath(os.path.expanduser(os.fspath(path)))
+
+
+def _info(video: Video) -> VideoInfo:
+    return VideoInfo(**{name: getattr(video, name) for name in _FIELDS})
+
+
+def _video_or_fail(session: Session, video_id: int) -> Video:
+    video = session.get(Video, video_id)
+    if video is None:
+        raise NotFoundError(f"There is no video with id {video_id}: it may have been removed; refresh the list.")
+    return video
+
+
+def _clean(field: str, value: Any) -> Any:
+    """Check one field's value and return it in stored form."""
+    if field == "path":
+        if not isinstance(value, (str, os.PathLike)) or not os.fspath(value):
+            raise ValidationError(f"A video path must be a non-empty path, got {value!r}.")
+        return normalize_path(value)
+    if field in ("fingerprint", "codec"):
+        if not isinstance(value, str) or not value:
+            raise ValidationError(f"A video's {field} must be non-empty text, got {value!r}.")
+        return value
+    if field in ("pix_fmt", "group_name"):
+        if value is not None and not isinstance(value, str):
+            raise ValidationError(f"A video's {field} must be text or None, got {value!r}.")
+        return (value.strip() or None) if isinstance(value, str) else None
+    if field in ("size_bytes", "frame_count", "width", "height", "rotation"):
+        if isinstance(value, bool) or not isinstance(value, int):
+            try:
+                value = int(value.__index__())  # numpy integers
+            except (AttributeError, TypeError):
+                raise ValidationError(f"A video's {field} must be a whole number, got {value!r}.") from None
+        if field == "rotation":
+            if value % 90:
+                raise ValidationError(f"A video's rotation must be a multiple of 90 degrees, got {value}.")
+            return value % 360
+        if value < 0:
+            raise ValidationError(f"A video's {field} cannot be negative, got {value}.")
+        return value
+    if field in ("fps", "duration_s"):
+        try:
+            number = float(value)
+        except (TypeError, ValueError):
+            raise ValidationError(f"A video's {field} must be a number, got {value!r}.") from None
+        if not math.isfinite(number) or number < 0:
+            raise ValidationError(f"A video's {field} must be a finite number >= 0, got {value!r}.")
+        return number
+    if field in ("seekable", "vfr"):
+        return bool(value)
+    if field == "status":
+        if value not in VIDEO_STATUSES:
+            raise ValidationError(f"A video's status must be one of {', '.join(VIDEO_STATUSES)}, got {value!r}.")
+        return value
+    raise ValidationError(f"Videos have no field {field!r}.")
+
+
+def _check_fingerprint_free(session: Session, fingerprint: str, except_id: Optional[int] = None) -> None:
+    other = session.scalars(select(Video).where(Video.fingerprint == fingerprint)).first()
+    if other is not None and other.id != except_id:
+        raise DuplicateVideoError(
+            f"This video is already in the project as video {other.id} ({other.path}): "
+            "relink that one if the file moved.",
+            video_id=other.id,
+        )
+
+
+def _check_clips_fit(session: Session, video_id: int, frame_count: int) -> None:
+    beyond = session.scalar(
+        select(func.count()).select_from(Clip).where(Clip.video_id == video_id, Clip.end_frame > frame_count)
+    )
+    if beyond:
+        raise ValidationError(
+            f"Video {video_id} would have {frame_count} frames but {beyond} of its clips end after that: "
+            "shorten or delete those clips first."
+        )
+
+
+def add_video(
+    project: "Project",
+    *,
+    path: "str | os.PathLike[str]",
+    fingerprint: str,
+    size_bytes: int,
+    fps: float,
+    frame_count: int,
+    duration_s: float,
+    width: int,
+    height: int,
+    codec: str,
+    pix_fmt: Optional[str] = None,
+    rotation: int = 0,
+    seekable: bool = False,
+    vfr: bool = False,
+    status: str = "ok",
+    group_name: Optional[str] = None,
+) -> VideoInfo:
+    """Add a probed video; DuplicateVideoError (carrying the existing ``video_id``) if its fingerprint is known."""
+    project.require_writable()
+    given = dict(path=path, fingerprint=fingerprint, size_bytes=size_bytes, fps=fps, frame_count=frame_count,
+                 duration_s=duration_s, width=width, height=height, codec=codec, pix_fmt=pix_fmt,
+                 rotation=rotation, seekable=seekable, vfr=vfr, status=status, group_name=group_name)  # fmt: skip
+    values = {name: _clean(name, value) for name, value in given.items()}
+    with project.session() as session:
+        _check_fingerprint_free(session, values["fingerprint"])
+        now = utcnow()
+        video = Video(**values, added_at=now, updated_at=now)
+        session.add(video)
+        session.flush()
+        return _info(video)
+
+
+def update_video(project: "Project", video_id: int, **changes: Any) -> VideoInfo:
+    """Change any of a video's stored fields (e.g. after re-probing). Refuses a frame count that would leave clips
+    past the end, and a fingerprint that belongs to another video."""
+    project.require_writable()
+    if not set(changes) <= _UPDATABLE:
+        raise ValidationError(f"These video fields cannot be changed: {sorted(set(changes) - _UPDATABLE)}.")
+    values = {name: _clean(name, value) for name, value in changes.items()}
+    with project.session() as session:
+        video = _video_or_fail(session, video_id)
+        if "fingerprint" in values:
+            _check_fingerprint_free(session, values["fingerprint"], except_id=video_id)
+        if "frame_count" in values:
+            _check_clips_fit(session, video_id, values["frame_count"])
+        for name, value in values.items():
+            setattr(video, name, value)
+        video.updated_at = utcnow()
+        session.flush()
+        return _info(video)
+
+
+def relink_video(project: "Project", video_id: int, new_path: "str | os.PathLike[str]") -> VideoInfo:
+    """Point a video at its file's new location and mark it found again (status "ok")."""
+    return update_video(project, video_id, path=new_path, status="ok")
+
+
+def set_video_status(project: "Project", video_id: int, status: str) -> VideoInfo:
+    return update_video(project, video_id, status=status)
+
+
+def set_video_group(project: "Project", video_id: int, group_name: Optional[str]) -> VideoInfo:
+    """Put a video in a source group (kept on one side of validation splits); None or "" removes it."""
+    return update_video(project, video_id, group_name=group_name)
+
+
+def remove_video(project: "Project", video_id: int) -> int:
+    """Remove a video with its clips and predictions (SQL cascades); returns how many clips went with it."""
+    project.require_writable()
+    with project.session() as session:
+        _video_or_fail(session, video_id)
+        n_clips = int(session.scalar(select(func.count()).select_from(Clip).where(Clip.video_id == video_id)) or 0)
+        session.execute(delete(Video).where(Video.id == video_id))
+        return n_clips
+
+
+def get_video(project: "Project", video_id: int) -> VideoInfo:
+    with project.read_session() as session:
+        return _info(_video_or_fail(session, video_id))
+
+
+def list_videos(project: "Project", status: Optional[str] = None) -> list[VideoInfo]:
+    """All videos in the order they were added, optionally only those with ``status``."""
+    query = select(Video).order_by(Video.id)
+    if status is not None:
+        query = query.where(Video.status == status)
+    with project.read_session() as session:
+        return [_info(video) for video in session.scalars(query)]
+
+
+def find_video_by_fingerprint(project: "Project", fingerprint: str) -> Optional[VideoInfo]:
+    with project.read_session() as session:
+        video = session.scalars(select(Video).where(Video.fingerprint == fingerprint)).first()
+        return None if video is None else _info(video)
+
+
+def find_video_by_path(project: "Project", path: "str | os.PathLike[str]") -> Optional[VideoInfo]:
+    """The video last seen at ``path`` (compared in absolute form), or None."""
+    with project.read_session() as session:
+        video = session.scalars(select(Video).where(Video.path == normalize_path(path)).order_by(Video.id)).first()
+        return None if video is None else _info(video)
+
+
+__all__ = [
+    "VideoInfo",
+    "add_video",
+    "find_video_by_fingerprint",
+    "find_video_by_path",
+    "get_video",
+    "list_videos",
+    "normalize_path",
+    "relink_video",
+    "remove_video",
+    "set_video_group",
+    "set_video_status",
+    "update_video",
+]
