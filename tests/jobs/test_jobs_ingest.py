@@ -87,3 +87,11 @@ def test_stop_flag_ends_import_between_files(tmp_path):
         for o in import_paths(p, [src], should_stop=lambda: len(seen) >= 2):
             seen.append(o)
         assert len(seen) == 2
+
+
+def test_a_project_inside_the_imported_folder_is_not_imported(tmp_path):
+    src = make_folder(tmp_path)
+    with Project.create(src / "proj") as p:
+        list(import_paths(p, [src / "a.mp4"]))  # writes a thumbnail and an index into src/proj/cache
+        outcomes = list(import_paths(p, [src]))
+        assert not [o for o in outcomes if "/proj/" in o.path]
