@@ -161,17 +161,8 @@ class MoveClip:
     start_frame: int
 
     def apply(self, project: "Project") -> OpResult:
-        project.require_writable()
         start = _frame(self.start_frame, "start_frame")
-        with project.session() as session:
-            clip = _clip_or_fail(session, self.clip_id)
-            end = start + (clip.end_frame - clip.start_frame)
-            _check_range(_video_or_fail(session, clip.video_id), start, end)
-            warnings = _overlap_warnings(session, clip.video_id, start, end, except_id=clip.id)
-            recorder = ChangeRecorder(session)
-            recorder.touch_clip(clip.id)
-            clip.start_frame, clip.end_frame, clip.updated_at = start, end, utcnow()
-            return _finish(session, recorder, clip.id, f"Move clip {clip.id} to {start}-{end}", warnings)
+        return _set_range(project, self.clip_id, lambda clip: (start, start + clip.end_frame - clip.start_frame), "Move")
 
 
 @dataclass(frozen=True)
@@ -181,16 +172,22 @@ class ResizeClip:
     end_frame: int
 
     def apply(self, project: "Project") -> OpResult:
-        project.require_writable()
         start, end = _frame(self.start_frame, "start_frame"), _frame(self.end_frame, "end_frame")
-        with project.session() as session:
-            clip = _clip_or_fail(session, self.clip_id)
-            _check_range(_video_or_fail(session, clip.video_id), start, end)
-            warnings = _overlap_warnings(session, clip.video_id, start, end, except_id=clip.id)
-            recorder = ChangeRecorder(session)
-            recorder.touch_clip(clip.id)
-            clip.start_frame, clip.end_frame, clip.updated_at = start, end, utcnow()
-            return _finish(session, recorder, clip.id, f"Resize clip {clip.id} to {start}-{end}", warnings)
+        return _set_range(project, self.clip_id, lambda clip: (start, end), "Resize")
+
+
+def _set_range(project: "Project", clip_id: int, new_range, verb: str) -> OpResult:  # type: ignore[no-untyped-def]
+    """Give a clip new frames (validated, overlaps reported): the shared body of MoveClip and ResizeClip."""
+    project.require_writable()
+    with project.session() as session:
+        clip = _clip_or_fail(session, clip_id)
+        start, end = new_range(clip)
+        _check_range(_video_or_fail(session, clip.video_id), start, end)
+        warnings = _overlap_warnings(session, clip.video_id, start, end, except_id=clip.id)
+        recorder = ChangeRecorder(session)
+        recorder.touch_clip(clip.id)
+        clip.start_frame, clip.end_frame, clip.updated_at = start, end, utcnow()
+        return _finish(session, recorder, clip.id, f"{verb} clip {clip.id} to {start}-{end}", warnings)
 
 
 @dataclass(frozen=True)
