@@ -132,3 +132,20 @@ def test_index_round_trips_through_a_file(tmp_path):
     assert read_index(VideoReader(path, loaded).frame(33)) == 33
     (tmp_path / "bad.npz").write_bytes(b"garbage")
     assert FrameIndex.load(tmp_path / "bad.npz") is None
+
+
+def test_fast_rgb_conversion_matches_opencv_reader(tmp_path):
+    cv2 = pytest.importorskip("cv2")
+    from vidtrain_gui.media.convert import to_rgb
+
+    path = write_pyav(tmp_path / "c.mp4", 10, gop=5)
+    cap = cv2.VideoCapture(str(path))
+    with VideoReader(path) as reader:
+        for i in range(5):
+            ok, bgr = cap.read()
+            ours = reader.frame(i)
+            diff = np.abs(ours.astype(int) - bgr[..., ::-1])
+            assert diff.mean() < 1.0 and diff.max() <= 16  # rounding and chroma upsampling at edges only
+            swscale = reader.av_frame(i).to_ndarray(format="rgb24")
+            assert np.abs(ours.astype(int) - swscale).mean() < 2.0
+            assert to_rgb(reader.av_frame(i), size=(96, 64)).shape == (64, 96, 3)

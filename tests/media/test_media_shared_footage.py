@@ -11,6 +11,7 @@ import pytest
 from conftest import SHARED_DATA
 
 from vidtrain_gui.media import VideoReader, probe
+from vidtrain_gui.media.convert import to_rgb
 from vidtrain_gui.media.reader import open_container
 
 FOLDERS = ("footage", "actions")
@@ -30,7 +31,7 @@ def full_decode_digests(path) -> list[int]:
         s = c.streams.video[0]
         s.thread_type = "AUTO"
         for frame in c.decode(s):
-            out.append(hash(frame.to_ndarray(format="rgb24").tobytes()))
+            out.append(hash(to_rgb(frame).tobytes()))  # same conversion as the reader: frames are compared
     return out
 
 

@@ -20,6 +20,7 @@ from typing import Any
 import av
 import numpy as np
 
+from vidtrain_gui.media.convert import to_rgb
 from vidtrain_gui.media.errors import DECODE_ERROR, MediaError
 from vidtrain_gui.media.index import FrameIndex, build_index
 
@@ -55,6 +56,9 @@ class VideoReader:
         self._open()
         self.index = index
         self._pts_lookup = index.pts if index.mode == "pts" else None
+        # The same timestamps as a list: comparing Python ints per decoded frame is what keeps sequential
+        # reading close to OpenCV's C++ loop on small frames.
+        self._pts_list = index.pts.tolist() if index.mode == "pts" else None
         self._anchors = {int(p): int(o) for o, p in zip(index.key_ordinals, index.key_pts)}
         self._cache: OrderedDict[tuple, np.ndarray] = OrderedDict()
         self._cache_bytes = 0
@@ -143,7 +147,10 @@ class VideoReader:
         self._last = None
 
     def _identify(self, frame) -> int | None:
-        if self._pts_lookup is not None:
+        if self._pts_list is not None:
+            nxt = -1 if self._pos is None else self._pos + 1
+            if 0 <= nxt < len(self._pts_list) and self._pts_list[nxt] == frame.pts:
+                return nxt  # the usual case: the frame after the last one
             if frame.pts is None:
                 return None
             j = int(np.searchsorted(self._pts_lookup, frame.pts))
@@ -180,6 +187,9 @@ class VideoReader:
             raise IndexError(f"frame {i} out of range 0..{self.frame_count - 1}")
         if self._pos == i and self._last is not None:
             return self._last
+        if self._pos is not None and i == self._pos + 1 and self._decoder is not None:
+            if self._advance() and self._pos == i:  # playback and sequential reading: no bookkeeping
+                return self._last
         k = self.index.keyframe_at_or_before(i)
         key_o = int(self.index.key_ordinals[k]) if len(self.index.key_ordinals) else 0
         forward_ok = self._pos is not None and self._decoder is not None and self._pos < i
@@ -209,13 +219,9 @@ class VideoReader:
     def _convert(self, frame, size: tuple[int, int] | None) -> np.ndarray:
         self.stats["converted"] += 1
         k = self.rotation_k
-        if size is not None:
-            w, h = size
-            if k % 2:  # size is asked for the upright picture
-                w, h = h, w
-            arr = frame.to_ndarray(format="rgb24", width=w, height=h)
-        else:
-            arr = frame.to_ndarray(format="rgb24")
+        if size is not None and k % 2:
+            size = (size[1], size[0])  # size is asked for the upright picture
+        arr = to_rgb(frame, size)
         if k:
             arr = np.ascontiguousarray(np.rot90(arr, k))
         return arr
