@@ -104,3 +104,22 @@ def test_thumbnail_is_a_small_jpeg(tmp_path):
     img = cv2.imread(str(dest))
     assert img.shape[1] == 96 and img.shape[0] == 64
     assert not list((tmp_path / "thumbs").glob("*.tmp"))
+
+
+def test_inexact_seeking_is_detected_and_falls_back_to_decoding_from_the_start(tmp_path):
+    from vidtrain_gui.media.index import build_index
+    from vidtrain_gui.media.probe import check_exact_seek
+    from vidtrain_gui.media.reader import open_container
+
+    path = write_pyav(tmp_path / "s.mp4", 80, gop=10)
+    with open_container(path) as c:
+        build = build_index(c, c.streams.video[0])
+    assert check_exact_seek(path, build)
+    some = next(iter(build.digests))
+    build.digests[some] = "not-the-same-picture"  # what a decoder that seeks badly would produce
+    assert not check_exact_seek(path, build)
+    build.index.exact_seek = False
+    reader = VideoReader(path, build.index)
+    for i in (70, 15, 55, 3):
+        assert read_index(reader.frame(i)) == i  # still exact: reached by decoding from the start
+    assert reader.stats["seeks"] >= 1

@@ -175,7 +175,7 @@ def _demux(container, stream) -> list[_Packet]:
     return out
 
 
-def build_index(container, stream, *, digest_every: int = 0) -> IndexBuild:
+def build_index(container, stream, *, digest_every: int = 7) -> IndexBuild:
     """Build and verify the frame index. ``container`` must be freshly opened (positioned at the start)."""
     header = int(stream.frames or 0)
     tb = Fraction(stream.time_base) if stream.time_base else Fraction(1, 1)
@@ -226,7 +226,8 @@ def _try_pts_table(container, stream, packets, tb, fps, header) -> IndexBuild | 
                 rotation = int(round(getattr(frame, "rotation", 0) or 0))
             if frame.pts is None or got >= len(pts) or frame.pts != pts[got]:
                 return None
-            digests[got] = frame_digest(frame)
+            if len(key_ord) > 1 and got >= key_ord[1] and (got - key_ord[1]) % 5 == 0:
+                digests[got] = frame_digest(frame)  # references for check_exact_seek (frames past a keyframe)
             got += 1
             if got >= head_n:
                 break
@@ -298,7 +299,7 @@ def _full_decode(container, stream, tb, fps, header, digest_every: int) -> Index
     keys: list[tuple[int, int, int]] = []
     digests: dict[int, str] = {}
     rotation = 0
-    every = digest_every or 1
+    every = max(1, digest_every)
     try:
         for frame in container.decode(stream):
             o = len(pts_list)
@@ -308,7 +309,7 @@ def _full_decode(container, stream, tb, fps, header, digest_every: int) -> Index
             if frame.key_frame and frame.pts is not None:
                 seek_ts = frame.dts if frame.dts is not None else frame.pts
                 keys.append((o, int(seek_ts), int(frame.pts)))
-            if o % every == 0 or o < 3:
+            if o % every == 0 and o > 0:
                 digests[o] = frame_digest(frame)
     except Exception:  # noqa: BLE001 - the frames decoded so far are the video
         pass

@@ -20,7 +20,7 @@ from typing import Any
 import av
 import numpy as np
 
-from vidtrain_gui.media.convert import to_rgb
+from vidtrain_gui.media.convert import Converter
 from vidtrain_gui.media.errors import DECODE_ERROR, MediaError
 from vidtrain_gui.media.index import FrameIndex, build_index
 
@@ -54,6 +54,7 @@ class VideoReader:
                 s.thread_type = "AUTO"
                 index = build_index(c, s).index
         self._open()
+        self._to_rgb = Converter()
         self.index = index
         self._pts_lookup = index.pts if index.mode == "pts" else None
         # The same timestamps as a list: comparing Python ints per decoded frame is what keeps sequential
@@ -221,7 +222,7 @@ class VideoReader:
         k = self.rotation_k
         if size is not None and k % 2:
             size = (size[1], size[0])  # size is asked for the upright picture
-        arr = to_rgb(frame, size)
+        arr = self._to_rgb(frame, size)
         if k:
             arr = np.ascontiguousarray(np.rot90(arr, k))
         return arr

@@ -11,8 +11,15 @@ import numpy as np
 from vidtrain_gui.media.reader import VideoReader
 
 
-def poster_frame_index(frame_count: int) -> int:
-    return min(frame_count - 1, max(0, frame_count // 10))
+def poster_frame_index(frame_count: int, keyframes=None) -> int:
+    """About 10 % in (first frames are often black); a keyframe near there when there is one, because a
+    keyframe decodes on its own (a frame 200 past its keyframe costs 200 decodes at import)."""
+    target = min(frame_count - 1, max(0, frame_count // 10))
+    if keyframes is not None:
+        near = [int(k) for k in keyframes if frame_count // 20 <= k <= frame_count // 2]
+        if near:
+            return min(near, key=lambda k: abs(k - target))
+    return target
 
 
 def fit_size(width: int, height: int, max_side: int) -> tuple[int, int]:
@@ -35,5 +42,6 @@ def write_jpeg(rgb: np.ndarray, dest: str | os.PathLike, quality: int = 85) -> P
 
 def make_thumbnail(reader: VideoReader, dest: str | os.PathLike, max_side: int = 320) -> Path:
     w, h = reader.size
-    rgb = reader.frame(poster_frame_index(reader.frame_count), size=fit_size(w, h, max_side))
+    i = poster_frame_index(reader.frame_count, reader.index.key_ordinals)
+    rgb = reader.frame(i, size=fit_size(w, h, max_side))
     return write_jpeg(rgb, dest)
