@@ -173,8 +173,10 @@ class VideoReader:
                 self._decoder = None
                 return False
             except av.error.FFmpegError:
-                # A damaged packet: keep going, the bookkeeping below notices any lost frame in pts mode.
-                continue
+                # A damaged stream ends PyAV's decode generator: report the end here, and _decode_to tries an
+                # earlier keyframe, then the start, before giving up with a MediaError that names the frame.
+                self._decoder = None
+                return False
             self.stats["decoded"] += 1
             o = self._identify(frame)
             if o is None:
