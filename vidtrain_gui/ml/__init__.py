@@ -1,1 +1,7 @@
-"""ml layer of VidTrain (see docs/architecture.md)."""
+"""ml layer of VidTrain (see docs/architecture.md): torch and torchvision, never Qt.
+
+- ``backbones``: the registry of pretrained networks, their preprocessing, weights and feature-cache keys.
+- ``efficientnet_lite``: the EfficientNet-Lite0 definition behind the offline default backbone.
+
+Nothing is imported here, so ``import vidtrain_gui.ml`` stays cheap; import the submodules you need.
+"""
