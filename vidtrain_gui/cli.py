@@ -219,6 +219,27 @@ def cmd_clips(args) -> int:
     return 0
 
 
+def cmd_runs(args) -> int:
+    from vidtrain_gui.core import runs as R
+    from vidtrain_gui.jobs.runner import reap_stale_runs, request_cancel, request_stop
+
+    with _open(args, readonly=False) as p:
+        if args.action == "list":
+            reap_stale_runs(p)  # a job killed outright shows as failed, not as running forever
+            rs = R.list_runs(p, kind=args.kind)
+            _emit(args, rs, "\n".join(
+                f"{r.id}\t{r.kind}\t{r.status}\t{r.created_at:%Y-%m-%d %H:%M}\t{r.error or ''}" for r in rs
+            ) or "no runs")
+        elif args.action == "stop":
+            request_stop(p, args.run_id)
+            _emit(args, {"run_id": args.run_id, "requested": "stop"}, f"asked run {args.run_id} to stop early")
+        elif args.action == "cancel":
+            if not request_cancel(p, args.run_id):
+                raise CliError(f"run {args.run_id} is not running on this machine")
+            _emit(args, {"run_id": args.run_id, "requested": "cancel"}, f"cancelled run {args.run_id}")
+    return 0
+
+
 # --- parser ------------------------------------------------------------------------------------------------------
 
 
@@ -292,6 +313,14 @@ def build_parser() -> argparse.ArgumentParser:
     a = action(csub, "rm")
     a.add_argument("clip_id", type=int)
     sp.set_defaults(func=cmd_clips)
+
+    sp = add("runs", "list jobs; stop one early (keep its result) or cancel it", project=False)
+    csub = sp.add_subparsers(dest="action", required=True)
+    a = action(csub, "list")
+    a.add_argument("--kind", choices=["features", "train", "predict", "export", "import"])
+    for name in ("stop", "cancel"):
+        action(csub, name).add_argument("run_id")
+    sp.set_defaults(func=cmd_runs)
     return parser
 
 

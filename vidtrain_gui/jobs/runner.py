@@ -1,0 +1,228 @@
+"""Running a long task as a job: its Run record, its JSON-lines events, and how it is stopped or cancelled.
+
+A job is a ``vidtrain`` command running in its own process (the window starts it with QProcess, the CLI runs it
+in the foreground). It prints one JSON object per line on stdout and appends the same line to
+``runs/<id>/events.jsonl``, so a window opened later can replay the history and follow the rest
+(ARCHITECTURE.md, "Jobs"). The events:
+
+    {"type": "started", "run_id": ..., "kind": ..., "pid": ...}
+    {"type": "progress", "stage": "features", "done": 120, "total": 900, ...}
+    {"type": "epoch", "epoch": 3, ...}                       (training)
+    {"type": "log", "level": "info" | "warning" | "error", "message": ...}
+    {"type": "done", "run_id": ..., "status": "done" | "stopped", "metrics": {...}}
+    {"type": "error", "run_id": ..., "message": ...}
+    {"type": "cancelled", "run_id": ...}
+
+Every event also carries ``t``, seconds since the job started. Two ways to end a job early, as in SLEAP's
+monitor: *stop* (SIGINT, or a ``STOP`` file in the run folder for platforms and callers without signals) asks the
+job to finish its current step and keep what it has, ending "stopped"; *cancel* (SIGTERM) ends it now, "cancelled".
+A job killed outright cannot report: ``reap_stale_runs`` marks such runs failed when it finds their process gone.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import socket
+import sys
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any, TextIO
+
+from vidtrain_gui.core import runs as R
+
+EVENTS_FILE = "events.jsonl"
+STOP_FILE = "STOP"
+PROGRESS_INTERVAL_S = 0.2  # at most five progress lines a second: the window redraws at ten
+
+
+class JobCancelled(BaseException):
+    """Raised inside the job when it is cancelled (a BaseException, so ``except Exception`` does not swallow it)."""
+
+
+class JobContext:
+    """What a running job uses to report and to learn that it should stop."""
+
+    def __init__(self, project, run_id: str, *, stdout: TextIO | None = None):
+        self.project = project
+        self.run_id = run_id
+        self.run_dir = R.run_dir(project, run_id)
+        self._stdout = stdout if stdout is not None else sys.stdout
+        self._events = open(self.run_dir / EVENTS_FILE, "a", encoding="utf-8")
+        self._t0 = time.monotonic()
+        self._stop = False
+        self._last_progress: dict[str, float] = {}
+
+    def emit(self, event: dict[str, Any]) -> None:
+        event = {"t": round(time.monotonic() - self._t0, 3), **event}
+        line = json.dumps(event, default=str)
+        self._events.write(line + "\n")
+        self._events.flush()  # a reattaching window must see every line that was printed
+        try:
+            self._stdout.write(line + "\n")
+            self._stdout.flush()
+        except (BrokenPipeError, ValueError):
+            pass  # the window that started us closed its end: the events file still has everything
+
+    def progress(self, stage: str, done: int, total: int, **extra: Any) -> None:
+        """A progress event, throttled, except the first and the last of a stage always go out."""
+        now = time.monotonic()
+        last = self._last_progress.get(stage)
+        if last is not None and done < total and now - last < PROGRESS_INTERVAL_S:
+            return
+        self._last_progress[stage] = now
+        self.emit({"type": "progress", "stage": stage, "done": int(done), "total": int(total), **extra})
+
+    def log(self, message: str, level: str = "info") -> None:
+        self.emit({"type": "log", "level": level, "message": message})
+
+    def request_stop(self) -> None:
+        self._stop = True
+
+    def should_stop(self) -> bool:
+        """True once a stop was asked for (SIGINT or the STOP file): finish the current step, keep the result."""
+        if not self._stop and (self.run_dir / STOP_FILE).exists():
+            self._stop = True
+        return self._stop
+
+    def close(self) -> None:
+        self._events.close()
+
+
+def run_job(
+    project,
+    kind: str,
+    config: dict[str, Any],
+    work: Callable[[JobContext], dict[str, Any] | None],
+    *,
+    stdout: TextIO | None = None,
+    install_signals: bool = True,
+) -> R.RunInfo:
+    """Create a run, run ``work(ctx)`` as it, and record how it ended. Returns the final RunInfo.
+
+    ``work`` returns the run's metrics (or None). An exception fails the run with its message; the exception is
+    not re-raised (the run records it), so callers check the returned status."""
+    run = R.create_run(project, kind, config)
+    R.update_run(project, run.id, status="running", pid=os.getpid(), hostname=socket.gethostname())
+    ctx = JobContext(project, run.id, stdout=stdout)
+    previous = {}
+    if install_signals:
+        previous = _install_signals(ctx)
+    ctx.emit({"type": "started", "run_id": run.id, "kind": kind, "pid": os.getpid(), "config": config})
+    try:
+        metrics = work(ctx) or {}
+        status = "stopped" if ctx.should_stop() else "done"
+        R.update_run(project, run.id, status=status, metrics=metrics)
+        ctx.emit({"type": "done", "run_id": run.id, "status": status, "metrics": metrics})
+    except JobCancelled:
+        R.update_run(project, run.id, status="cancelled")
+        ctx.emit({"type": "cancelled", "run_id": run.id})
+    except Exception as exc:  # noqa: BLE001 - any failure ends the run with a readable reason
+        message = str(exc) or type(exc).__name__
+        R.update_run(project, run.id, status="failed", error=message)
+        ctx.emit({"type": "error", "run_id": run.id, "message": message})
+    finally:
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)
+        ctx.close()
+    return R.get_run(project, run.id)
+
+
+def _install_signals(ctx: JobContext) -> dict:
+    def on_stop(signum, frame):  # noqa: ARG001
+        if ctx.should_stop():  # a second Ctrl+C: the user means it
+            raise JobCancelled()
+        ctx.request_stop()
+        ctx.log("stop requested: finishing the current step", "warning")
+
+    def on_cancel(signum, frame):  # noqa: ARG001
+        raise JobCancelled()
+
+    previous = {}
+    for sig, handler in ((signal.SIGINT, on_stop), (getattr(signal, "SIGTERM", None), on_cancel)):
+        if sig is not None:
+            try:
+                previous[sig] = signal.signal(sig, handler)
+            except ValueError:  # not the main thread: rely on the STOP file
+                pass
+    return previous
+
+
+# --- from outside the job: stop, cancel, find dead jobs, read events -----------------------------------------
+
+
+def _alive(pid: int | None) -> bool:
+    """Is a VidTrain job with this pid still running on this machine? (Checks the command line where /proc
+    exists, so a recycled pid of an unrelated program does not count.)"""
+    if not pid:
+        return False
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    cmdline = Path(f"/proc/{pid}/cmdline")
+    if cmdline.exists():
+        try:
+            text = cmdline.read_bytes().replace(b"\0", b" ").decode(errors="replace")
+        except OSError:
+            return True
+        return "vidtrain" in text or "python" in text
+    return True
+
+
+def request_stop(project, run_id: str) -> None:
+    """Ask a job to finish its current step and end "stopped" (STOP file, plus SIGINT when it runs here)."""
+    run = R.get_run(project, run_id)
+    (R.run_dir(project, run_id) / STOP_FILE).touch()
+    if run.hostname == socket.gethostname() and _alive(run.pid) and run.pid != os.getpid():
+        os.kill(run.pid, signal.SIGINT)
+
+
+def request_cancel(project, run_id: str) -> bool:
+    """End a job now (SIGTERM). False when its process is not running here."""
+    run = R.get_run(project, run_id)
+    if run.hostname == socket.gethostname() and _alive(run.pid) and run.pid != os.getpid():
+        os.kill(run.pid, signal.SIGTERM)
+        return True
+    return False
+
+
+def reap_stale_runs(project) -> list[str]:
+    """Mark failed every running/queued run of this machine whose process is gone; returns their ids."""
+    reaped = []
+    host = socket.gethostname()
+    for run in R.list_runs(project):
+        if run.finished or run.hostname not in (None, host):
+            continue
+        if run.status == "queued" and run.pid is None:
+            continue  # not started yet
+        if not _alive(run.pid):
+            message = "the job's process ended without reporting (killed, crashed or out of memory)"
+            R.update_run(project, run.id, status="failed", error=message)
+            with open(R.run_dir(project, run.id) / EVENTS_FILE, "a", encoding="utf-8") as f:
+                f.write(json.dumps({"type": "error", "run_id": run.id, "message": message}) + "\n")
+            reaped.append(run.id)
+    return reaped
+
+
+def read_events(project, run_id: str, offset: int = 0) -> tuple[list[dict], int]:
+    """Events appended since byte ``offset`` and the new offset; a half-written last line waits for next time."""
+    path = R.run_dir(project, run_id) / EVENTS_FILE
+    try:
+        with open(path, "rb") as f:
+            f.seek(offset)
+            data = f.read()
+    except FileNotFoundError:
+        return [], offset
+    events = []
+    end = data.rfind(b"\n") + 1
+    for line in data[:end].splitlines():
+        try:
+            events.append(json.loads(line))
+        except json.JSONDecodeError:
+            events.append({"type": "log", "level": "warning", "message": f"unreadable event line: {line[:80]!r}"})
+    return events, offset + end
