@@ -219,6 +219,56 @@ def cmd_clips(args) -> int:
     return 0
 
 
+class _HumanEvents:
+    """Job events as short lines for a person; ``--json`` prints the events themselves (the window reads those)."""
+
+    def __init__(self) -> None:
+        self._last = 0.0
+
+    def write(self, line: str) -> None:
+        for raw in line.splitlines():
+            e = json.loads(raw)
+            kind = e.get("type")
+            if kind == "progress":
+                print(f"{e['stage']}: {e['done']}/{e['total']} {e.get('video', '')}".rstrip(), flush=True)
+            elif kind == "log":
+                print(f"{e['level']}: {e['message']}", file=sys.stderr if e["level"] != "info" else sys.stdout)
+            elif kind == "started":
+                print(f"run {e['run_id']} started ({e['kind']})")
+            elif kind == "done":
+                print(f"run {e['run_id']} {e['status']}: {json.dumps(e.get('metrics', {}))}")
+            elif kind == "cancelled":
+                print(f"run {e['run_id']} cancelled", file=sys.stderr)
+            elif kind == "error":
+                print(f"vidtrain: error: {e['message']}", file=sys.stderr)
+
+    def flush(self) -> None:
+        sys.stdout.flush()
+
+
+def _run_as_job(args, project, kind: str, config: dict, work) -> int:
+    from vidtrain_gui.jobs.runner import run_job
+
+    run = run_job(project, kind, config, work, stdout=sys.stdout if args.json else _HumanEvents())
+    return 0 if run.status in ("done", "stopped") else EXIT_ERROR
+
+
+def cmd_features(args) -> int:
+    config = {"backbone": args.backbone, "weights": args.weights, "sample_fps": args.fps, "device": args.device,
+              "batch_size": args.batch_size}
+
+    def work(ctx):
+        from vidtrain_gui.ml.features import extract_features  # torch is imported only inside the job
+
+        report = extract_features(ctx.project, backbone=args.backbone, weights=args.weights, sample_fps=args.fps,
+                                  device=args.device, batch_size=args.batch_size, should_stop=ctx.should_stop,
+                                  emit=ctx.emit)
+        return report.as_dict()
+
+    with _open(args) as p:
+        return _run_as_job(args, p, "features", config, work)
+
+
 def cmd_runs(args) -> int:
     from vidtrain_gui.core import runs as R
     from vidtrain_gui.jobs.runner import reap_stale_runs, request_cancel, request_stop
@@ -313,6 +363,14 @@ def build_parser() -> argparse.ArgumentParser:
     a = action(csub, "rm")
     a.add_argument("clip_id", type=int)
     sp.set_defaults(func=cmd_clips)
+
+    sp = add("features", "compute and cache frozen-backbone features of every video (a job)")
+    sp.add_argument("--backbone", default="efficientnet_lite0", help="see the backbone list in docs")
+    sp.add_argument("--weights", default="default", help="'default', 'none', or a local state-dict file")
+    sp.add_argument("--fps", type=float, default=8.0, help="frames sampled per second of video (default 8)")
+    sp.add_argument("--device", default="auto", help="auto (CUDA, then MPS, then CPU), cpu, cuda, cuda:N, mps")
+    sp.add_argument("--batch-size", type=int, default=32)
+    sp.set_defaults(func=cmd_features)
 
     sp = add("runs", "list jobs; stop one early (keep its result) or cancel it", project=False)
     csub = sp.add_subparsers(dest="action", required=True)

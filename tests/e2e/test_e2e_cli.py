@@ -64,3 +64,24 @@ def test_cli_errors_are_one_line_and_nonzero(tmp_path):
     r = vt("classes", "add", proj, "a", "--color", "red", check=False)
     assert r.returncode == 1
     assert vt("bogus", check=False).returncode == 2
+
+
+def test_cli_features_job_writes_events_and_cache(tmp_path):
+    proj = tmp_path / "proj"
+    write_pyav(tmp_path / "f.mp4", 50, gop=10)
+    vt("init", proj)
+    vt("import", proj, tmp_path / "f.mp4")
+    r = vt("features", proj, "--fps", "4", "--json")
+    events = [json.loads(x) for x in r.stdout.splitlines()]
+    assert events[0]["type"] == "started" and events[-1]["type"] == "done"
+    assert events[-1]["metrics"]["computed"] == 1 and events[-1]["metrics"]["samples"] == 8
+    assert any(e["type"] == "progress" and e["stage"] == "features" for e in events)
+    run_id = events[-1]["run_id"]
+    assert (proj / "runs" / run_id / "events.jsonl").read_text().count("\n") == len(events)
+    assert len(list((proj / "cache" / "features").glob("*/*.npy"))) == 1
+    runs = json.loads(vt("runs", "list", proj, "--json").stdout)
+    assert [(x["kind"], x["status"]) for x in runs] == [("features", "done")]
+    again = [json.loads(x) for x in vt("features", proj, "--fps", "4", "--json").stdout.splitlines()]
+    assert again[-1]["metrics"]["cached"] == 1 and again[-1]["metrics"]["computed"] == 0
+    r = vt("features", proj, "--device", "cuda", check=False)
+    assert r.returncode == 1 and "error" in r.stderr

@@ -1,0 +1,96 @@
+"""Which torch device the ML jobs run on, how it is named to the user, and mixed precision on it.
+
+``pick_device("auto")`` prefers a CUDA GPU, then Apple's MPS, then the CPU. An explicit choice ("cpu", "cuda",
+"cuda:1", "mps") is honoured or refused with a :class:`DeviceUnavailableError` that says why, so a job asked to run
+on a GPU never silently falls back to a CPU that would take hours.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+from contextlib import AbstractContextManager
+
+import torch
+
+DEVICE_CHOICES = ("auto", "cpu", "cuda", "cuda:N", "mps")
+
+
+class DeviceUnavailableError(RuntimeError):
+    """The requested device does not exist on this machine (or this PyTorch build cannot use it)."""
+
+
+def _mps_available() -> bool:
+    mps = getattr(torch.backends, "mps", None)
+    return bool(mps is not None and mps.is_available())
+
+
+def _cuda_problem() -> str | None:
+    """Why CUDA cannot be used here, or None when it can."""
+    if torch.version.cuda is None:
+        return f"this PyTorch build ({torch.__version__}) has no CUDA support"
+    if not torch.cuda.is_available():
+        visible = os.environ.get("CUDA_VISIBLE_DEVICES")
+        hint = f" (CUDA_VISIBLE_DEVICES={visible!r})" if visible is not None else ""
+        return f"no CUDA GPU is visible{hint}; check the NVIDIA driver with nvidia-smi"
+    return None
+
+
+def pick_device(pref: str | torch.device | None = "auto") -> torch.device:
+    """The device to run on. ``pref``: "auto" (CUDA, then MPS, then CPU), "cpu", "cuda", "cuda:<n>" or "mps"."""
+    if isinstance(pref, torch.device):
+        pref = str(pref)
+    choice = (pref or "auto").strip().lower()
+    if choice == "auto":
+        if _cuda_problem() is None:
+            return torch.device("cuda", torch.cuda.current_device())
+        if _mps_available():
+            return torch.device("mps")
+        return torch.device("cpu")
+    if choice == "cpu":
+        return torch.device("cpu")
+    if choice == "mps":
+        if not _mps_available():
+            raise DeviceUnavailableError(
+                "device 'mps' was asked for, but Apple's Metal backend (MPS) is not available on this machine; "
+                "use 'auto' or 'cpu'"
+            )
+        return torch.device("mps")
+    if choice == "cuda" or choice.startswith("cuda:"):
+        try:
+            dev = torch.device(choice)
+        except RuntimeError:
+            raise ValueError(f"not a CUDA device name: {pref!r} (use 'cuda' or 'cuda:<n>')") from None
+        problem = _cuda_problem()
+        if problem is not None:
+            raise DeviceUnavailableError(f"device {pref!r} was asked for, but {problem}; use 'auto' or 'cpu'")
+        count = torch.cuda.device_count()
+        index = torch.cuda.current_device() if dev.index is None else dev.index
+        if index >= count:
+            raise DeviceUnavailableError(
+                f"device {pref!r} was asked for, but only {count} CUDA GPU(s) are visible (cuda:0..cuda:{count - 1})"
+            )
+        return torch.device("cuda", index)
+    raise ValueError(f"unknown device {pref!r}; choose one of {', '.join(DEVICE_CHOICES)}")
+
+
+def describe_device(device: torch.device | str) -> str:
+    """A short name for logs and the window: "CUDA: <GPU name>", "Apple MPS" or "CPU (N threads)"."""
+    device = torch.device(device)
+    if device.type == "cuda":
+        index = torch.cuda.current_device() if device.index is None else device.index
+        return f"CUDA: {torch.cuda.get_device_name(index)}"
+    if device.type == "mps":
+        return "Apple MPS"
+    if device.type == "cpu":
+        return f"CPU ({torch.get_num_threads()} threads)"
+    return str(device)
+
+
+def autocast_context(device: torch.device | str) -> AbstractContextManager:
+    """float16 autocast on CUDA; elsewhere a no-op (CPU bfloat16 is slower than float32 on most CPUs, and MPS
+    autocast support varies between torch versions)."""
+    device = torch.device(device)
+    if device.type == "cuda":
+        return torch.autocast("cuda", dtype=torch.float16)
+    return contextlib.nullcontext()

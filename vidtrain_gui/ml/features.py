@@ -1,0 +1,519 @@
+"""Frozen-backbone features per video, sampled at a fixed rate and cached on disk (fast mode's first step).
+
+This module owns:
+
+- **Sampling.** Sample times ``t = 0, 1/r, 2/r, ... < duration`` each map to the last frame whose timestamp is
+  ``<= t`` (the video's own timestamps, so variable frame rate is right). Row ``k`` of a feature array belongs to
+  frame ``frame_idx[k]``, which is stored with it; the indices are strictly increasing (a frame two sample times
+  land on is used once), and a video slower than ``r`` gives every frame once.
+- **Video backbones.** Each sample gets a clip of ``clip_len`` frames evenly spread over ``[t - w/2, t + w/2)``,
+  centred on the sampled frame's time, where ``w = clip_len / clip_fps`` is the span the model was trained on
+  (edges repeat the first / last frame). Frames shared by neighbouring clips are decoded and preprocessed once.
+  ``batch_size`` counts frames, so a video model sees ``batch_size // clip_len`` clips (at least one) per batch.
+- **The extraction loop.** Decoding and preprocessing run on a background thread feeding a bounded queue of two
+  batches, so decoding overlaps the model's work; the thread stops on error or stop, and its errors come back
+  as :class:`FeatureExtractionError` naming the video. On CUDA image batches travel as uint8 and are preprocessed
+  on the GPU (a quarter of the bytes, and resizing is cheap there); elsewhere the thread preprocesses.
+- **The cache.** ``features_dir/<backbone key>/<fingerprint>-r<rate>.npy`` (float16 ``[n, feature_dim]``) and a
+  sibling ``.json`` (frame indices, rate, backbone, shape, version). Both are written under temporary names and
+  moved into place with ``os.replace``, the JSON last: the JSON is what marks an entry complete, so a killed job
+  never leaves something that looks finished. A changed video, backbone, weights or rate gets its own file.
+
+Events follow the job protocol (ARCHITECTURE.md, "Jobs"): ``progress`` dicts with stage "features", and ``log``
+dicts for the device, cached and skipped videos.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import numbers
+import os
+import queue
+import secrets
+import threading
+import time
+from collections.abc import Callable, Iterable, Iterator
+from dataclasses import asdict, dataclass, field
+from datetime import datetime, timezone
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from vidtrain_gui.core import videos as V
+from vidtrain_gui.jobs.ingest import load_index, open_reader
+from vidtrain_gui.ml.backbones import DEFAULT_BACKBONE, Backbone, Preprocess, WeightsArg, get_backbone
+from vidtrain_gui.ml.device import autocast_context, describe_device, pick_device
+
+FORMAT_VERSION = 1
+DEFAULT_SAMPLE_FPS = 8.0
+DEFAULT_BATCH_SIZE = 32
+PROGRESS_INTERVAL_S = 0.2  # at most ~5 progress events a second
+QUEUE_BATCHES = 2
+# A temporary file exists only for the moment it takes to write one entry; one this old was left by a killed job.
+STALE_TEMP_S = 60.0
+# Timestamps are float seconds from integer pts: a frame exactly at a sample time must count as "<= t".
+_TIME_EPS = 1e-6
+
+Emit = Callable[[dict], None]
+
+
+class FeatureExtractionError(RuntimeError):
+    """Decoding or preprocessing one video failed; the message starts with the video's name."""
+
+
+@dataclass
+class FeatureReport:
+    """What one ``extract_features`` call did."""
+
+    backbone: str
+    backbone_key: str
+    sample_fps: float
+    device: str = ""
+    computed: int = 0  # videos whose features were computed and cached now
+    cached: int = 0  # videos already in the cache
+    skipped: int = 0  # missing files, no frames
+    samples: int = 0  # feature rows computed now
+    seconds: float = 0.0
+    stopped: bool = False  # should_stop() ended the call early
+    computed_ids: list[int] = field(default_factory=list)
+
+    def as_dict(self) -> dict:
+        return asdict(self)
+
+
+# ---- sampling ----------------------------------------------------------------------------------------------------
+
+
+def _duration(ts: np.ndarray) -> float:
+    # As FrameIndex.duration_s: the last frame lasts one typical frame step.
+    if len(ts) == 0:
+        return 0.0
+    step = float(np.median(np.diff(ts))) if len(ts) > 1 else 0.0
+    return float(ts[-1] + step)
+
+
+def sample_frames(timestamps: np.ndarray, sample_fps: float, *, fps: float | None = None) -> np.ndarray:
+    """Frame indices (int32, strictly increasing) sampled at ``sample_fps`` from frames with these timestamps
+    (seconds, from 0). A video whose ``fps`` is below the rate gives every frame once."""
+    ts = np.asarray(timestamps, dtype=np.float64)
+    n = len(ts)
+    if n == 0:
+        return np.zeros(0, np.int32)
+    if fps is not None and 0 < fps < sample_fps:
+        return np.arange(n, dtype=np.int32)
+    ts = ts - ts[0]
+    count = max(1, math.ceil(_duration(ts) * sample_fps - 1e-9))
+    times = np.arange(count, dtype=np.float64) / sample_fps
+    idx = np.searchsorted(ts, times + _TIME_EPS, side="right") - 1
+    return np.unique(np.clip(idx, 0, n - 1)).astype(np.int32)
+
+
+def clip_windows(timestamps: np.ndarray, frame_idx: np.ndarray, clip_len: int, window_s: float) -> np.ndarray:
+    """For a video backbone: ``[len(frame_idx), clip_len]`` frame indices, each row spread evenly over
+    ``[t - window_s/2, t + window_s/2)`` around the sampled frame's time ``t`` (the centre of each of
+    ``clip_len`` equal parts, mapped like the samples)."""
+    ts = np.asarray(timestamps, dtype=np.float64)
+    ts = ts - ts[0]
+    centres = ts[np.asarray(frame_idx, dtype=np.int64)]
+    offsets = (np.arange(clip_len) + 0.5) * (window_s / clip_len) - window_s / 2
+    times = centres[:, None] + offsets[None, :]
+    idx = np.searchsorted(ts, times + _TIME_EPS, side="right") - 1
+    return np.clip(idx, 0, len(ts) - 1).astype(np.int64)
+
+
+# ---- the cache ---------------------------------------------------------------------------------------------------
+
+
+def feature_paths(project, video, backbone_key: str, sample_fps: float) -> tuple[Path, Path]:
+    """The ``.npy`` and ``.json`` of one cache entry; ``video`` is a VideoInfo or a fingerprint."""
+    folder = project.features_dir / backbone_key
+    fingerprint = video if isinstance(video, str) else video.fingerprint
+    stem = f"{fingerprint}-r{float(sample_fps):g}"
+    return folder / f"{stem}.npy", folder / f"{stem}.json"
+
+
+def _read_meta(json_path: Path, backbone_key: str, sample_fps: float) -> dict | None:
+    try:
+        meta = json.loads(json_path.read_text(encoding="utf-8"))
+        ok = (
+            meta["version"] == FORMAT_VERSION
+            and meta["backbone_key"] == backbone_key
+            and float(meta["sample_fps"]) == float(sample_fps)
+            and len(meta["frame_idx"]) == int(meta["n_samples"])
+        )
+    except (OSError, ValueError, KeyError, TypeError):
+        return None
+    return meta if ok else None
+
+
+def _shape_agrees(arr: np.ndarray, meta: dict) -> bool:
+    return arr.dtype == np.float16 and arr.shape == (int(meta["n_samples"]), int(meta["feature_dim"]))
+
+
+def is_cached(project, video, backbone_key: str, sample_fps: float) -> bool:
+    """True when a complete entry exists: JSON present and valid, ``.npy`` present with the shape it records
+    (only the array's header is read)."""
+    npy, meta_path = feature_paths(project, video, backbone_key, sample_fps)
+    meta = _read_meta(meta_path, backbone_key, sample_fps)
+    if meta is None:
+        return False
+    try:
+        arr = np.load(npy, mmap_mode="r")
+    except (OSError, ValueError):
+        return False
+    return _shape_agrees(arr, meta)
+
+
+def load_features(
+    project, video, backbone_key: str, sample_fps: float = DEFAULT_SAMPLE_FPS, *, mmap: bool = False
+) -> tuple[np.ndarray, np.ndarray] | None:
+    """``(features float16 [n, d], frame_idx int32 [n])`` from the cache, or None when there is no complete
+    entry. ``video`` is a VideoInfo or a fingerprint; ``mmap`` maps the array instead of reading it."""
+    npy, meta_path = feature_paths(project, video, backbone_key, sample_fps)
+    meta = _read_meta(meta_path, backbone_key, sample_fps)
+    if meta is None:
+        return None
+    try:
+        arr = np.load(npy, mmap_mode="r" if mmap else None)
+    except (OSError, ValueError):
+        return None
+    if not _shape_agrees(arr, meta):
+        return None
+    return arr, np.asarray(meta["frame_idx"], dtype=np.int32)
+
+
+def _remove_stale_temps(folder: Path, stem: str) -> None:
+    now = time.time()
+    for pattern in (f"{stem}.npy.*.tmp", f"{stem}.json.*.tmp"):
+        for p in folder.glob(pattern):
+            try:
+                if now - p.stat().st_mtime > STALE_TEMP_S:
+                    p.unlink()
+            except OSError:
+                pass  # another job's, or already gone
+
+
+def _replace_atomically(path: Path, write: Callable[[object], None]) -> None:
+    tmp = path.with_name(f"{path.name}.{os.getpid()}-{secrets.token_hex(4)}.tmp")
+    try:
+        with open(tmp, "wb") as f:
+            write(f)
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        tmp.unlink(missing_ok=True)
+        raise
+
+
+def _write_entry(npy: Path, meta_path: Path, feats: np.ndarray, meta: dict) -> None:
+    npy.parent.mkdir(parents=True, exist_ok=True)
+    _remove_stale_temps(npy.parent, npy.stem)
+    # An old JSON must not vouch for the new array if the job is killed between the two replaces.
+    meta_path.unlink(missing_ok=True)
+    _replace_atomically(npy, lambda f: np.save(f, feats, allow_pickle=False))
+    text = json.dumps(meta, indent=1).encode("utf-8")
+    _replace_atomically(meta_path, lambda f: f.write(text))
+
+
+# ---- the decoding thread -----------------------------------------------------------------------------------------
+
+
+_END = object()
+
+
+@dataclass
+class _Failure:
+    exc: BaseException
+
+
+class _Prefetcher:
+    """Runs a generator on a daemon thread, handing its items over through a bounded queue. Iterating re-raises
+    the generator's exception; ``close()`` stops the thread (closing the generator, so readers are closed)."""
+
+    def __init__(self, make_items: Callable[[], Iterator], name: str, maxsize: int = QUEUE_BATCHES):
+        self._make_items = make_items
+        self._queue: queue.Queue = queue.Queue(maxsize=maxsize)
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, name=name, daemon=True)
+        self._thread.start()
+
+    def _put(self, item) -> bool:
+        while not self._stop.is_set():
+            try:
+                self._queue.put(item, timeout=0.05)
+                return True
+            except queue.Full:
+                continue
+        return False
+
+    def _run(self) -> None:
+        try:
+            # inference_mode is per thread: the preprocessing here must not record autograd history either.
+            with torch.inference_mode():
+                items = self._make_items()
+                try:
+                    for item in items:
+                        if not self._put(item):
+                            return
+                finally:
+                    items.close()
+        except BaseException as exc:  # noqa: BLE001 - handed to the consumer, which re-raises it
+            self._put(_Failure(exc))
+            return
+        self._put(_END)
+
+    def __iter__(self) -> Iterator:
+        while True:
+            item = self._queue.get()
+            if item is _END:
+                return
+            if isinstance(item, _Failure):
+                raise item.exc
+            yield item
+
+    def close(self) -> None:
+        self._stop.set()
+        while self._thread.is_alive():
+            try:
+                while True:
+                    self._queue.get_nowait()  # unblock a put in progress
+            except queue.Empty:
+                pass
+            self._thread.join(timeout=0.05)
+
+
+def _frame_prep(b: Backbone) -> Preprocess:
+    # Per-frame preprocessing; for video models identical to what Preprocess(video=True) does to each frame.
+    return Preprocess(b.resize_size, b.input_size, b.mean, b.std, b.interpolation, video=False)
+
+
+def _prep_frames(frames: list[np.ndarray], prep: Preprocess) -> torch.Tensor:
+    if all(f.shape == frames[0].shape for f in frames):
+        return prep(torch.from_numpy(np.stack(frames)))
+    # A stream that changes size mid-way: preprocess frame by frame (the crop makes them the same size).
+    return torch.cat([prep(torch.from_numpy(f[None].copy())) for f in frames])
+
+
+def _prep_on_device(dev: torch.device) -> bool:
+    return dev.type == "cuda"
+
+
+def _image_batches(project, video, frame_idx, batch_size: int, prep: Preprocess, defer_prep: bool):
+    """(start row, tensor, preprocessed?) per batch; with ``defer_prep`` same-size frames stay uint8."""
+    with open_reader(project, video, cache_bytes=0) as reader:  # each frame is read once: no LRU copies
+        for start in range(0, len(frame_idx), batch_size):
+            frames = [reader.frame(int(i)) for i in frame_idx[start : start + batch_size]]
+            if defer_prep and all(f.shape == frames[0].shape for f in frames):
+                yield start, torch.from_numpy(np.stack(frames)), False
+            else:
+                yield start, _prep_frames(frames, prep), True
+
+
+def _clip_batches(project, video, windows: np.ndarray, clips_per_batch: int, prep: Preprocess):
+    """(start row, [N, 3, T, h, w], True) per batch of clips; each frame is preprocessed once."""
+    done: dict[int, torch.Tensor] = {}
+    with open_reader(project, video, cache_bytes=0) as reader:
+        for start in range(0, len(windows), clips_per_batch):
+            rows = windows[start : start + clips_per_batch]
+            for i in sorted({int(i) for i in rows.ravel()} - done.keys()):
+                done[i] = _prep_frames([reader.frame(i)], prep)[0]
+            clips = [torch.stack([done[int(i)] for i in row], dim=1) for row in rows]
+            yield start, torch.stack(clips), True
+            nxt = start + clips_per_batch
+            if nxt < len(windows):
+                # Windows move forward with time, so nothing before the next one's first frame is needed again.
+                for i in [i for i in done if i < windows[nxt, 0]]:
+                    del done[i]
+
+
+# ---- extraction --------------------------------------------------------------------------------------------------
+
+
+class _Progress:
+    def __init__(self, emit: Emit, total: int):
+        self.emit, self.total, self.done = emit, total, 0
+        self._last_time = -math.inf
+        self._last_sent: tuple | None = None
+
+    def advance(self, n: int, video: str) -> None:
+        self.done += n
+        if time.monotonic() - self._last_time >= PROGRESS_INTERVAL_S:
+            self.send(video)
+
+    def send(self, video: str | None) -> None:
+        state = (self.done, video)
+        if state == self._last_sent:
+            return
+        event = {"type": "progress", "stage": "features", "done": self.done, "total": self.total}
+        if video is not None:
+            event["video"] = video
+        self.emit(event)
+        self._last_sent, self._last_time = state, time.monotonic()
+
+
+def _log(emit: Emit, level: str, message: str) -> None:
+    emit({"type": "log", "level": level, "message": message})
+
+
+@dataclass
+class _Plan:
+    video: V.VideoInfo
+    frame_idx: np.ndarray
+    windows: np.ndarray | None  # video backbones only
+
+
+def _plan(project, spec, key, sample_fps, window_s, video_ids, report: FeatureReport, emit: Emit) -> list[_Plan]:
+    """The videos to compute, with their samples; counts and logs the cached and skipped ones."""
+    videos = V.list_videos(project)
+    if video_ids is not None:
+        by_id, wanted = {v.id: v for v in videos}, list(dict.fromkeys(video_ids))
+        for vid in wanted:
+            if vid not in by_id:
+                _log(emit, "warning", f"there is no video with id {vid}; skipped")
+        videos = [by_id[vid] for vid in wanted if vid in by_id]
+    plans = []
+    for video in videos:
+        if video.status != "ok" or not Path(video.path).exists():
+            report.skipped += 1
+            why = "cannot be read" if video.status == "unreadable" else f"is missing ({video.path}); relink it"
+            _log(emit, "warning", f"{video.name}: skipped, the file {why}")
+            continue
+        if is_cached(project, video, key, sample_fps):
+            report.cached += 1
+            _log(emit, "info", f"{video.name}: features already cached")
+            continue
+        try:
+            index = load_index(project, video)  # re-probes the file if the saved index was cleared
+        except Exception as exc:
+            raise FeatureExtractionError(f"{video.name}: {exc}") from exc
+        ts = index.timestamps()
+        frame_idx = sample_frames(ts, sample_fps, fps=index.fps)
+        if len(frame_idx) == 0:
+            report.skipped += 1
+            _log(emit, "warning", f"{video.name}: skipped, no frames to sample")
+            continue
+        windows = clip_windows(ts, frame_idx, spec.clip_len, window_s) if spec.kind == "video" else None
+        plans.append(_Plan(video, frame_idx, windows))
+    return plans
+
+
+def extract_features(
+    project,
+    *,
+    backbone: str | Backbone = DEFAULT_BACKBONE,
+    weights: WeightsArg = "default",
+    sample_fps: float = DEFAULT_SAMPLE_FPS,
+    device: str | torch.device = "auto",
+    batch_size: int = DEFAULT_BATCH_SIZE,
+    video_ids: Iterable[int] | None = None,
+    should_stop: Callable[[], bool] | None = None,
+    emit: Emit | None = None,
+) -> FeatureReport:
+    """Compute and cache features for the project's videos (all, or ``video_ids``) that are not cached yet.
+
+    Videos whose status is not "ok", or whose file is gone, are skipped with a warning event. ``should_stop`` is
+    checked between batches; when it returns True the call returns at once (``report.stopped``), leaving nothing
+    of the unfinished video in the cache. A video that cannot be decoded raises :class:`FeatureExtractionError`;
+    the videos finished before it stay cached.
+    """
+    started = time.monotonic()
+    spec = backbone if isinstance(backbone, Backbone) else get_backbone(backbone)
+    if not (isinstance(sample_fps, numbers.Real) and math.isfinite(sample_fps) and sample_fps > 0):
+        raise ValueError(f"sample_fps must be a positive number, got {sample_fps!r}")
+    if not (isinstance(batch_size, numbers.Integral) and batch_size >= 1):
+        raise ValueError(f"batch_size must be a whole number >= 1, got {batch_size!r}")
+    sample_fps, batch_size = float(sample_fps), int(batch_size)
+    emit = emit or (lambda event: None)
+    should_stop = should_stop or (lambda: False)
+    key = spec.key(weights)
+    dev = pick_device(device)
+    report = FeatureReport(backbone=spec.name, backbone_key=key, sample_fps=sample_fps, device=describe_device(dev))
+    window_s = spec.clip_len / (spec.clip_fps or sample_fps) if spec.kind == "video" else 0.0
+    plans = _plan(project, spec, key, sample_fps, window_s, video_ids, report, emit)
+    progress = _Progress(emit, sum(len(p.frame_idx) for p in plans))
+    if plans:
+        _log(emit, "info", f"computing {spec.name} features for {len(plans)} video(s) on {report.device}")
+        model = spec.build(weights).to(dev).eval().requires_grad_(False)
+        cpu_prep = _frame_prep(spec)
+        device_prep = spec.preprocessor().to(dev)
+        for plan in plans:
+            if should_stop():
+                report.stopped = True
+                break
+            feats = _extract_one(
+                project, plan, spec, model, dev, cpu_prep, device_prep, batch_size, should_stop, progress
+            )
+            if feats is None:
+                report.stopped = True
+                break
+            npy, meta_path = feature_paths(project, plan.video, key, sample_fps)
+            _write_entry(npy, meta_path, feats, _meta(plan, spec, key, weights, sample_fps, window_s))
+            report.computed += 1
+            report.samples += len(feats)
+            report.computed_ids.append(plan.video.id)
+            progress.send(plan.video.name)
+    if not report.stopped:
+        progress.send(None if not plans else plans[-1].video.name)
+    report.seconds = time.monotonic() - started
+    return report
+
+
+def _extract_one(project, plan, spec, model, dev, cpu_prep, device_prep, batch_size, should_stop, progress):
+    """Features of one video as float16 ``[n, d]``, or None when stopped."""
+    video = plan.video
+    feats = np.empty((len(plan.frame_idx), spec.feature_dim), dtype=np.float16)
+    if plan.windows is not None:
+        clips_per_batch = max(1, batch_size // spec.clip_len)
+        make = lambda: _clip_batches(project, video, plan.windows, clips_per_batch, cpu_prep)  # noqa: E731
+    else:
+        defer = _prep_on_device(dev)
+        make = lambda: _image_batches(project, video, plan.frame_idx, batch_size, cpu_prep, defer)  # noqa: E731
+    batches = _Prefetcher(make, name=f"vidtrain-decode-{video.id}")
+    try:
+        items = iter(batches)
+        with torch.inference_mode():
+            while True:
+                if should_stop():
+                    return None
+                try:
+                    start, x, ready = next(items)
+                except StopIteration:
+                    break
+                except Exception as exc:
+                    raise FeatureExtractionError(f"{video.name}: {exc}") from exc
+                x = x.to(dev, non_blocking=True)
+                if not ready:
+                    x = device_prep(x)
+                with autocast_context(dev):
+                    y = model(x)
+                feats[start : start + len(y)] = y.float().cpu().numpy()
+                progress.advance(len(y), video.name)
+    finally:
+        batches.close()
+    return feats
+
+
+def _meta(plan: _Plan, spec: Backbone, key: str, weights: WeightsArg, sample_fps: float, window_s: float) -> dict:
+    video = plan.video
+    meta = {
+        "version": FORMAT_VERSION,
+        "fingerprint": video.fingerprint,
+        "video": video.name,
+        "backbone": spec.name,
+        "backbone_key": key,
+        "weights": weights if isinstance(weights, str) else os.fspath(weights),
+        "kind": spec.kind,
+        "sample_fps": sample_fps,
+        "feature_dim": spec.feature_dim,
+        "n_samples": int(len(plan.frame_idx)),
+        "frame_count": int(video.frame_count),
+        "dtype": "float16",
+        "created": datetime.now(timezone.utc).isoformat(timespec="seconds"),
+        "frame_idx": plan.frame_idx.tolist(),
+    }
+    if plan.windows is not None:
+        meta.update(clip_len=spec.clip_len, window_s=window_s)
+    return meta
