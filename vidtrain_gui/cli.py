@@ -269,6 +269,26 @@ def cmd_features(args) -> int:
         return _run_as_job(args, p, "features", config, work)
 
 
+def cmd_train(args) -> int:
+    config = {k: getattr(args, k) for k in ("mode", "backbone", "weights", "fps", "head", "frames", "epochs", "lr",
+                                            "batch_size", "patience", "seed", "device")}
+
+    def work(ctx):
+        from vidtrain_gui.core import runs as R
+        from vidtrain_gui.ml.train import train  # torch is imported only inside the job
+
+        metrics = train(ctx, backbone=args.backbone, weights=args.weights, sample_fps=args.fps, head=args.head,
+                        frames=args.frames, epochs=args.epochs, lr=args.lr, batch_size=args.batch_size,
+                        patience=args.patience, seed=args.seed, device=args.device)
+        if metrics.get("class_names"):
+            R.update_run(ctx.project, ctx.run_id, classes=metrics["class_names"],
+                         artifacts={"checkpoint": "best.pt", "metrics": "metrics.json"})
+        return metrics
+
+    with _open(args) as p:
+        return _run_as_job(args, p, "train", config, work)
+
+
 def cmd_runs(args) -> int:
     from vidtrain_gui.core import runs as R
     from vidtrain_gui.jobs.runner import reap_stale_runs, request_cancel, request_stop
@@ -371,6 +391,22 @@ def build_parser() -> argparse.ArgumentParser:
     sp.add_argument("--device", default="auto", help="auto (CUDA, then MPS, then CPU), cpu, cuda, cuda:N, mps")
     sp.add_argument("--batch-size", type=int, default=32)
     sp.set_defaults(func=cmd_features)
+
+    sp = add("train", "train a classifier on the tagged clips (a job; fast mode: frozen backbone, cached features)")
+    sp.add_argument("--mode", choices=["fast"], default="fast",
+                    help="fast: train a temporal head on cached frozen-backbone features")
+    sp.add_argument("--backbone", default="efficientnet_lite0")
+    sp.add_argument("--weights", default="default")
+    sp.add_argument("--fps", type=float, default=8.0, help="feature sampling rate (frames per second of video)")
+    sp.add_argument("--head", choices=["mlp", "tconv", "gru", "attention"], default="gru")
+    sp.add_argument("--frames", type=int, default=8, help="frames per clip (T)")
+    sp.add_argument("--epochs", type=int, default=100)
+    sp.add_argument("--lr", type=float, default=1e-3)
+    sp.add_argument("--batch-size", type=int, default=64)
+    sp.add_argument("--patience", type=int, default=10, help="epochs without a better validation loss before stopping")
+    sp.add_argument("--seed", type=int, default=0)
+    sp.add_argument("--device", default="auto")
+    sp.set_defaults(func=cmd_train)
 
     sp = add("runs", "list jobs; stop one early (keep its result) or cancel it", project=False)
     csub = sp.add_subparsers(dest="action", required=True)

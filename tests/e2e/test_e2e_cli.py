@@ -85,3 +85,27 @@ def test_cli_features_job_writes_events_and_cache(tmp_path):
     assert again[-1]["metrics"]["cached"] == 1 and again[-1]["metrics"]["computed"] == 0
     r = vt("features", proj, "--device", "cuda", check=False)
     assert r.returncode == 1 and "error" in r.stderr
+
+
+def test_cli_train_job_end_to_end(tmp_path):
+    proj = tmp_path / "proj"
+    vt("init", proj)
+    for k, motion in enumerate(["left", "right", "left", "right"]):
+        write_pyav(tmp_path / f"{motion}{k}.mp4", 75 + k, gop=15, motion=motion)  # distinct files, not duplicates
+    vt("import", proj, *[tmp_path / f"{m}{k}.mp4" for k, m in enumerate(["left", "right", "left", "right"])])
+    r = vt("train", proj, "--json", check=False)
+    assert r.returncode == 1 and "at least two classes" in r.stdout.lower() + r.stderr.lower()
+    vt("classes", "add", proj, "left")
+    vt("classes", "add", proj, "right")
+    for vid, motion in enumerate(["left", "right", "left", "right"], 1):
+        for start in (0, 25, 50):
+            vt("clips", "add", proj, "--video", vid, "--start", start, "--end", start + 25, "--class", motion)
+    r = vt("train", proj, "--head", "gru", "--epochs", "40", "--fps", "8", "--json")
+    events = [json.loads(x) for x in r.stdout.splitlines()]
+    assert [e["type"] for e in events if e["type"] == "epoch"]
+    done = events[-1]
+    assert done["type"] == "done" and done["metrics"]["class_names"] == ["left", "right"]
+    assert (proj / "runs" / done["run_id"] / "best.pt").exists()
+    runs = json.loads(vt("runs", "list", proj, "--json").stdout)
+    train_run = [x for x in runs if x["kind"] == "train" and x["status"] == "done"][0]
+    assert train_run["classes"] == ["left", "right"] and train_run["artifacts"]["checkpoint"] == "best.pt"
