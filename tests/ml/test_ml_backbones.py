@@ -290,3 +290,14 @@ def test_cache_key_follows_backbone_and_weights(tmp_path, lite0):
     torch.save(spec.build(weights="none").state_dict(), tmp_path / "a.pth")
     torch.save(spec.build(weights="none").state_dict(), tmp_path / "b.pth")
     assert len({spec.key(), spec.key(tmp_path / "a.pth"), spec.key(tmp_path / "b.pth"), spec.key("none")}) == 4
+
+
+def test_lite0_fused_for_inference_gives_the_same_features(lite0):
+    x = torch.randn(2, 3, 224, 224)
+    fused = lite0.build().fuse_for_inference()
+    assert not any(isinstance(m, torch.nn.BatchNorm2d) for m in fused.modules())
+    with torch.inference_mode():
+        ref, got = lite0.build()(x), fused(x)
+    assert torch.allclose(ref, got, rtol=1e-4, atol=1e-4)
+    with pytest.raises(RuntimeError, match="eval"):
+        lite0.build().train().fuse_for_inference()

@@ -437,6 +437,8 @@ def extract_features(
     if plans:
         _log(emit, "info", f"computing {spec.name} features for {len(plans)} video(s) on {report.device}")
         model = spec.build(weights).to(dev).eval().requires_grad_(False)
+        if hasattr(model, "fuse_for_inference"):
+            model.fuse_for_inference()  # frozen: fold BatchNorm into the convolutions (1.5x on CPU here)
         if spec.kind == "image":
             # channels-last runs the depthwise convolutions of EfficientNet/MobileNet about 1.4x faster on CPU
             # (measured on this 2-core machine), and is the layout CUDA's tensor cores want too.
