@@ -12,7 +12,8 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Optional
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Any, Optional
 
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
@@ -143,25 +144,35 @@ class AddClass:
         return OpResult(value=value, undo=undo, description=description)
 
 
+def _update_class(project: "Project", class_id: int, field: str, value: Any,
+                  describe: Callable[[LabelClass], str], check: Optional[Callable[[Session], None]] = None) -> OpResult:  # fmt: skip
+    """Set one column of a class in one recorded transaction: the shared body of rename, recolour and hotkey."""
+    project.require_writable()
+    with project.session() as session:
+        label_class = _class_or_fail(session, class_id)
+        if check is not None:
+            check(session)
+        recorder = ChangeRecorder(session)
+        recorder.touch_class(class_id)
+        description = describe(label_class)  # before the change: it may name the old value
+        setattr(label_class, field, value)
+        undo = recorder.undo(description)
+        value = _info(session, class_id)
+    return OpResult(value=value, undo=undo, description=description)
+
+
 @dataclass(frozen=True)
 class RenameClass:
     class_id: int
     name: str
 
     def apply(self, project: "Project") -> OpResult:
-        project.require_writable()
         name = _clean_name(self.name)
-        with project.session() as session:
-            label_class = _class_or_fail(session, self.class_id)
-            _check_name_free(session, name, except_id=self.class_id)
-            recorder = ChangeRecorder(session)
-            recorder.touch_class(self.class_id)
-            old = label_class.name
-            label_class.name = name
-            description = f"Rename class '{old}' to '{name}'"
-            undo = recorder.undo(description)
-            value = _info(session, self.class_id)
-        return OpResult(value=value, undo=undo, description=description)
+        return _update_class(
+            project, self.class_id, "name", name,
+            lambda c: f"Rename class '{c.name}' to '{name}'",
+            lambda session: _check_name_free(session, name, except_id=self.class_id),
+        )  # fmt: skip
 
 
 @dataclass(frozen=True)
@@ -170,17 +181,9 @@ class RecolorClass:
     color: str
 
     def apply(self, project: "Project") -> OpResult:
-        project.require_writable()
         color = _clean_color(self.color)
-        with project.session() as session:
-            label_class = _class_or_fail(session, self.class_id)
-            recorder = ChangeRecorder(session)
-            recorder.touch_class(self.class_id)
-            label_class.color = color
-            description = f"Change colour of '{label_class.name}' to {color}"
-            undo = recorder.undo(description)
-            value = _info(session, self.class_id)
-        return OpResult(value=value, undo=undo, description=description)
+        return _update_class(project, self.class_id, "color", color,
+                             lambda c: f"Change colour of '{c.name}' to {color}")  # fmt: skip
 
 
 @dataclass(frozen=True)
@@ -191,22 +194,12 @@ class SetClassHotkey:
     hotkey: Optional[str]
 
     def apply(self, project: "Project") -> OpResult:
-        project.require_writable()
         hotkey = _clean_hotkey(self.hotkey)
-        with project.session() as session:
-            label_class = _class_or_fail(session, self.class_id)
-            _check_hotkey_free(session, hotkey, except_id=self.class_id)
-            recorder = ChangeRecorder(session)
-            recorder.touch_class(self.class_id)
-            label_class.hotkey = hotkey
-            description = (
-                f"Set hotkey of '{label_class.name}' to {hotkey}"
-                if hotkey is not None
-                else f"Clear hotkey of '{label_class.name}'"
-            )
-            undo = recorder.undo(description)
-            value = _info(session, self.class_id)
-        return OpResult(value=value, undo=undo, description=description)
+        return _update_class(
+            project, self.class_id, "hotkey", hotkey,
+            lambda c: f"Set hotkey of '{c.name}' to {hotkey}" if hotkey is not None else f"Clear hotkey of '{c.name}'",
+            lambda session: _check_hotkey_free(session, hotkey, except_id=self.class_id),
+        )  # fmt: skip
 
 
 @dataclass(frozen=True)
