@@ -222,9 +222,6 @@ def cmd_clips(args) -> int:
 class _HumanEvents:
     """Job events as short lines for a person; ``--json`` prints the events themselves (the window reads those)."""
 
-    def __init__(self) -> None:
-        self._last = 0.0
-
     def write(self, line: str) -> None:
         for raw in line.splitlines():
             e = json.loads(raw)

@@ -81,7 +81,7 @@ def _import_one(project, path: Path, thumbnails: bool) -> ImportOutcome:
     if known is not None:
         return _known(project, known, path)
     try:
-        info = probe(path)
+        info = probe(path, known_fingerprint=fp)
     except MediaError as exc:
         return ImportOutcome(p, REFUSED, str(exc), reason=exc.reason)
     fields = dict(

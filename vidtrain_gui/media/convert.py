@@ -13,6 +13,8 @@ Everything else (4:4:4, full-range "J" formats, other pixel formats, scaling) go
 
 from __future__ import annotations
 
+import threading
+
 import cv2
 import numpy as np
 from av.video.reformatter import VideoReformatter
@@ -47,9 +49,12 @@ class Converter:
         return out.to_ndarray()
 
 
-_default = Converter()
+_local = threading.local()  # one converter per thread: a swscale context must not be shared between threads
 
 
 def to_rgb(frame, size: tuple[int, int] | None = None) -> np.ndarray:
-    """One-off conversion (module-level converter; readers use their own)."""
-    return _default(frame, size)
+    """One-off conversion (readers keep their own Converter)."""
+    conv = getattr(_local, "converter", None)
+    if conv is None:
+        conv = _local.converter = Converter()
+    return conv(frame, size)

@@ -153,7 +153,6 @@ class IndexBuild:
     index: FrameIndex
     digests: dict[int, str]
     full_decode: bool
-    count_corrected_from: int | None = None
 
 
 def _stream_fps(stream) -> float:
@@ -238,7 +237,6 @@ def _try_pts_table(container, stream, packets, tb, fps, header) -> IndexBuild | 
 
     # Tail: decode from the last keyframe to the end; the count is what really decodes.
     notes: list[str] = []
-    corrected_from = None
     last_k = len(key_ord) - 1
     while True:
         start = int(key_ord[last_k])
@@ -255,7 +253,6 @@ def _try_pts_table(container, stream, packets, tb, fps, header) -> IndexBuild | 
         return None
     end = start + len(tail)
     if end < len(pts):
-        corrected_from = len(pts)
         notes.append(f"frame count corrected from {len(pts)} to {end}: the last frames do not decode")
         pts = pts[:end]
         keep = key_ord < end
@@ -263,7 +260,7 @@ def _try_pts_table(container, stream, packets, tb, fps, header) -> IndexBuild | 
     if header and header != len(pts):
         notes.append(f"container header claims {header} frames; {len(pts)} decode")
     index = FrameIndex("pts", pts, key_ord, key_seek, key_pts, tb, _pts_fps(pts, tb, fps), rotation, header, notes)
-    return IndexBuild(index, digests, full_decode=False, count_corrected_from=corrected_from)
+    return IndexBuild(index, digests, full_decode=False)
 
 
 def _decode_tail(container, stream, seek_ts: int, from_pts: int) -> list[int] | None:

@@ -94,7 +94,8 @@ def _open(path: Path):
     return container, stream
 
 
-def probe(path: str | os.PathLike, *, verify_seek: bool = True) -> VideoProbe:
+def probe(path: str | os.PathLike, *, verify_seek: bool = True, known_fingerprint: str | None = None) -> VideoProbe:
+    """Probe ``path``; ``known_fingerprint`` saves reading its ends again when the caller just computed it."""
     path = Path(path).absolute()
     container, stream = _open(path)
     try:
@@ -132,7 +133,7 @@ def probe(path: str | os.PathLike, *, verify_seek: bool = True) -> VideoProbe:
     return VideoProbe(
         path=str(path),
         size_bytes=path.stat().st_size,
-        fingerprint=fingerprint(path),
+        fingerprint=known_fingerprint or fingerprint(path),
         container=fmt,
         codec=codec,
         pix_fmt=pix_fmt,
