@@ -11,3 +11,15 @@ SHARED_DATA = Path(os.environ.get("VIDTRAIN_SHARED_DATA", ROOT.parent / "shared"
 
 if str(ROOT / "tests") not in sys.path:
     sys.path.insert(0, str(ROOT / "tests"))
+
+
+import pytest  # noqa: E402
+
+
+@pytest.fixture(scope="session", autouse=True)
+def _engine_cache(tmp_path_factory):
+    """Exported engines (ml/inference.py) go to a folder of this test session, not the user's cache; it is set in
+    the environment so job subprocesses use it too."""
+    if "VIDTRAIN_CACHE_DIR" not in os.environ:
+        os.environ["VIDTRAIN_CACHE_DIR"] = str(tmp_path_factory.mktemp("vidtrain-cache"))
+    yield

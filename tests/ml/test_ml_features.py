@@ -228,6 +228,8 @@ def test_decoder_error_names_the_video_and_stops_the_thread(tmp_path, monkeypatc
     with make_project(tmp_path, names=("a.mp4",), n=25) as p:
 
         class Broken:
+            size = (640, 480)
+
             def __enter__(self):
                 return self
 
@@ -283,3 +285,53 @@ def test_pick_device_on_this_machine():
         pick_device("tpu")
     with autocast_context(torch.device("cpu")):
         assert not torch.is_autocast_enabled()
+
+
+# ---- engines and decoder-side scaling ----------------------------------------------------------------------------
+
+
+def test_onnx_engine_agrees_with_eager_and_shares_the_cache(tmp_path):
+    """640x480 frames are scaled inside the decoder; ONNX Runtime (the CPU default) and eager PyTorch give the same
+    features, so they share one cache entry."""
+    src = tmp_path / "footage"
+    src.mkdir()
+    path = write_pyav(src / "big.mp4", 30, gop=12, size=(640, 480))
+    with Project.create(tmp_path / "proj") as p:
+        assert [o.status for o in import_paths(p, [path], thumbnails=False)] == ["imported"]
+        [v] = V.list_videos(p)
+        onnx = extract_features(p, sample_fps=4.0, engine="onnx")
+        assert onnx.computed == 1 and onnx.engine == "ONNX Runtime (CPU)"
+        a = load_features(p, v, KEY, 4.0)[0].astype(np.float32)
+        feature_paths(p, v, KEY, 4.0)[1].unlink()
+        eager = extract_features(p, sample_fps=4.0, engine="torch")
+        assert eager.computed == 1 and eager.engine.startswith("PyTorch eager")
+        b = load_features(p, v, KEY, 4.0)[0].astype(np.float32)
+        np.testing.assert_allclose(a, b, atol=2e-2, rtol=2e-2)
+        assert extract_features(p, sample_fps=4.0).cached == 1  # auto finds the entry either engine wrote
+
+        # Scaling in the decoder (area) instead of torch's antialiased bicubic on the full frame: the same picture.
+        idx = load_features(p, v, KEY, 4.0)[1]
+        with open_reader(p, v) as reader:
+            full = [reader.frame(int(i)).copy() for i in idx[:3]]
+        with torch.inference_mode():
+            ref = LITE0.build()(LITE0.preprocess(full)).numpy()
+        cos = (ref * b[:3]).sum(1) / (np.linalg.norm(ref, axis=1) * np.linalg.norm(b[:3], axis=1))
+        assert cos.min() > 0.98, cos
+
+
+def test_broken_engine_file_is_removed_and_eager_takes_over(tmp_path, monkeypatch):
+    from vidtrain_gui.ml import inference as I
+
+    monkeypatch.setenv("VIDTRAIN_CACHE_DIR", str(tmp_path))
+    path = I.engine_path(LITE0, "default")
+    path.parent.mkdir(parents=True)
+    path.write_bytes(b"not an onnx file")
+    logs = []
+    fwd = I.frozen_forward(LITE0, "default", torch.device("cpu"), log=lambda m, level: logs.append((level, m)))
+    assert fwd.engine == "torch" and not path.exists()
+    assert logs and logs[0][0] == "warning" and "did not load" in logs[0][1]
+    x = torch.zeros(2, 3, 224, 224)
+    assert fwd(x).shape == (2, 1280)
+    with pytest.raises(I.EngineError):
+        path.write_bytes(b"still not onnx")
+        I.frozen_forward(LITE0, "default", torch.device("cpu"), engine="onnx")

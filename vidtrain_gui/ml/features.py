@@ -10,8 +10,10 @@ This module owns:
   centred on the sampled frame's time, where ``w = clip_len / clip_fps`` is the span the model was trained on
   (edges repeat the first / last frame). Frames shared by neighbouring clips are decoded and preprocessed once.
   ``batch_size`` counts frames, so a video model sees ``batch_size // clip_len`` clips (at least one) per batch.
-- **The extraction loop.** Decoding and preprocessing run on a background thread feeding a bounded queue of two
-  batches, so decoding overlaps the model's work; the thread stops on error or stop, and its errors come back
+- **The extraction loop.** Frames are scaled to the backbone's resize size inside the decoder's YUV->RGB conversion
+  (swscale, area averaging), never converted at full size. Decoding and preprocessing run on a background thread
+  feeding a bounded queue of two batches, so decoding overlaps the model's work, which runs on the fastest correct
+  engine for the device (ml/inference.py: ONNX Runtime on CPU, eager + autocast on CUDA); the thread stops on error or stop, and its errors come back
   as :class:`FeatureExtractionError` naming the video. On CUDA image batches travel as uint8 and are preprocessed
   on the GPU (a quarter of the bytes, and resizing is cheap there); elsewhere the thread preprocesses.
 - **The cache.** ``features_dir/<backbone key>/<fingerprint>-r<rate>.npy`` (float16 ``[n, feature_dim]``) and a
@@ -44,9 +46,10 @@ import torch
 from vidtrain_gui.core import videos as V
 from vidtrain_gui.jobs.ingest import load_index, open_reader
 from vidtrain_gui.ml.backbones import DEFAULT_BACKBONE, Backbone, Preprocess, WeightsArg, get_backbone
-from vidtrain_gui.ml.device import autocast_context, describe_device, pick_device
+from vidtrain_gui.ml.device import describe_device, pick_device
+from vidtrain_gui.ml.inference import frozen_forward
 
-FORMAT_VERSION = 1
+FORMAT_VERSION = 2  # 2: frames scaled in the decoder (area), engine-agnostic
 DEFAULT_SAMPLE_FPS = 8.0
 DEFAULT_BATCH_SIZE = 32
 PROGRESS_INTERVAL_S = 0.2  # at most ~5 progress events a second
@@ -71,6 +74,7 @@ class FeatureReport:
     backbone_key: str
     sample_fps: float
     device: str = ""
+    engine: str = ""  # what ran the backbone (ml/inference.py)
     computed: int = 0  # videos whose features were computed and cached now
     cached: int = 0  # videos already in the cache
     skipped: int = 0  # missing files, no frames
@@ -301,11 +305,24 @@ def _prep_on_device(dev: torch.device) -> bool:
     return dev.type == "cuda"
 
 
+def decode_size(prep: Preprocess, size: tuple[int, int]) -> tuple[int, int] | None:
+    """``(w, h)`` to ask the decoder for so that ``prep`` has nothing left to resize: the resize target when it
+    shrinks the ``size=(w, h)`` picture, None when it does not (upscaling stays with ``prep``)."""
+    w, h = size
+    rh, rw = prep._resized_hw(h, w)
+    return (rw, rh) if rh < h and rw < w else None
+
+
 def _image_batches(project, video, frame_idx, batch_size: int, prep: Preprocess, defer_prep: bool):
-    """(start row, tensor, preprocessed?) per batch; with ``defer_prep`` same-size frames stay uint8."""
+    """(start row, tensor, preprocessed?) per batch; with ``defer_prep`` same-size frames stay uint8.
+
+    Frames are scaled while they are converted from YUV (swscale, area averaging), so the resize costs almost
+    nothing and the RGB conversion handles a fraction of the pixels: 2x faster than converting at full size and
+    resizing after on 1080p (docs/benchmarks.md)."""
     with open_reader(project, video, cache_bytes=0) as reader:  # each frame is read once: no LRU copies
+        size = decode_size(prep, reader.size)
         for start in range(0, len(frame_idx), batch_size):
-            frames = [reader.frame(int(i)) for i in frame_idx[start : start + batch_size]]
+            frames = [reader.frame(int(i), size) for i in frame_idx[start : start + batch_size]]
             if defer_prep and all(f.shape == frames[0].shape for f in frames):
                 yield start, torch.from_numpy(np.stack(frames)), False
             else:
@@ -316,10 +333,11 @@ def _clip_batches(project, video, windows: np.ndarray, clips_per_batch: int, pre
     """(start row, [N, 3, T, h, w], True) per batch of clips; each frame is preprocessed once."""
     done: dict[int, torch.Tensor] = {}
     with open_reader(project, video, cache_bytes=0) as reader:
+        size = decode_size(prep, reader.size)
         for start in range(0, len(windows), clips_per_batch):
             rows = windows[start : start + clips_per_batch]
             for i in sorted({int(i) for i in rows.ravel()} - done.keys()):
-                done[i] = _prep_frames([reader.frame(i)], prep)[0]
+                done[i] = _prep_frames([reader.frame(i, size)], prep)[0]
             clips = [torch.stack([done[int(i)] for i in row], dim=1) for row in rows]
             yield start, torch.stack(clips), True
             nxt = start + clips_per_batch
@@ -411,13 +429,15 @@ def extract_features(
     video_ids: Iterable[int] | None = None,
     should_stop: Callable[[], bool] | None = None,
     emit: Emit | None = None,
+    engine: str = "auto",
 ) -> FeatureReport:
     """Compute and cache features for the project's videos (all, or ``video_ids``) that are not cached yet.
 
     Videos whose status is not "ok", or whose file is gone, are skipped with a warning event. ``should_stop`` is
     checked between batches; when it returns True the call returns at once (``report.stopped``), leaving nothing
     of the unfinished video in the cache. A video that cannot be decoded raises :class:`FeatureExtractionError`;
-    the videos finished before it stay cached.
+    the videos finished before it stay cached. ``engine``: "auto" (fastest for the device), "torch" or "onnx"
+    (ml/inference.py); engines agree to float rounding, so they share one cache.
     """
     started = time.monotonic()
     spec = backbone if isinstance(backbone, Backbone) else get_backbone(backbone)
@@ -435,14 +455,9 @@ def extract_features(
     plans = _plan(project, spec, key, sample_fps, window_s, video_ids, report, emit)
     progress = _Progress(emit, sum(len(p.frame_idx) for p in plans))
     if plans:
-        _log(emit, "info", f"computing {spec.name} features for {len(plans)} video(s) on {report.device}")
-        model = spec.build(weights).to(dev).eval().requires_grad_(False)
-        if hasattr(model, "fuse_for_inference"):
-            model.fuse_for_inference()  # frozen: fold BatchNorm into the convolutions (1.5x on CPU here)
-        if spec.kind == "image":
-            # channels-last runs the depthwise convolutions of EfficientNet/MobileNet about 1.4x faster on CPU
-            # (measured on this 2-core machine), and is the layout CUDA's tensor cores want too.
-            model = model.to(memory_format=torch.channels_last)
+        forward = frozen_forward(spec, weights, dev, engine=engine, log=lambda m, level: _log(emit, level, m))
+        report.engine = forward.describe()
+        _log(emit, "info", f"computing {spec.name} features for {len(plans)} video(s) with {report.engine}")
         cpu_prep = _frame_prep(spec)
         device_prep = spec.preprocessor().to(dev)
         for plan in plans:
@@ -450,7 +465,7 @@ def extract_features(
                 report.stopped = True
                 break
             feats = _extract_one(
-                project, plan, spec, model, dev, cpu_prep, device_prep, batch_size, should_stop, progress
+                project, plan, spec, forward, cpu_prep, device_prep, batch_size, should_stop, progress
             )
             if feats is None:
                 report.stopped = True
@@ -467,7 +482,7 @@ def extract_features(
     return report
 
 
-def _extract_one(project, plan, spec, model, dev, cpu_prep, device_prep, batch_size, should_stop, progress):
+def _extract_one(project, plan, spec, forward, cpu_prep, device_prep, batch_size, should_stop, progress):
     """Features of one video as float16 ``[n, d]``, or None when stopped."""
     video = plan.video
     feats = np.empty((len(plan.frame_idx), spec.feature_dim), dtype=np.float16)
@@ -475,7 +490,7 @@ def _extract_one(project, plan, spec, model, dev, cpu_prep, device_prep, batch_s
         clips_per_batch = max(1, batch_size // spec.clip_len)
         make = lambda: _clip_batches(project, video, plan.windows, clips_per_batch, cpu_prep)  # noqa: E731
     else:
-        defer = _prep_on_device(dev)
+        defer = _prep_on_device(forward.device)
         make = lambda: _image_batches(project, video, plan.frame_idx, batch_size, cpu_prep, defer)  # noqa: E731
     batches = _Prefetcher(make, name=f"vidtrain-decode-{video.id}")
     try:
@@ -490,14 +505,11 @@ def _extract_one(project, plan, spec, model, dev, cpu_prep, device_prep, batch_s
                     break
                 except Exception as exc:
                     raise FeatureExtractionError(f"{video.name}: {exc}") from exc
-                x = x.to(dev, non_blocking=True)
+                x = x.to(forward.device, non_blocking=True)
                 if not ready:
                     x = device_prep(x)
-                if x.dim() == 4:
-                    x = x.contiguous(memory_format=torch.channels_last)
-                with autocast_context(dev):
-                    y = model(x)
-                feats[start : start + len(y)] = y.float().cpu().numpy()
+                y = forward(x)
+                feats[start : start + len(y)] = y
                 progress.advance(len(y), video.name)
     finally:
         batches.close()
