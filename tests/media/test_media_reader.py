@@ -62,6 +62,24 @@ def test_sequential_reading_with_stride(video):
     assert all(i == v for i, v in got)
 
 
+def test_sparse_frames_are_exact_and_skip_unneeded_b_frames(video):
+    info = probe(video)
+    wanted = [0, 2, 5, 6, 17, 30, 31, 44, 59, 60, 77, info.frame_count - 1]
+    with VideoReader(video, info.index, cache_bytes=0) as reader:
+        got = [(i, read_index(f)) for i, f in reader.frames_at(wanted)]
+        decoded = reader.stats["decoded"]
+    assert got == [(i, i) for i in wanted]
+    if "bframes" in str(video) and "h264" in str(video):
+        assert decoded < info.frame_count  # non-reference B-frames nobody asked for were never decoded
+    with VideoReader(video, info.index) as reader:
+        scaled = dict(reader.frames_at(wanted[:3], size=(96, 64)))
+        assert all(np.array_equal(scaled[i], reader.frame(i, (96, 64))) for i in wanted[:3])
+        with pytest.raises(ValueError):
+            list(reader.frames_at([5, 5]))
+        with pytest.raises(IndexError):
+            list(reader.frames_at([0, info.frame_count]))
+
+
 def test_stepping_forward_never_seeks(video):
     info = probe(video)
     reader = VideoReader(video, info.index)

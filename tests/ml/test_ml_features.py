@@ -239,6 +239,9 @@ def test_decoder_error_names_the_video_and_stops_the_thread(tmp_path, monkeypatc
             def frame(self, i, size=None):
                 raise OSError("disk on fire")
 
+            def frames_at(self, indices, size=None):
+                raise OSError("disk on fire")
+
         monkeypatch.setattr(F, "open_reader", lambda *a, **k: Broken())
         with pytest.raises(FeatureExtractionError, match=r"a\.mp4: disk on fire"):
             extract_features(p, sample_fps=2.0)

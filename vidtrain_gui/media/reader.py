@@ -273,6 +273,57 @@ class VideoReader:
             yield i, self._convert(frame, size)
             i += step
 
+    def frames_at(self, indices, size: tuple[int, int] | None = None) -> Iterator[tuple[int, np.ndarray]]:
+        """Yield ``(i, frame)`` for sorted ``indices`` (a sparse subset, e.g. 8 samples a second), decoding
+        forward from the start and asking the decoder to skip the frames nobody needs where the codec allows it.
+
+        A packet whose timestamp is not one of the wanted frames' is sent with ``skip_frame=NONREF``: the decoder
+        drops it when no other frame refers to it (H.264/HEVC B-frames, ~30% of the frames of the fight-dev clips
+        and ~20% of their decoding time) and decodes it otherwise. This needs the ``pts`` index (frames known by
+        their timestamps); other files, and any wanted frame the pass did not produce, go through :meth:`frame`.
+        Frames are bit-identical to :meth:`frame`'s."""
+        wanted = [int(i) for i in indices]
+        if any(b <= a for a, b in zip(wanted, wanted[1:])):
+            raise ValueError("frames_at needs strictly increasing frame numbers")
+        if wanted and not 0 <= wanted[0] <= wanted[-1] < self.frame_count:
+            raise IndexError(f"frames {wanted[0]}..{wanted[-1]} out of range 0..{self.frame_count - 1}")
+        got: set[int] = set()
+        if self._pts_list is not None and len(wanted) > 1:
+            for i, frame in self._skipping_pass(wanted):
+                got.add(i)
+                yield i, self._convert(frame, size)
+        for i in wanted:
+            if i not in got:
+                yield i, self.frame(i, size)
+
+    def _skipping_pass(self, wanted: list[int]) -> Iterator[tuple[int, Any]]:
+        """(i, av.VideoFrame) for the wanted frames one decoding pass from the start gives, in order; it stops at
+        the first sign of trouble (the caller reads whatever is left through ``frame``)."""
+        by_pts = {self._pts_list[i]: i for i in wanted}
+        last = -1
+        with open_container(self.path) as container:
+            stream = container.streams.video[0]
+            if self._threads:
+                stream.thread_type = "AUTO"
+            cc = stream.codec_context
+            try:
+                for packet in container.demux(stream):
+                    # Frame threads take the setting with each packet they are handed, so it is per packet.
+                    cc.skip_frame = "NONREF" if packet.pts is not None and packet.pts not in by_pts else "DEFAULT"
+                    for frame in cc.decode(packet):
+                        self.stats["decoded"] += 1
+                        i = by_pts.get(frame.pts)
+                        if i is None:
+                            continue
+                        if i <= last:
+                            return  # out of order: not the stream the index describes
+                        last = i
+                        yield i, frame
+                        if i == wanted[-1]:
+                            return
+            except av.error.FFmpegError:
+                return
+
     def sample(self, clip: Any, T: int, size: tuple[int, int] | None = None) -> np.ndarray:
         """T frames evenly spread over a clip (an object with ``start_frame``/``end_frame``, or a pair),
         as ``[T, H, W, 3]``; each frame is the centre of one of T equal parts of the clip."""
