@@ -83,7 +83,7 @@ class Preprocess(nn.Module):
         self.register_buffer("mean", torch.tensor(mean, dtype=torch.float32).view(1, 3, 1, 1), persistent=False)
         self.register_buffer("std", torch.tensor(std, dtype=torch.float32).view(1, 3, 1, 1), persistent=False)
 
-    def _resized_hw(self, h: int, w: int) -> list[int]:
+    def resized_hw(self, h: int, w: int) -> list[int]:
         if len(self.resize_size) == 2:
             return self.resize_size
         size = self.resize_size[0]
@@ -104,7 +104,7 @@ class Preprocess(nn.Module):
         else:
             x = x.float()
         h, w = x.shape[-2], x.shape[-1]
-        new_hw = self._resized_hw(h, w)
+        new_hw = self.resized_hw(h, w)
         if new_hw[0] != h or new_hw[1] != w:
             # Antialias matches PIL/torchvision when shrinking video frames a lot (1080p -> 256).
             x = F.interpolate(x, size=new_hw, mode=self.interpolation, align_corners=False, antialias=True)

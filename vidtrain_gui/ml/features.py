@@ -289,8 +289,9 @@ class _Prefetcher:
             self._thread.join(timeout=0.05)
 
 
-def _frame_prep(b: Backbone) -> Preprocess:
-    # Per-frame preprocessing; for video models identical to what Preprocess(video=True) does to each frame.
+def frame_preprocessor(b: Backbone) -> Preprocess:
+    """uint8 frames ``[N, H, W, 3]`` -> normalised ``[N, 3, h, w]``: the backbone's resize, centre crop and
+    normalisation; for video models identical to what ``Preprocess(video=True)`` does to each frame."""
     return Preprocess(b.resize_size, b.input_size, b.mean, b.std, b.interpolation, video=False)
 
 
@@ -309,7 +310,7 @@ def decode_size(prep: Preprocess, size: tuple[int, int]) -> tuple[int, int] | No
     """``(w, h)`` to ask the decoder for so that ``prep`` has nothing left to resize: the resize target when it
     shrinks the ``size=(w, h)`` picture, None when it does not (upscaling stays with ``prep``)."""
     w, h = size
-    rh, rw = prep._resized_hw(h, w)
+    rh, rw = prep.resized_hw(h, w)
     return (rw, rh) if rh < h and rw < w else None
 
 
@@ -463,7 +464,7 @@ def extract_features(
         forward = frozen_forward(spec, weights, dev, engine=engine, log=lambda m, level: _log(emit, level, m))
         report.engine = forward.describe()
         _log(emit, "info", f"computing {spec.name} features for {len(plans)} video(s) with {report.engine}")
-        cpu_prep = _frame_prep(spec)
+        cpu_prep = frame_preprocessor(spec)
         device_prep = spec.preprocessor().to(dev)
         for plan in plans:
             if should_stop():
