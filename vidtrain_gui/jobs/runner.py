@@ -17,6 +17,11 @@ Every event also carries ``t``, seconds since the job started. Two ways to end a
 monitor: *stop* (SIGINT, or a ``STOP`` file in the run folder for platforms and callers without signals) asks the
 job to finish its current step and keep what it has, ending "stopped"; *cancel* (SIGTERM) ends it now, "cancelled".
 A job killed outright cannot report: ``reap_stale_runs`` marks such runs failed when it finds their process gone.
+
+Under ``torchrun`` one job runs on several processes (:func:`run_distributed_job`): rank 0 is the job as above, the
+other ranks run the same ``work`` with a :class:`QuietContext` on rank 0's run. Only rank 0 reports and decides to
+stop; a rank that fails leaves ``error-rank<N>.json`` in the run folder, so that rank 0, torn down by torchrun or
+by a broken connection, records the run as failed with that rank's reason rather than its own consequence.
 """
 
 from __future__ import annotations
@@ -35,6 +40,7 @@ from vidtrain_gui.core import runs as R
 
 EVENTS_FILE = "events.jsonl"
 STOP_FILE = "STOP"
+RANK_ERROR_FILE = "error-rank{rank}.json"
 PROGRESS_INTERVAL_S = 0.2  # at most five progress lines a second: the window redraws at ten
 
 
@@ -53,6 +59,7 @@ class JobContext:
         self._events = open(self.run_dir / EVENTS_FILE, "a", encoding="utf-8")
         self._t0 = time.monotonic()
         self._stop = False
+        self._ending = False  # work has returned or raised: signals no longer interrupt recording the outcome
         self._last_progress: dict[str, float] = {}
 
     def emit(self, event: dict[str, Any]) -> None:
@@ -112,17 +119,26 @@ def run_job(
         previous = _install_signals(ctx)
     ctx.emit({"type": "started", "run_id": run.id, "kind": kind, "pid": os.getpid(), "config": config})
     try:
-        metrics = work(ctx) or {}
+        try:
+            metrics = work(ctx) or {}
+        finally:
+            ctx._ending = True
         status = "stopped" if ctx.should_stop() else "done"
         R.update_run(project, run.id, status=status, metrics=metrics)
         ctx.emit({"type": "done", "run_id": run.id, "status": status, "metrics": metrics})
     except JobCancelled:
-        R.update_run(project, run.id, status="cancelled")
-        ctx.emit({"type": "cancelled", "run_id": run.id})
+        # Under torchrun, a rank that failed gets the others terminated: that is its failure, not a cancel.
+        message = _rank_error(ctx.run_dir)
+        if message is None:
+            R.update_run(project, run.id, status="cancelled")
+            ctx.emit({"type": "cancelled", "run_id": run.id})
+        else:
+            _record_failure(ctx, message)
     except Exception as exc:  # noqa: BLE001 - any failure ends the run with a readable reason
-        message = str(exc) or type(exc).__name__
-        R.update_run(project, run.id, status="failed", error=message)
-        ctx.emit({"type": "error", "run_id": run.id, "message": message})
+        own = str(exc) or type(exc).__name__
+        # A rank that failed first breaks rank 0's next collective: its reason is the one worth reading.
+        message = _rank_error(ctx.run_dir, unless=own)
+        _record_failure(ctx, message or own)
     finally:
         for sig, handler in previous.items():
             signal.signal(sig, handler)
@@ -130,15 +146,23 @@ def run_job(
     return R.get_run(project, run.id)
 
 
+def _record_failure(ctx: JobContext, message: str) -> None:
+    R.update_run(ctx.project, ctx.run_id, status="failed", error=message)
+    ctx.emit({"type": "error", "run_id": ctx.run_id, "message": message})
+
+
 def _install_signals(ctx: JobContext) -> dict:
     def on_stop(signum, frame):  # noqa: ARG001
+        if ctx._ending:
+            return
         if ctx.should_stop():  # a second Ctrl+C: the user means it
             raise JobCancelled()
         ctx.request_stop()
         ctx.log("stop requested: finishing the current step", "warning")
 
     def on_cancel(signum, frame):  # noqa: ARG001
-        raise JobCancelled()
+        if not ctx._ending:
+            raise JobCancelled()
 
     previous = {}
     for sig, handler in ((signal.SIGINT, on_stop), (getattr(signal, "SIGTERM", None), on_cancel)):
@@ -148,6 +172,89 @@ def _install_signals(ctx: JobContext) -> dict:
             except ValueError:  # not the main thread: rely on the STOP file
                 pass
     return previous
+
+
+# --- one job on several processes (torchrun) ----------------------------------------------------------------
+
+
+class QuietContext:
+    """A job's context on a torchrun rank other than 0: the same interface as :class:`JobContext`, on rank 0's
+    run folder, but it reports nothing and never asks to stop (the stop decision comes from rank 0)."""
+
+    def __init__(self, project, run_id: str):
+        self.project = project
+        self.run_id = run_id
+        self.run_dir = R.run_dir(project, run_id)
+
+    def emit(self, event: dict[str, Any]) -> None:
+        pass
+
+    def progress(self, stage: str, done: int, total: int, **extra: Any) -> None:
+        pass
+
+    def log(self, message: str, level: str = "info") -> None:
+        pass
+
+    def request_stop(self) -> None:
+        pass
+
+    def should_stop(self) -> bool:
+        return False
+
+
+def run_distributed_job(
+    project,
+    kind: str,
+    config: dict[str, Any],
+    work: Callable[[JobContext | QuietContext], dict[str, Any] | None],
+    dist,
+    *,
+    stdout: TextIO | None = None,
+) -> R.RunInfo | str | None:
+    """Run ``work`` as one job on every process torchrun started; ``dist`` is this process's
+    ``vidtrain_gui.ml.distributed.Dist`` (only its ``is_main``, ``rank`` and ``broadcast`` are used here).
+
+    Rank 0 runs :func:`run_job` and returns its RunInfo; it sends the new run's id to the other ranks, which run
+    ``work`` on a :class:`QuietContext` (``project`` opened read-only is enough there) and return None, or their
+    error message after leaving it in the run folder for rank 0 to record."""
+    if dist.is_main:
+
+        def main_work(ctx: JobContext) -> dict[str, Any] | None:
+            dist.broadcast(ctx.run_id)
+            return work(ctx)
+
+        return run_job(project, kind, config, main_work, stdout=stdout)
+    run_id = dist.broadcast(None)
+    ctx = QuietContext(project, run_id)
+    # Ctrl+C in a terminal reaches every rank; only rank 0 turns it into a stop (or a cancel) for all of them.
+    previous = signal.signal(signal.SIGINT, signal.SIG_IGN)
+    try:
+        work(ctx)
+    except Exception as exc:  # noqa: BLE001 - reported to rank 0 through the run folder, and by the caller
+        message = f"process {dist.rank}: {str(exc) or type(exc).__name__}"
+        try:
+            (ctx.run_dir / RANK_ERROR_FILE.format(rank=dist.rank)).write_text(
+                json.dumps({"rank": dist.rank, "message": message}), encoding="utf-8"
+            )
+        except OSError:
+            pass  # another machine than rank 0's: its exit code and stderr still tell torchrun
+        return message
+    finally:
+        signal.signal(signal.SIGINT, previous)
+    return None
+
+
+def _rank_error(run_dir: Path, unless: str | None = None) -> str | None:
+    """The reason a non-zero rank left in the run folder, when it failed; None when none did, or when each failed
+    as rank 0 did (``unless``: the same error on every rank, e.g. a project that cannot be trained)."""
+    for path in sorted(run_dir.glob(RANK_ERROR_FILE.format(rank="*"))):
+        try:
+            message = json.loads(path.read_text(encoding="utf-8"))["message"]
+        except (OSError, ValueError, KeyError, TypeError):
+            continue
+        if unless is None or not message.endswith(f": {unless}"):
+            return message
+    return None
 
 
 # --- from outside the job: stop, cancel, find dead jobs, read events -----------------------------------------

@@ -23,7 +23,8 @@ import torch
 import torch.distributed as tdist
 from torch import nn
 
-# Feature extraction on rank 0 can take minutes while the others wait at a barrier.
+# A collective waits this long: a rank with longer videos to compute features for can keep the others waiting
+# for minutes. A rank that dies ends the wait sooner (torchrun tears the group down).
 TIMEOUT = timedelta(minutes=60)
 
 
@@ -84,15 +85,16 @@ class Dist:
             order = order.repeat(reps)[:total]
         return order[self.rank : total : self.world_size]
 
-    def wrap(self, model: nn.Module, device: torch.device) -> nn.Module:
-        """DDP around ``model`` (already on ``device``); the model itself when single-process."""
+    def wrap(self, model: nn.Module, device: torch.device, *, find_unused: bool = True) -> nn.Module:
+        """DDP around ``model`` (already on ``device``); the model itself when single-process. ``find_unused``:
+        parameters that a forward pass may leave out (optional branches) must not hang DDP; a model that always
+        uses every trainable parameter passes False and saves a walk of the autograd graph per step."""
         if not self.enabled:
             return model
         from torch.nn.parallel import DistributedDataParallel as DDP
 
         ids = [device.index if device.index is not None else self.local_rank] if device.type == "cuda" else None
-        # find_unused_parameters: frozen backbone blocks and heads with optional branches must not hang DDP.
-        return DDP(model, device_ids=ids, find_unused_parameters=True)
+        return DDP(model, device_ids=ids, find_unused_parameters=find_unused)
 
     def _comm_device(self) -> torch.device:
         return torch.device("cuda", torch.cuda.current_device()) if self.backend == "nccl" else torch.device("cpu")
@@ -115,9 +117,15 @@ def setup(device: str = "auto") -> Dist:
     rank = int(os.environ.get("RANK", "0"))
     local = int(os.environ.get("LOCAL_RANK", "0"))
     use_cuda = torch.cuda.is_available() and str(device).split(":")[0] in ("auto", "cuda")
+    gpus, local_world = torch.cuda.device_count(), int(os.environ.get("LOCAL_WORLD_SIZE", "1"))
+    if use_cuda and local_world > gpus:  # NCCL refuses two ranks on one GPU
+        raise RuntimeError(
+            f"torchrun started {local_world} processes on this machine, which has {gpus} GPU(s): NCCL needs one "
+            f"GPU per process. Use --nproc-per-node {gpus}, or train on the CPU with --device cpu."
+        )
     backend = "nccl" if use_cuda else "gloo"
     if use_cuda:
-        torch.cuda.set_device(local % torch.cuda.device_count())
+        torch.cuda.set_device(local)
     if not tdist.is_initialized():
         tdist.init_process_group(backend=backend, timeout=TIMEOUT)
     return Dist(rank=rank, world_size=world, local_rank=local, backend=backend)
