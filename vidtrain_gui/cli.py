@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import sys
 from dataclasses import asdict, is_dataclass
 from datetime import datetime
@@ -266,24 +267,72 @@ def cmd_features(args) -> int:
         return _run_as_job(args, p, "features", config, work)
 
 
-def cmd_train(args) -> int:
-    config = {k: getattr(args, k) for k in ("mode", "backbone", "weights", "fps", "head", "frames", "epochs", "lr",
-                                            "batch_size", "patience", "seed", "device")}
+TUNED = ("epochs", "lr", "batch_size", "patience")  # left to each mode's own defaults unless given
+
+
+def _train_work(args, dist=None):
+    """The training job's ``work``: fast mode (``ml.train``) or fine-tune mode (``ml.finetune``), on ``dist``
+    (this process's place under torchrun; single-process when None)."""
 
     def work(ctx):
+        # torch is imported only inside the job
         from vidtrain_gui.core import runs as R
-        from vidtrain_gui.ml.train import train  # torch is imported only inside the job
+        from vidtrain_gui.ml.distributed import SINGLE
 
-        metrics = train(ctx, backbone=args.backbone, weights=args.weights, sample_fps=args.fps, head=args.head,
-                        frames=args.frames, epochs=args.epochs, lr=args.lr, batch_size=args.batch_size,
-                        patience=args.patience, seed=args.seed, device=args.device)
-        if metrics.get("class_names"):
+        d = dist or SINGLE
+        tuned = {k: getattr(args, k) for k in TUNED if getattr(args, k) is not None}
+        common = dict(backbone=args.backbone, weights=args.weights, head=args.head, frames=args.frames,
+                      seed=args.seed, device=args.device, dist=d, **tuned)
+        if args.mode == "finetune":
+            from vidtrain_gui.ml.finetune import finetune
+
+            metrics = finetune(ctx, unfreeze=args.unfreeze, **common)
+        else:
+            from vidtrain_gui.ml.train import train
+
+            metrics = train(ctx, sample_fps=args.fps, **common)
+        if d.is_main and metrics.get("class_names"):
             R.update_run(ctx.project, ctx.run_id, classes=metrics["class_names"],
                          artifacts={"checkpoint": "best.pt", "metrics": "metrics.json"})
         return metrics
 
+    return work
+
+
+def cmd_train(args) -> int:
+    config = {k: getattr(args, k) for k in ("mode", "backbone", "weights", "head", "frames", "seed", "device")}
+    config.update({k: getattr(args, k) for k in TUNED if getattr(args, k) is not None})
+    config.update({"unfreeze": args.unfreeze} if args.mode == "finetune" else {"fps": args.fps})
+    if int(os.environ.get("WORLD_SIZE", "1")) > 1:  # started by torchrun as one of several processes
+        return _train_distributed(args, config)
     with _open(args) as p:
-        return _run_as_job(args, p, "train", config, work)
+        return _run_as_job(args, p, "train", config, _train_work(args))
+
+
+def _train_distributed(args, config: dict) -> int:
+    """One of torchrun's processes: rank 0 runs the job (Run row, events, stop and cancel), the others train
+    alongside it quietly (jobs.runner.run_distributed_job)."""
+    from vidtrain_gui.jobs.runner import run_distributed_job
+    from vidtrain_gui.ml.distributed import device_for, setup, teardown
+
+    dist = setup(args.device)
+    args.device = device_for(dist, args.device)
+    config = {**config, "world_size": dist.world_size, "backend": dist.backend}
+    try:
+        if not dist.is_main:
+            dist.barrier()  # rank 0 opens the project first: it may have to migrate the schema
+        # Only rank 0 writes the database; the others only read it.
+        with _open(args, readonly=not dist.is_main) as p:
+            if dist.is_main:
+                dist.barrier()
+            out = sys.stdout if args.json else _HumanEvents()
+            result = run_distributed_job(p, "train", config, _train_work(args, dist), dist, stdout=out)
+    finally:
+        teardown(dist)
+    if isinstance(result, str):  # this rank failed; rank 0 records it in the run
+        print(f"vidtrain: error: {result}", file=sys.stderr)
+        return EXIT_ERROR
+    return 0 if result is None or result.status in ("done", "stopped") else EXIT_ERROR
 
 
 def cmd_runs(args) -> int:
@@ -310,10 +359,20 @@ def cmd_runs(args) -> int:
 # --- parser ------------------------------------------------------------------------------------------------------
 
 
+def _unfreeze(text: str) -> int | str:
+    if text.strip().lower() == "all":
+        return "all"
+    if text.strip().isdigit():
+        return int(text)
+    raise argparse.ArgumentTypeError(f"expected a number of blocks or 'all', got {text!r}")
+
+
 def build_parser() -> argparse.ArgumentParser:
     common = argparse.ArgumentParser(add_help=False)
-    common.add_argument("--json", action="store_true", help="machine-readable output")
+    # SUPPRESS: a subcommand's own default must not overwrite a --json given before the subcommand.
+    common.add_argument("--json", action="store_true", default=argparse.SUPPRESS, help="machine-readable output")
     parser = argparse.ArgumentParser(prog="vidtrain", description=__doc__.split("\n")[0], parents=[common])
+    parser.set_defaults(json=False)
     parser.add_argument("--version", action="version", version=f"vidtrain {__version__}")
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
@@ -389,18 +448,23 @@ def build_parser() -> argparse.ArgumentParser:
     sp.add_argument("--batch-size", type=int, default=32)
     sp.set_defaults(func=cmd_features)
 
-    sp = add("train", "train a classifier on the tagged clips (a job; fast mode: frozen backbone, cached features)")
-    sp.add_argument("--mode", choices=["fast"], default="fast",
-                    help="fast: train a temporal head on cached frozen-backbone features")
+    sp = add("train", "train a classifier on the tagged clips (a job; under torchrun, one job on all its processes)")
+    sp.add_argument("--mode", choices=["fast", "finetune"], default="fast",
+                    help="fast: train a temporal head on cached frozen-backbone features; finetune: train the "
+                         "backbone's last blocks with the head, end to end")
     sp.add_argument("--backbone", default="efficientnet_lite0")
     sp.add_argument("--weights", default="default")
     sp.add_argument("--fps", type=float, default=8.0, help="feature sampling rate (frames per second of video)")
-    sp.add_argument("--head", choices=["mlp", "tconv", "gru", "attention"], default="gru")
+    sp.add_argument("--head", choices=["linear", "mlp", "tconv", "gru", "attention"], default="gru")
     sp.add_argument("--frames", type=int, default=8, help="frames per clip (T)")
-    sp.add_argument("--epochs", type=int, default=100)
-    sp.add_argument("--lr", type=float, default=1e-3)
-    sp.add_argument("--batch-size", type=int, default=64)
-    sp.add_argument("--patience", type=int, default=10, help="epochs without a better validation loss before stopping")
+    sp.add_argument("--epochs", type=int, help="default: the mode's own (fast: 100)")
+    sp.add_argument("--lr", type=float, help="default: the mode's own (fast: 0.001)")
+    sp.add_argument("--batch-size", type=int, help="default: the mode's own (fast: 64, shared out between "
+                                                   "torchrun's processes)")
+    sp.add_argument("--patience", type=int, help="epochs without a better validation loss before stopping; "
+                                                 "default: the mode's own (fast: 10)")
+    sp.add_argument("--unfreeze", type=_unfreeze, default=2,
+                    help="finetune: how many of the backbone's last blocks to train, or 'all' (default 2)")
     sp.add_argument("--seed", type=int, default=0)
     sp.add_argument("--device", default="auto")
     sp.set_defaults(func=cmd_train)

@@ -87,6 +87,14 @@ def test_cli_features_job_writes_events_and_cache(tmp_path):
     assert r.returncode == 1 and "error" in r.stderr
 
 
+def test_cli_train_refuses_a_bad_mode_or_unfreeze_before_any_work(tmp_path):
+    vt("init", tmp_path / "proj")
+    for bad in (["--mode", "slow"], ["--mode", "finetune", "--unfreeze", "some"]):
+        r = vt("train", tmp_path / "proj", *bad, check=False)
+        assert r.returncode == 2 and "error: argument --" in r.stderr, r.stderr
+    assert not list((tmp_path / "proj" / "runs").iterdir())
+
+
 def test_cli_train_job_end_to_end(tmp_path):
     proj = tmp_path / "proj"
     vt("init", proj)
@@ -103,6 +111,8 @@ def test_cli_train_job_end_to_end(tmp_path):
     r = vt("train", proj, "--head", "gru", "--epochs", "40", "--fps", "8", "--json")
     events = [json.loads(x) for x in r.stdout.splitlines()]
     assert [e["type"] for e in events if e["type"] == "epoch"]
+    config = events[0]["config"]  # what was not given is left to the mode's own defaults
+    assert config["mode"] == "fast" and config["epochs"] == 40 and "lr" not in config and "world_size" not in config
     done = events[-1]
     assert done["type"] == "done" and done["metrics"]["class_names"] == ["left", "right"]
     assert (proj / "runs" / done["run_id"] / "best.pt").exists()

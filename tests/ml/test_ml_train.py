@@ -247,3 +247,13 @@ def test_every_head_gives_logits_and_trains(name):
         losses.append(float(loss.detach()))
     assert head.eval()(x).shape == (16, 3)
     assert losses[-1] < losses[0]
+
+
+def test_clip_ids_restrict_training_to_those_clips(project):
+    clips = L.list_clips(project)
+    first = [c.id for c in clips if c.video_id == clips[0].video_id]
+    keep = [c.id for c in clips if c.id not in first[:3]]  # half of the first video's clips left out
+    run, _ = _run(project, head="linear", epochs=3, clip_ids=keep)
+    assert run.status == "done"
+    assert run.metrics["validation"] == "held_out"
+    assert run.metrics["n_train"] + run.metrics["n_val"] == len(keep) == len(clips) - 3

@@ -472,6 +472,7 @@ def finetune(
     flip: bool = True,
     workers: int | None = None,
     head_kwargs: dict | None = None,
+    clip_ids: Sequence[int] | None = None,
     dist: Dist = SINGLE,
 ) -> dict:
     """Fine-tune the last ``unfreeze`` blocks of ``backbone`` with a ``head`` on the project's tagged clips, as job
@@ -480,7 +481,7 @@ def finetune(
     ``backbone_lr``: the backbone's learning rate (default ``lr`` / 10). ``flip``: random horizontal flips; turn
     them off when a class depends on left and right (e.g. "swipe left"). ``workers``: DataLoader worker processes
     decoding clips (default: none on the CPU, where decoding would compete with training for the cores; up to 8 on
-    a GPU). ``batch_size`` is the global batch when ``dist`` spans several processes."""
+    a GPU). ``clip_ids``: train on these tagged clips only (default: all). ``batch_size`` is the global batch when ``dist`` spans several processes."""
     started = time.monotonic()
     project = ctx.project
     head = str(head).strip().lower()
@@ -489,7 +490,7 @@ def finetune(
     for name, value in (("frames", frames), ("epochs", epochs), ("batch_size", batch_size), ("patience", patience)):
         _positive_int(name, value)
     spec = get_backbone(backbone)
-    classes, clips = _tagged_clips(project)  # before any decoding: a bad project fails in a blink
+    classes, clips = _tagged_clips(project, clip_ids)  # before any decoding: a bad project fails in a blink
     class_names = [c.name for c in classes]
     backbone_net = spec.build(weights)
     blocks = backbone_blocks(backbone_net)

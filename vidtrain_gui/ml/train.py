@@ -16,6 +16,11 @@ This module owns, for one training job:
   is an error. A fixed seed makes a run repeatable bit for bit on CPU, without touching the caller's RNG state.
 - **What a run leaves.** ``run_dir/best.pt`` (plain tensors and dicts: loads with ``weights_only=True``) and
   ``run_dir/metrics.json``; :func:`train` returns the same metrics dict.
+- **Several processes** (``torchrun``, a :class:`~vidtrain_gui.ml.distributed.Dist` passed as ``dist``): the
+  missing features are shared out between the ranks, each rank trains the DDP-wrapped head on its shard of every
+  epoch's order (``batch_size`` stays the global batch), every rank validates on the whole validation set, and the
+  decisions to leave the loop (stop, early stop, a non-finite loss) are taken together. Only rank 0 writes files.
+  With :data:`~vidtrain_gui.ml.distributed.SINGLE` (the default) all of this is the identity.
 """
 
 from __future__ import annotations
@@ -25,6 +30,7 @@ import math
 import random
 import time
 from collections import Counter, defaultdict
+from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -37,7 +43,8 @@ from vidtrain_gui.core import labels as L
 from vidtrain_gui.core import videos as V
 from vidtrain_gui.ml.backbones import get_backbone
 from vidtrain_gui.ml.device import describe_device, pick_device
-from vidtrain_gui.ml.features import extract_features, load_features
+from vidtrain_gui.ml.distributed import SINGLE, Dist
+from vidtrain_gui.ml.features import extract_features, is_cached, load_features
 from vidtrain_gui.ml.heads import HEADS, make_head
 
 CHECKPOINT_FORMAT = 1
@@ -141,10 +148,14 @@ def classification_metrics(y_true: np.ndarray, y_pred: np.ndarray, class_names: 
 # ---- the job -----------------------------------------------------------------------------------------------------
 
 
-def _tagged_clips(project) -> tuple[list, list]:
-    """Classes in order and tagged clips; a TrainingError when training could not mean anything."""
+def _tagged_clips(project, clip_ids: Iterable[int] | None = None) -> tuple[list, list]:
+    """Classes in order and tagged clips (only those in ``clip_ids`` when given: e.g. the training folds of a
+    cross-validation); a TrainingError when training could not mean anything."""
     classes = CL.list_classes(project)
     clips = [c for c in L.list_clips(project) if c.class_id is not None]
+    if clip_ids is not None:
+        keep = set(clip_ids)
+        clips = [c for c in clips if c.id in keep]
     counts = Counter(c.class_id for c in clips)
     if len(classes) < 2:
         raise TrainingError(
@@ -200,12 +211,26 @@ def _evaluate(model: nn.Module, x: torch.Tensor, y: torch.Tensor, loss_fn, batch
     return total / max(1, len(y)), torch.cat(preds).numpy()
 
 
-def _check_finite(loss: torch.Tensor, epoch: int) -> None:
+def _check_finite(loss: torch.Tensor, epoch: int, dist: Dist) -> None:
+    """A TrainingError on every rank when the loss is NaN or infinite on any (so no rank waits for the others)."""
     value = float(loss.detach())
-    if math.isnan(value):
+    nan, inf = dist.sum([math.isnan(value), math.isinf(value)])
+    if nan:
         raise TrainingError(f"loss became NaN at epoch {epoch}; lower the learning rate")
-    if math.isinf(value):
+    if inf:
         raise TrainingError(f"loss became infinite at epoch {epoch}; lower the learning rate")
+
+
+def _feature_share(project, key: str, sample_fps: float, dist: Dist) -> list[int] | None:
+    """The ids of the videos whose features this rank computes: the uncached ones, longest first, dealt out in
+    turn. Rank 0 makes the list, so every rank shares out the same one. None (all videos) when single-process."""
+    if not dist.enabled:
+        return None
+    pending = None
+    if dist.is_main:
+        videos = [v for v in V.list_videos(project) if not is_cached(project, v, key, sample_fps)]
+        pending = [v.id for v in sorted(videos, key=lambda v: (-v.frame_count, v.id))]
+    return dist.broadcast(pending)[dist.rank :: dist.world_size]
 
 
 def train(
@@ -224,11 +249,16 @@ def train(
     seed: int = 0,
     device: str = "auto",
     head_kwargs: dict | None = None,
+    clip_ids: Iterable[int] | None = None,
+    dist: Dist = SINGLE,
 ) -> dict:
-    """Train a ``head`` on cached ``backbone`` features of the project's tagged clips, as job ``ctx``.
+    """Train a ``head`` on cached ``backbone`` features of the project's tagged clips (or those of them in
+    ``clip_ids``), as job ``ctx``.
 
     Returns the metrics (also written to ``run_dir/metrics.json``); the best epoch's head goes to
-    ``run_dir/best.pt``. Raises :class:`TrainingError` for an untrainable project or a diverging loss."""
+    ``run_dir/best.pt``. Raises :class:`TrainingError` for an untrainable project or a diverging loss.
+    ``dist``: this process's place under torchrun (``device`` then names this rank's device, see
+    :func:`~vidtrain_gui.ml.distributed.device_for`)."""
     started = time.monotonic()
     project = ctx.project
     if str(head).strip().lower() not in HEADS:
@@ -238,14 +268,14 @@ def train(
             raise TrainingError(f"{name} must be a whole number >= 1, got {value!r}")
     spec = get_backbone(backbone)
     key = spec.key(weights)
-    classes, clips = _tagged_clips(project)  # before any feature work: a bad project fails in a blink
+    classes, clips = _tagged_clips(project, clip_ids)  # before any feature work: a bad project fails in a blink
     class_names = [c.name for c in classes]
 
     report = extract_features(
         project, backbone=spec, weights=weights, sample_fps=sample_fps, device=device,
-        emit=ctx.emit, should_stop=ctx.should_stop,
+        video_ids=_feature_share(project, key, sample_fps, dist), emit=ctx.emit, should_stop=ctx.should_stop,
     )  # fmt: skip
-    if report.stopped:
+    if dist.any(report.stopped):  # also where the ranks wait for each other's features
         ctx.log("stopped while computing features; nothing was trained", "warning")
         return {"stopped_before_training": True, "best_epoch": None}
 
@@ -266,35 +296,41 @@ def train(
     # Inverse frequency, normalised so a balanced set gets weight 1 everywhere.
     class_weights = (counts.sum() / (len(classes) * counts.clamp_min(1))).float().to(dev)
     loss_fn = nn.CrossEntropyLoss(weight=class_weights)
+    processes = f" x {dist.world_size} processes ({dist.backend})" if dist.enabled else ""
     ctx.log(
         f"training {head} on {len(train_idx)} clips, validating on {len(val_idx)} ({validation}), "
-        f"{len(classes)} classes, on {describe_device(dev)}"
+        f"{len(classes)} classes, on {describe_device(dev)}{processes}"
     )
+    rank_batch = -(-batch_size // dist.world_size)  # every rank's share of the global batch
 
     fork_devices = [dev.index or 0] if dev.type == "cuda" else []
     with torch.random.fork_rng(devices=fork_devices):  # seeding must not disturb the caller's random state
         torch.manual_seed(seed)
         gen = torch.Generator().manual_seed(seed)
         model = make_head(head, samples.x.shape[2], len(classes), frames, **(head_kwargs or {})).to(dev)
+        # Every head uses all its parameters in every forward (a test checks it). `model` itself when
+        # single-process; it is evaluated and saved unwrapped.
+        ddp = dist.wrap(model, dev, find_unused=False)
         opt = torch.optim.AdamW(model.parameters(), lr=lr, weight_decay=weight_decay)
         best = {"val_loss": math.inf, "epoch": 0, "state": None, "metrics": None}
         history = []
         stale, epoch = 0, 0
         for epoch in range(1, epochs + 1):
-            model.train()
-            order = torch.randperm(len(y_train), generator=gen).to(dev)
+            ddp.train()
+            order = dist.shard(torch.randperm(len(y_train), generator=gen)).to(dev)  # same order on every rank
             total = 0.0
-            for i in range(0, len(order), batch_size):
-                b = order[i : i + batch_size]
-                loss = loss_fn(model(x_train[b]), y_train[b])
-                _check_finite(loss, epoch)
+            for i in range(0, len(order), rank_batch):
+                b = order[i : i + rank_batch]
+                loss = loss_fn(ddp(x_train[b]), y_train[b])
+                _check_finite(loss, epoch, dist)
                 opt.zero_grad(set_to_none=True)
                 loss.backward()
                 opt.step()
                 total += float(loss.detach()) * len(b)
-            train_loss = total / len(order)
+            total, count = dist.sum([total, len(order)])
+            train_loss = total / count
             val_loss, preds = _evaluate(model, x_val, y_val, loss_fn, max(batch_size, 256))
-            _check_finite(torch.tensor(val_loss), epoch)
+            _check_finite(torch.tensor(val_loss), epoch, dist)
             m = classification_metrics(y_val.cpu().numpy(), preds, class_names)
             event = {
                 "type": "epoch", "epoch": epoch, "train_loss": train_loss, "val_loss": val_loss,
@@ -309,10 +345,10 @@ def train(
                 stale = 0
             else:
                 stale += 1
-            if ctx.should_stop():
+            if dist.any(ctx.should_stop()):  # rank 0 hears the stop request; every rank leaves at this epoch
                 ctx.log(f"stopped after epoch {epoch}; keeping the best epoch ({best['epoch']})")
                 break
-            if stale >= patience:
+            if dist.any(stale >= patience):
                 ctx.log(f"early stop: validation loss has not improved for {patience} epochs")
                 break
 
@@ -324,20 +360,22 @@ def train(
         "seed": int(seed),
     }  # fmt: skip
     run_dir = Path(ctx.run_dir)
-    torch.save(
-        {
-            "format": CHECKPOINT_FORMAT, "state_dict": best["state"], "config": config,
-            "class_names": class_names, "feature_key": key, "best_epoch": best["epoch"],
-        },  # fmt: skip
-        run_dir / "best.pt",
-    )
+    if dist.is_main:
+        torch.save(
+            {
+                "format": CHECKPOINT_FORMAT, "state_dict": best["state"], "config": config,
+                "class_names": class_names, "feature_key": key, "best_epoch": best["epoch"],
+            },  # fmt: skip
+            run_dir / "best.pt",
+        )
     bm = best["metrics"]
     metrics = {
         "best_epoch": best["epoch"], "epochs_run": epoch, "val_loss": best["val_loss"], "val_acc": bm["acc"],
         "val_macro_f1": bm["macro_f1"], "per_class": bm["per_class"], "confusion": bm["confusion"],
         "class_names": class_names, "validation": validation, "n_train": len(train_idx), "n_val": len(val_idx),
-        "head": config["head"], "feature_key": key, "history": history,
+        "head": config["head"], "feature_key": key, "world_size": dist.world_size, "history": history,
         "seconds": round(time.monotonic() - started, 3),
     }  # fmt: skip
-    (run_dir / "metrics.json").write_text(json.dumps(metrics, indent=1), encoding="utf-8")
+    if dist.is_main:
+        (run_dir / "metrics.json").write_text(json.dumps(metrics, indent=1), encoding="utf-8")
     return metrics
