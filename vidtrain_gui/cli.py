@@ -286,11 +286,13 @@ def _train_work(args, dist=None):
         if args.mode == "finetune":
             from vidtrain_gui.ml.finetune import finetune
 
-            metrics = finetune(ctx, unfreeze=args.unfreeze, **common)
+            if args.unfreeze is not None:
+                common["unfreeze"] = args.unfreeze
+            metrics = finetune(ctx, **common)
         else:
             from vidtrain_gui.ml.train import train
 
-            metrics = train(ctx, sample_fps=args.fps, **common)
+            metrics = train(ctx, sample_fps=args.fps, deltas=args.deltas, motion=args.motion, **common)
         if d.is_main and metrics.get("class_names"):
             R.update_run(ctx.project, ctx.run_id, classes=metrics["class_names"],
                          artifacts={"checkpoint": "best.pt", "metrics": "metrics.json"})
@@ -302,7 +304,8 @@ def _train_work(args, dist=None):
 def cmd_train(args) -> int:
     config = {k: getattr(args, k) for k in ("mode", "backbone", "weights", "head", "frames", "seed", "device")}
     config.update({k: getattr(args, k) for k in TUNED if getattr(args, k) is not None})
-    config.update({"unfreeze": args.unfreeze} if args.mode == "finetune" else {"fps": args.fps})
+    fast = {"fps": args.fps, "deltas": args.deltas, "motion": args.motion}
+    config.update({"unfreeze": args.unfreeze} if args.mode == "finetune" else fast)
     if int(os.environ.get("WORLD_SIZE", "1")) > 1:  # started by torchrun as one of several processes
         return _train_distributed(args, config)
     with _open(args) as p:
@@ -463,8 +466,12 @@ def build_parser() -> argparse.ArgumentParser:
                                                    "torchrun's processes)")
     sp.add_argument("--patience", type=int, help="epochs without a better validation loss before stopping; "
                                                  "default: the mode's own (fast: 10)")
-    sp.add_argument("--unfreeze", type=_unfreeze, default=2,
-                    help="finetune: how many of the backbone's last blocks to train, or 'all' (default 2)")
+    sp.add_argument("--no-deltas", dest="deltas", action="store_false",
+                    help="fast: do not give the head frame-to-frame feature changes")
+    sp.add_argument("--no-motion", dest="motion", action="store_false",
+                    help="fast: do not compute optical-flow motion descriptors (appearance features only)")
+    sp.add_argument("--unfreeze", type=_unfreeze,
+                    help="finetune: how many of the backbone's last blocks to train, or 'all' (default 4)")
     sp.add_argument("--seed", type=int, default=0)
     sp.add_argument("--device", default="auto")
     sp.set_defaults(func=cmd_train)

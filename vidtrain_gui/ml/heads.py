@@ -1,20 +1,25 @@
-"""Temporal heads for fast mode: each maps per-frame backbone features ``[B, T, D]`` to class logits ``[B, C]``.
+"""Temporal heads for fast mode: each maps per-frame features ``[B, T, D (+ M)]`` to class logits ``[B, C]``.
 
 This module owns the head architectures and :func:`make_head`, the one way to build one by name:
 
 - ``linear``: mean over T, one linear layer: the textbook linear probe (the baseline in docs/benchmarks.md).
-- ``mlp``: mean over T, LayerNorm, MLP. Blind to frame order (cheapest; fine when a pose tells the class).
+- ``mlp``: mean over T, MLP. Blind to frame order (cheapest; fine when a pose tells the class).
 - ``tconv``: 1-D convolutions over time, then mean + max pooling. Sees order (motion direction).
 - ``gru``: bidirectional GRU, then mean + max pooling over its outputs.
 - ``attention``: one small transformer encoder layer with a learned positional embedding, then attention pooling.
 
-Every head starts with the same augmentation (:class:`FeatureAugment`): Gaussian feature noise and input dropout,
-active only in training mode, so a frozen backbone's few cached vectors per clip are not memorised exactly.
+Every head reads its input through the same :class:`HeadInputs` block:
 
-``deltas=True`` (any head) appends how much each feature changed since the frame before, ``|x[t] - x[t-1]|`` (zero
-for the first frame), to the features: a cheap motion channel from appearance features, so a head sees how fast the
-picture changes and not only what it shows. Absolute, because signed differences telescope to ``x[T] - x[1]`` under
-the mean-pooling heads (the sign, the direction, is already in the order the temporal heads see). docs/benchmarks.md compares heads with and without it on fight-dev.
+- **Augmentation** (:class:`FeatureAugment`): Gaussian noise and dropout of single values, in training only, so a
+  frozen backbone's few cached vectors per clip are not memorised exactly.
+- **Deltas** (``deltas=True``): appends how much each appearance feature changed since the frame before,
+  ``|x[t] - x[t-1]|`` (zero for the first frame): motion as seen by the backbone. Absolute, because signed
+  differences telescope to ``x[T] - x[1]`` under the mean-pooling heads (the direction is already in the order
+  the temporal heads see).
+- **Motion descriptors** (``motion_dim=M``): the last M input columns are optical-flow descriptors
+  (ml/motion.py). They get their own BatchNorm (running statistics, saved with the head): a LayerNorm over them
+  would erase their overall level, which is the very signal (how much moves).
+- **Normalisation**: LayerNorm over the appearance part (all heads but ``linear``, which stays the textbook probe).
 """
 
 from __future__ import annotations
@@ -41,11 +46,6 @@ class FeatureAugment(nn.Module):
         return self.dropout(x)
 
 
-def _check_input(x: torch.Tensor) -> None:
-    if x.dim() != 3:
-        raise ValueError(f"a head takes features shaped [batch, frames, dim], got {tuple(x.shape)}")
-
-
 class Deltas(nn.Module):
     """``[B, T, D]`` -> ``[B, T, 2D]``: the features and their absolute frame-to-frame changes (0 for the first)."""
 
@@ -54,50 +54,68 @@ class Deltas(nn.Module):
         return torch.cat([x, d], dim=2)
 
 
-def _inputs(feature_dim: int, deltas: bool) -> tuple[nn.Module, int]:
-    """The module that prepares a head's input, and the width it gives."""
-    return (Deltas(), 2 * feature_dim) if deltas else (nn.Identity(), feature_dim)
+class HeadInputs(nn.Module):
+    """``[B, T, D + M]`` -> ``[B, T, width]``: augmentation, deltas, normalisation (see the module docstring)."""
+
+    def __init__(self, feature_dim: int, motion_dim: int = 0, *, deltas: bool = False, normalize: bool = True,
+                 noise: float = 0.05, input_dropout: float = 0.1):  # fmt: skip
+        super().__init__()
+        self.feature_dim, self.motion_dim = int(feature_dim), int(motion_dim)
+        self.augment = FeatureAugment(noise, input_dropout)
+        self.deltas = Deltas() if deltas else nn.Identity()
+        appearance = self.feature_dim * (2 if deltas else 1)
+        self.norm = nn.LayerNorm(appearance) if normalize else nn.Identity()
+        self.motion_norm = nn.BatchNorm1d(self.motion_dim) if self.motion_dim else None
+        self.width = appearance + self.motion_dim
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        if x.dim() != 3 or x.shape[2] != self.feature_dim + self.motion_dim:
+            raise ValueError(
+                f"a head takes features shaped [batch, frames, {self.feature_dim + self.motion_dim}], "
+                f"got {tuple(x.shape)}"
+            )
+        a = self.norm(self.deltas(self.augment(x[..., : self.feature_dim])))
+        if self.motion_norm is None:
+            return a
+        m = x[..., self.feature_dim :]
+        m = self.motion_norm(m.reshape(-1, self.motion_dim)).view(m.shape)
+        return torch.cat([a, m], dim=2)
 
 
 class LinearHead(nn.Module):
-    def __init__(self, feature_dim: int, num_classes: int, frames: int, noise: float = 0.0, input_dropout: float = 0.0,
-                 deltas: bool = False):  # fmt: skip
+    def __init__(self, feature_dim: int, num_classes: int, frames: int, motion_dim: int = 0, deltas: bool = False,
+                 noise: float = 0.0, input_dropout: float = 0.0):  # fmt: skip
         super().__init__()
-        self.inputs, width_in = _inputs(feature_dim, deltas)
-        self.augment = FeatureAugment(noise, input_dropout)
-        self.out = nn.Linear(width_in, num_classes)
+        self.inputs = HeadInputs(feature_dim, motion_dim, deltas=deltas, normalize=False, noise=noise,
+                                 input_dropout=input_dropout)  # fmt: skip
+        self.out = nn.Linear(self.inputs.width, num_classes)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        _check_input(x)
-        return self.out(self.inputs(self.augment(x)).mean(dim=1))
+        return self.out(self.inputs(x).mean(dim=1))
 
 
 class MLPHead(nn.Module):
-    def __init__(self, feature_dim: int, num_classes: int, frames: int, hidden: int = 256, dropout: float = 0.3,
-                 noise: float = 0.05, input_dropout: float = 0.1, deltas: bool = False):  # fmt: skip
+    def __init__(self, feature_dim: int, num_classes: int, frames: int, motion_dim: int = 0, deltas: bool = False,
+                 hidden: int = 256, dropout: float = 0.3, noise: float = 0.05, input_dropout: float = 0.1):  # fmt: skip
         super().__init__()
-        self.inputs, width_in = _inputs(feature_dim, deltas)
-        self.augment = FeatureAugment(noise, input_dropout)
-        self.norm = nn.LayerNorm(width_in)
+        self.inputs = HeadInputs(feature_dim, motion_dim, deltas=deltas, noise=noise, input_dropout=input_dropout)
         self.net = nn.Sequential(
-            nn.Linear(width_in, hidden), nn.GELU(), nn.Dropout(dropout), nn.Linear(hidden, num_classes)
+            nn.Linear(self.inputs.width, hidden), nn.GELU(), nn.Dropout(dropout), nn.Linear(hidden, num_classes)
         )
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        _check_input(x)
-        return self.net(self.norm(self.inputs(self.augment(x)).mean(dim=1)))
+        return self.net(self.inputs(x).mean(dim=1))
 
 
 class TConvHead(nn.Module):
-    def __init__(self, feature_dim: int, num_classes: int, frames: int, hidden: int = 128, layers: int = 2,
-                 kernel: int = 3, dropout: float = 0.1, noise: float = 0.05, input_dropout: float = 0.1, deltas: bool = False):  # fmt: skip
+    def __init__(self, feature_dim: int, num_classes: int, frames: int, motion_dim: int = 0, deltas: bool = False,
+                 hidden: int = 128, layers: int = 2, kernel: int = 3, dropout: float = 0.1, noise: float = 0.05,
+                 input_dropout: float = 0.1):  # fmt: skip
         super().__init__()
-        self.inputs, width_in = _inputs(feature_dim, deltas)
-        self.augment = FeatureAugment(noise, input_dropout)
-        self.norm = nn.LayerNorm(width_in)
+        self.inputs = HeadInputs(feature_dim, motion_dim, deltas=deltas, noise=noise, input_dropout=input_dropout)
         # Light dropout between layers: 0.3 left the convolutions stuck at chance on small sets.
         convs: list[nn.Module] = []
-        width = width_in
+        width = self.inputs.width
         for _ in range(max(1, layers)):
             convs += [nn.Conv1d(width, hidden, kernel, padding=kernel // 2), nn.GELU(), nn.Dropout(dropout)]
             width = hidden
@@ -105,40 +123,36 @@ class TConvHead(nn.Module):
         self.out = nn.Linear(2 * hidden, num_classes)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        _check_input(x)
-        h = self.convs(self.norm(self.inputs(self.augment(x))).transpose(1, 2))  # [B, hidden, T]
+        h = self.convs(self.inputs(x).transpose(1, 2))  # [B, hidden, T]
         return self.out(torch.cat([h.mean(dim=2), h.amax(dim=2)], dim=1))
 
 
 class GRUHead(nn.Module):
-    def __init__(self, feature_dim: int, num_classes: int, frames: int, hidden: int = 128, layers: int = 1,
-                 dropout: float = 0.3, noise: float = 0.05, input_dropout: float = 0.1, deltas: bool = False):  # fmt: skip
+    def __init__(self, feature_dim: int, num_classes: int, frames: int, motion_dim: int = 0, deltas: bool = False,
+                 hidden: int = 128, layers: int = 1, dropout: float = 0.3, noise: float = 0.05,
+                 input_dropout: float = 0.1):  # fmt: skip
         super().__init__()
-        self.inputs, width_in = _inputs(feature_dim, deltas)
-        self.augment = FeatureAugment(noise, input_dropout)
-        self.norm = nn.LayerNorm(width_in)
-        self.proj = nn.Linear(width_in, hidden)  # a narrow GRU input keeps it fast on CPU
+        self.inputs = HeadInputs(feature_dim, motion_dim, deltas=deltas, noise=noise, input_dropout=input_dropout)
+        self.proj = nn.Linear(self.inputs.width, hidden)  # a narrow GRU input keeps it fast on CPU
         self.gru = nn.GRU(hidden, hidden, num_layers=max(1, layers), batch_first=True, bidirectional=True)
         self.drop = nn.Dropout(dropout)
         self.out = nn.Linear(4 * hidden, num_classes)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        _check_input(x)
-        h, _ = self.gru(self.proj(self.norm(self.inputs(self.augment(x)))))  # [B, T, 2*hidden]
+        h, _ = self.gru(self.proj(self.inputs(x)))  # [B, T, 2*hidden]
         return self.out(self.drop(torch.cat([h.mean(dim=1), h.amax(dim=1)], dim=1)))
 
 
 class AttentionHead(nn.Module):
-    def __init__(self, feature_dim: int, num_classes: int, frames: int, hidden: int = 128, heads: int = 4,
-                 dropout: float = 0.1, noise: float = 0.05, input_dropout: float = 0.1, deltas: bool = False):  # fmt: skip
+    def __init__(self, feature_dim: int, num_classes: int, frames: int, motion_dim: int = 0, deltas: bool = False,
+                 hidden: int = 128, heads: int = 4, dropout: float = 0.1, noise: float = 0.05,
+                 input_dropout: float = 0.1):  # fmt: skip
         super().__init__()
-        self.inputs, width_in = _inputs(feature_dim, deltas)
         if hidden % heads:
             raise ValueError(f"attention head: hidden ({hidden}) must be a multiple of heads ({heads})")
         self.frames = int(frames)
-        self.augment = FeatureAugment(noise, input_dropout)
-        self.norm = nn.LayerNorm(width_in)
-        self.proj = nn.Linear(width_in, hidden)
+        self.inputs = HeadInputs(feature_dim, motion_dim, deltas=deltas, noise=noise, input_dropout=input_dropout)
+        self.proj = nn.Linear(self.inputs.width, hidden)
         self.pos = nn.Parameter(torch.zeros(1, self.frames, hidden))
         nn.init.normal_(self.pos, std=0.02)
         self.encoder = nn.TransformerEncoderLayer(
@@ -148,10 +162,9 @@ class AttentionHead(nn.Module):
         self.out = nn.Linear(hidden, num_classes)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        _check_input(x)
-        if x.shape[1] != self.frames:
+        if x.dim() == 3 and x.shape[1] != self.frames:
             raise ValueError(f"attention head was built for {self.frames} frames, got {x.shape[1]}")
-        h = self.encoder(self.proj(self.norm(self.inputs(self.augment(x)))) + self.pos)
+        h = self.encoder(self.proj(self.inputs(x)) + self.pos)
         w = torch.softmax(self.score(h), dim=1)  # [B, T, 1]
         return self.out((w * h).sum(dim=1))
 
@@ -160,7 +173,8 @@ _CLASSES = {"linear": LinearHead, "mlp": MLPHead, "tconv": TConvHead, "gru": GRU
 
 
 def make_head(name: str, feature_dim: int, num_classes: int, frames: int, **kw) -> nn.Module:
-    """A fresh head called ``name`` (one of :data:`HEADS`); ``kw`` goes to its constructor (hidden, dropout...)."""
+    """A fresh head called ``name`` (one of :data:`HEADS`) for ``feature_dim`` appearance features (plus
+    ``motion_dim`` motion columns, in ``kw``); ``kw`` goes to its constructor (deltas, hidden, dropout...)."""
     cls = _CLASSES.get(str(name).strip().lower())
     if cls is None:
         raise ValueError(f"unknown head {name!r}; choose one of: {', '.join(HEADS)}")

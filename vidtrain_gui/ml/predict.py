@@ -14,10 +14,11 @@ import torch
 from torch import nn
 
 from vidtrain_gui.core import videos as V
-from vidtrain_gui.ml.features import extract_features, load_features
+from vidtrain_gui.ml.features import extract_features
 from vidtrain_gui.ml.backbones import get_backbone
 from vidtrain_gui.ml.heads import make_head
-from vidtrain_gui.ml.train import clip_rows
+from vidtrain_gui.ml.motion import extract_motion
+from vidtrain_gui.ml.train import clip_rows, video_rows
 
 
 class CheckpointError(RuntimeError):
@@ -50,16 +51,19 @@ def clip_probabilities(project, checkpoint: str | Path, clips, *, device: str = 
     frames, rate = int(cfg["frames"]), float(cfg["sample_fps"])
     videos = {v.id: v for v in V.list_videos(project)}
     wanted = sorted({c.video_id for c in clips})
+    motion = bool(cfg.get("motion", False))
     extract_features(project, backbone=cfg["backbone"], weights=cfg["weights"], sample_fps=rate, video_ids=wanted)
-    loaded = {vid: load_features(project, videos[vid], ck["feature_key"], rate) for vid in wanted if vid in videos}
+    if motion:
+        extract_motion(project, sample_fps=rate, video_ids=wanted)
+    loaded = {vid: video_rows(project, videos[vid], ck["feature_key"], rate, motion) for vid in wanted if vid in videos}
     out = np.full((len(clips), int(cfg["num_classes"])), np.nan, dtype=np.float32)
     rows, xs = [], []
     for k, clip in enumerate(clips):
         entry = loaded.get(clip.video_id)
-        if entry is None or len(entry[1]) == 0:
+        if entry is None:
             continue
         feats, frame_idx = entry
-        xs.append(np.asarray(feats[clip_rows(frame_idx, clip.start_frame, clip.end_frame, frames)], np.float32))
+        xs.append(feats[clip_rows(frame_idx, clip.start_frame, clip.end_frame, frames)])
         rows.append(k)
     head = head.to(device)
     with torch.inference_mode():

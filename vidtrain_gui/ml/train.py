@@ -5,7 +5,9 @@ This module owns, for one training job:
 - **The checks before any work.** At least two classes, and every class has tagged clips; otherwise a
   :class:`TrainingError` naming the class, before features are computed.
 - **Clip samples.** Each tagged clip becomes ``frames`` cached feature rows spread evenly over ``[start, end)``
-  (rows repeat when the clip has fewer; a clip with no cached row inside it uses the nearest row). The label is the
+  (rows repeat when the clip has fewer; a clip with no cached row inside it uses the nearest row). With ``motion``
+  (the default) each row also carries the optical-flow descriptor of its frame (ml/motion.py), and the head is
+  told ``motion_dim``; with ``deltas`` (the default) it also sees each feature's change from the row before. The label is the
   class's position in ``list_classes`` order, so class names in the checkpoint line up with the logits.
 - **The validation split.** Grouped (a video, or the video's ``group_name`` when it has one, stays on one side) and
   roughly stratified by class. When no held-out split can validate every class (fewer than two groups, or a class
@@ -46,6 +48,7 @@ from vidtrain_gui.ml.device import describe_device, pick_device
 from vidtrain_gui.ml.distributed import SINGLE, Dist
 from vidtrain_gui.ml.features import extract_features, is_cached, load_features
 from vidtrain_gui.ml.heads import HEADS, make_head
+from vidtrain_gui.ml.motion import MOTION_DIM, MOTION_KEY, extract_motion
 
 CHECKPOINT_FORMAT = 1
 VAL_FRACTION = 0.2
@@ -170,7 +173,24 @@ def _tagged_clips(project, clip_ids: Iterable[int] | None = None) -> tuple[list,
     return classes, clips
 
 
-def build_samples(project, clips, classes, key: str, sample_fps: float, frames: int, log) -> Samples:
+def video_rows(project, video, key: str, sample_fps: float, motion: bool) -> tuple[np.ndarray, np.ndarray] | None:
+    """A video's cached rows as float32 ``[n, D]`` (``[n, D + MOTION_DIM]`` with ``motion``: appearance features,
+    then motion descriptors of the same frames) and their frame numbers; None when something is not cached."""
+    loaded = load_features(project, video, key, sample_fps)
+    if loaded is None or len(loaded[1]) == 0:
+        return None
+    feats, frame_idx = loaded
+    x = np.asarray(feats, dtype=np.float32)
+    if motion:
+        extra = load_features(project, video, MOTION_KEY, sample_fps)
+        if extra is None or not np.array_equal(extra[1], frame_idx):
+            return None
+        x = np.concatenate([x, np.asarray(extra[0], dtype=np.float32)], axis=1)
+    return x, frame_idx
+
+
+def build_samples(project, clips, classes, key: str, sample_fps: float, frames: int, log,
+                  motion: bool = False) -> Samples:  # fmt: skip
     """Clip samples from the feature cache; clips of videos without cached features are left out with a warning."""
     position = {c.id: k for k, c in enumerate(classes)}
     videos = {v.id: v for v in V.list_videos(project)}
@@ -180,13 +200,13 @@ def build_samples(project, clips, classes, key: str, sample_fps: float, frames: 
     xs, ys, groups, ids = [], [], [], []
     for vid in sorted(by_video):
         video = videos.get(vid)
-        loaded = load_features(project, video, key, sample_fps) if video is not None else None
-        if loaded is None or len(loaded[1]) == 0:
+        loaded = video_rows(project, video, key, sample_fps, motion) if video is not None else None
+        if loaded is None:
             name = video.name if video is not None else f"video {vid}"
             log(f"{name}: no cached features, its {len(by_video[vid])} clip(s) are left out", "warning")
             continue
         feats, frame_idx = loaded
-        feats_t = torch.from_numpy(np.asarray(feats, dtype=np.float32))
+        feats_t = torch.from_numpy(feats)
         group = f"group:{video.group_name}" if video.group_name else f"video:{vid}"
         for clip in by_video[vid]:
             xs.append(feats_t[torch.from_numpy(clip_rows(frame_idx, clip.start_frame, clip.end_frame, frames))])
@@ -239,7 +259,7 @@ def train(
     backbone: str = "efficientnet_lite0",
     weights="default",
     sample_fps: float = 8.0,
-    head: str = "mlp",
+    head: str = "gru",
     frames: int = 8,
     epochs: int = 100,
     lr: float = 1e-3,
@@ -249,11 +269,14 @@ def train(
     seed: int = 0,
     device: str = "auto",
     head_kwargs: dict | None = None,
+    deltas: bool = True,
+    motion: bool = True,
     clip_ids: Iterable[int] | None = None,
     dist: Dist = SINGLE,
 ) -> dict:
     """Train a ``head`` on cached ``backbone`` features of the project's tagged clips (or those of them in
-    ``clip_ids``), as job ``ctx``.
+    ``clip_ids``), as job ``ctx``. ``deltas`` and ``motion`` (both on by default: the fight-dev benchmark in
+    docs/benchmarks.md) give the head frame-to-frame feature changes and optical-flow descriptors (ml/motion.py).
 
     Returns the metrics (also written to ``run_dir/metrics.json``); the best epoch's head goes to
     ``run_dir/best.pt``. Raises :class:`TrainingError` for an untrainable project or a diverging loss.
@@ -271,15 +294,22 @@ def train(
     classes, clips = _tagged_clips(project, clip_ids)  # before any feature work: a bad project fails in a blink
     class_names = [c.name for c in classes]
 
+    share = _feature_share(project, key, sample_fps, dist)
     report = extract_features(
         project, backbone=spec, weights=weights, sample_fps=sample_fps, device=device,
-        video_ids=_feature_share(project, key, sample_fps, dist), emit=ctx.emit, should_stop=ctx.should_stop,
+        video_ids=share, emit=ctx.emit, should_stop=ctx.should_stop,
     )  # fmt: skip
-    if dist.any(report.stopped):  # also where the ranks wait for each other's features
+    stopped = report.stopped
+    if motion and not stopped:
+        stopped = extract_motion(project, sample_fps=sample_fps, emit=ctx.emit,
+                                 video_ids=_feature_share(project, MOTION_KEY, sample_fps, dist),
+                                 should_stop=ctx.should_stop)["stopped"]  # fmt: skip
+    if dist.any(stopped):  # also where the ranks wait for each other's features
         ctx.log("stopped while computing features; nothing was trained", "warning")
         return {"stopped_before_training": True, "best_epoch": None}
 
-    samples = build_samples(project, clips, classes, key, sample_fps, frames, ctx.log)
+    samples = build_samples(project, clips, classes, key, sample_fps, frames, ctx.log, motion)
+    head_kw = {"deltas": bool(deltas), "motion_dim": MOTION_DIM if motion else 0, **(head_kwargs or {})}
     split = grouped_split(samples.groups, samples.y.tolist(), seed=seed)
     if split is None:
         ctx.log(NO_VALIDATION_WARNING, "warning")
@@ -307,7 +337,7 @@ def train(
     with torch.random.fork_rng(devices=fork_devices):  # seeding must not disturb the caller's random state
         torch.manual_seed(seed)
         gen = torch.Generator().manual_seed(seed)
-        model = make_head(head, samples.x.shape[2], len(classes), frames, **(head_kwargs or {})).to(dev)
+        model = make_head(head, spec.feature_dim, len(classes), frames, **head_kw).to(dev)
         # Every head uses all its parameters in every forward (a test checks it). `model` itself when
         # single-process; it is evaluated and saved unwrapped.
         ddp = dist.wrap(model, dev, find_unused=False)
@@ -354,8 +384,8 @@ def train(
 
     config = {
         "mode": "fast", "backbone": spec.name, "weights": str(weights), "sample_fps": float(sample_fps),
-        "head": str(head).strip().lower(), "frames": int(frames), "feature_dim": int(samples.x.shape[2]),
-        "num_classes": len(classes), "head_kwargs": dict(head_kwargs or {}), "epochs": int(epochs), "lr": float(lr),
+        "head": str(head).strip().lower(), "frames": int(frames), "feature_dim": int(spec.feature_dim),
+        "motion": bool(motion), "num_classes": len(classes), "head_kwargs": head_kw, "epochs": int(epochs), "lr": float(lr),
         "batch_size": int(batch_size), "weight_decay": float(weight_decay), "patience": int(patience),
         "seed": int(seed),
     }  # fmt: skip
