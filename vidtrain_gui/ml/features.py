@@ -357,8 +357,8 @@ def _clip_batches(project, video, windows: np.ndarray, clips_per_batch: int, pre
 
 
 class _Progress:
-    def __init__(self, emit: Emit, total: int):
-        self.emit, self.total, self.done = emit, total, 0
+    def __init__(self, emit: Emit, total: int, stage: str = "features"):
+        self.emit, self.total, self.done, self.stage = emit, total, 0, stage
         self._last_time = -math.inf
         self._last_sent: tuple | None = None
 
@@ -371,7 +371,7 @@ class _Progress:
         state = (self.done, video)
         if state == self._last_sent:
             return
-        event = {"type": "progress", "stage": "features", "done": self.done, "total": self.total}
+        event = {"type": "progress", "stage": self.stage, "done": self.done, "total": self.total}
         if video is not None:
             event["video"] = video
         self.emit(event)
@@ -466,13 +466,8 @@ def extract_features(
         _log(emit, "info", f"computing {spec.name} features for {len(plans)} video(s) with {report.engine}")
         cpu_prep = frame_preprocessor(spec)
         device_prep = spec.preprocessor().to(dev)
-        for plan in plans:
-            if should_stop():
-                report.stopped = True
-                break
-            feats = _extract_one(
-                project, plan, spec, forward, cpu_prep, device_prep, batch_size, should_stop, progress
-            )
+        for plan, feats in _extract_all(project, plans, spec, forward, cpu_prep, device_prep, batch_size,
+                                        should_stop, progress):  # fmt: skip
             if feats is None:
                 report.stopped = True
                 break
@@ -488,38 +483,55 @@ def extract_features(
     return report
 
 
-def _extract_one(project, plan, spec, forward, cpu_prep, device_prep, batch_size, should_stop, progress):
-    """Features of one video as float16 ``[n, d]``, or None when stopped."""
-    video = plan.video
-    feats = np.empty((len(plan.frame_idx), spec.feature_dim), dtype=np.float16)
-    if plan.windows is not None:
-        clips_per_batch = max(1, batch_size // spec.clip_len)
-        make = lambda: _clip_batches(project, video, plan.windows, clips_per_batch, cpu_prep)  # noqa: E731
-    else:
-        defer = _prep_on_device(forward.device)
-        make = lambda: _image_batches(project, video, plan.frame_idx, batch_size, cpu_prep, defer)  # noqa: E731
-    batches = _Prefetcher(make, name=f"vidtrain-decode-{video.id}")
+def _all_batches(project, plans, spec, batch_size: int, cpu_prep, defer: bool):
+    """(plan number, start row, tensor, preprocessed?) for every batch of every video, in order; an error is a
+    FeatureExtractionError naming the video."""
+    for k, plan in enumerate(plans):
+        if plan.windows is not None:
+            batches = _clip_batches(project, plan.video, plan.windows, max(1, batch_size // spec.clip_len), cpu_prep)
+        else:
+            batches = _image_batches(project, plan.video, plan.frame_idx, batch_size, cpu_prep, defer)
+        try:
+            for start, x, ready in batches:
+                yield k, start, x, ready
+        except Exception as exc:
+            raise FeatureExtractionError(f"{plan.video.name}: {exc}") from exc
+        finally:
+            batches.close()
+
+
+def _extract_all(project, plans, spec, forward, cpu_prep, device_prep, batch_size, should_stop, progress):
+    """``(plan, float16 [n, d] features)`` per video as each is finished, or ``(None, None)`` when stopped.
+
+    One decoding thread runs over all the videos, so the next video decodes while the model works on this one:
+    with a prefetcher per video, short videos (one batch each) had decoding and the model strictly in turn."""
+    defer = _prep_on_device(forward.device)
+    make = lambda: _all_batches(project, plans, spec, batch_size, cpu_prep, defer)  # noqa: E731
+    batches = _Prefetcher(make, name="vidtrain-decode")
+    feats = {}
     try:
         items = iter(batches)
-        with torch.inference_mode():
-            while True:
-                if should_stop():
-                    return None
-                try:
-                    start, x, ready = next(items)
-                except StopIteration:
-                    break
-                except Exception as exc:
-                    raise FeatureExtractionError(f"{video.name}: {exc}") from exc
+        while True:
+            if should_stop():
+                yield None, None
+                return
+            try:
+                k, start, x, ready = next(items)
+            except StopIteration:
+                return
+            plan = plans[k]
+            out = feats.get(k)
+            if out is None:
+                out = feats[k] = np.empty((len(plan.frame_idx), spec.feature_dim), dtype=np.float16)
+            with torch.inference_mode():  # not around the yields: the caller's autograd state is its own
                 x = x.to(forward.device, non_blocking=True)
-                if not ready:
-                    x = device_prep(x)
-                y = forward(x)
-                feats[start : start + len(y)] = y
-                progress.advance(len(y), video.name)
+                y = forward(x if ready else device_prep(x))
+            out[start : start + len(y)] = y
+            progress.advance(len(y), plan.video.name)
+            if start + len(y) == len(out):
+                yield plan, feats.pop(k)
     finally:
         batches.close()
-    return feats
 
 
 def _meta(plan: _Plan, spec: Backbone, key: str, weights: WeightsArg, sample_fps: float, window_s: float) -> dict:
