@@ -5,8 +5,6 @@ from __future__ import annotations
 
 import random
 
-import av
-import numpy as np
 import pytest
 from conftest import SHARED_DATA
 

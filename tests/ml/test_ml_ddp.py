@@ -16,14 +16,11 @@ from pathlib import Path
 
 import pytest
 import torch
-from videogen import write_pyav
+from motionproject import import_motion_videos, tag_by_motion
 
-from vidtrain_gui.core import classes as CL
-from vidtrain_gui.core import labels as L
 from vidtrain_gui.core import runs as R
 from vidtrain_gui.core import videos as V
 from vidtrain_gui.core.project import Project
-from vidtrain_gui.jobs.ingest import import_paths
 from vidtrain_gui.jobs.runner import STOP_FILE, QuietContext, run_distributed_job
 from vidtrain_gui.ml.backbones import get_backbone
 from vidtrain_gui.ml.distributed import SINGLE, Dist
@@ -75,13 +72,8 @@ def train_args(project, *extra) -> list:
 def project(tmp_path_factory):
     """Four tagged videos, two of them with features already cached: a run computes the other two, one per rank."""
     tmp = tmp_path_factory.mktemp("ddp")
-    paths = [write_pyav(tmp / f"{m}{k}.mp4", 100 + k, gop=12, motion=m, size=(192, 128)) for k, m in enumerate(MOTIONS)]
-    p = Project.create(tmp / "proj")
-    assert all(o.status == "imported" for o in import_paths(p, paths, thumbnails=False))
-    ids = {name: CL.add_class(p, name).value.id for name in ("left", "right")}
-    for v in V.list_videos(p):
-        for s, e in CLIP_RANGES:
-            L.add_clip(p, v.id, s, e, ids["left" if v.name.startswith("left") else "right"])
+    p = import_motion_videos(tmp, MOTIONS)
+    tag_by_motion(p, CLIP_RANGES)
     first_two = [v.id for v in V.list_videos(p)][:2]
     assert extract_features(p, sample_fps=FPS, device="cpu", video_ids=first_two).computed == 2
     yield p

@@ -12,14 +12,13 @@ import os
 import numpy as np
 import pytest
 import torch
-from videogen import write_pyav
+from motionproject import import_motion_videos, tag_by_motion
 
 from vidtrain_gui.core import classes as CL
 from vidtrain_gui.core import labels as L
 from vidtrain_gui.core import runs as R
 from vidtrain_gui.core import videos as V
-from vidtrain_gui.core.project import Project
-from vidtrain_gui.jobs.ingest import import_paths, open_reader
+from vidtrain_gui.jobs.ingest import open_reader
 from vidtrain_gui.jobs.runner import run_job
 from vidtrain_gui.ml.backbones import get_backbone
 from vidtrain_gui.ml.finetune import (
@@ -45,23 +44,11 @@ LITE0 = get_backbone("efficientnet_lite0")
 
 
 def _import(tmp, motions):
-    src = tmp / "footage"
-    src.mkdir(parents=True, exist_ok=True)
-    paths = [write_pyav(src / f"{m}{k}.mp4", 60 + k, gop=12, motion=m, size=(192, 128)) for k, m in enumerate(motions)]
-    p = Project.create(tmp / "proj")
-    assert all(o.status == "imported" for o in import_paths(p, paths, thumbnails=False))
-    return p
+    return import_motion_videos(tmp, motions, first_length=60)
 
 
 def _tag(p, names=("left", "right")):
-    for n in names:
-        CL.add_class(p, n)
-    ids = {c.name: c.id for c in CL.list_classes(p)}
-    for v in V.list_videos(p):
-        motion = "left" if v.name.startswith("left") else "right"
-        if motion in ids:
-            for s, e in CLIP_RANGES:
-                L.add_clip(p, v.id, s, e, ids[motion])
+    tag_by_motion(p, CLIP_RANGES, names)
 
 
 def _run(p, on_ctx=None, **kw):

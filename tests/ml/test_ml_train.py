@@ -10,18 +10,15 @@ import json
 import numpy as np
 import pytest
 import torch
-from videogen import write_pyav
+from motionproject import import_motion_videos, tag_by_motion
 
 from vidtrain_gui.core import classes as CL
 from vidtrain_gui.core import labels as L
 from vidtrain_gui.core import runs as R
-from vidtrain_gui.core import videos as V
-from vidtrain_gui.core.project import Project
-from vidtrain_gui.jobs.ingest import import_paths
 from vidtrain_gui.jobs.runner import run_job
 from vidtrain_gui.ml import train as T
 from vidtrain_gui.ml.heads import HEADS, make_head
-from vidtrain_gui.ml.train import NO_VALIDATION_WARNING, TrainingError, clip_rows, grouped_split, train
+from vidtrain_gui.ml.train import NO_VALIDATION_WARNING, clip_rows, grouped_split, train
 
 MOTIONS = ("left", "right", "left", "right")
 # The square wraps around every ~30 frames (videogen.draw_frame): clips sit inside one sweep, two per sweep.
@@ -29,24 +26,11 @@ CLIP_RANGES = [(s + 1, s + 14) for s in (0, 30, 60)] + [(s + 15, s + 29) for s i
 
 
 def _import(tmp, motions):
-    src = tmp / "footage"
-    src.mkdir(parents=True, exist_ok=True)
-    # 4 s at 25 fps; lengths differ so no two files are duplicates.
-    paths = [write_pyav(src / f"{m}{k}.mp4", 100 + k, gop=12, motion=m, size=(192, 128)) for k, m in enumerate(motions)]
-    p = Project.create(tmp / "proj")
-    assert all(o.status == "imported" for o in import_paths(p, paths, thumbnails=False))
-    return p
+    return import_motion_videos(tmp, motions, first_length=100)
 
 
 def _tag(p, names=("left", "right")):
-    for n in names:
-        CL.add_class(p, n)
-    ids = {c.name: c.id for c in CL.list_classes(p)}
-    for v in V.list_videos(p):
-        motion = "left" if v.name.startswith("left") else "right"
-        if motion in ids:
-            for s, e in CLIP_RANGES:
-                L.add_clip(p, v.id, s, e, ids[motion])
+    tag_by_motion(p, CLIP_RANGES, names)
 
 
 def _run(p, stdout=None, on_ctx=None, **kw):
@@ -107,7 +91,9 @@ def test_checkpoint_loads_weights_only_and_rebuilds_the_head(project, gru_run):
     cfg = ck["config"]
     head = make_head(cfg["head"], cfg["feature_dim"], cfg["num_classes"], cfg["frames"], **cfg["head_kwargs"])
     head.load_state_dict(ck["state_dict"])
-    assert head.eval()(torch.zeros(3, cfg["frames"], cfg["feature_dim"])).shape == (3, 2)
+    width = cfg["feature_dim"] + cfg["head_kwargs"]["motion_dim"]  # appearance features, then motion descriptors
+    assert cfg["motion"] and cfg["head_kwargs"]["deltas"] and cfg["head_kwargs"]["motion_dim"] == 64
+    assert head.eval()(torch.zeros(3, cfg["frames"], width)).shape == (3, 2)
 
 
 def test_tconv_and_attention_also_learn_it(project):

@@ -1,0 +1,39 @@
+"""Real projects of generated videos whose classes differ only in motion (a square moving left or right), for the
+training tests: imported for real (probe, index, fingerprint) and tagged through the core's label operations."""
+
+from __future__ import annotations
+
+from videogen import write_pyav
+
+from vidtrain_gui.core import classes as CL
+from vidtrain_gui.core import labels as L
+from vidtrain_gui.core import videos as V
+from vidtrain_gui.core.project import Project
+from vidtrain_gui.jobs.ingest import import_paths
+
+
+def import_motion_videos(tmp, motions, *, first_length: int = 100) -> Project:
+    """A new project in ``tmp/proj`` with one 192x128 video per entry of ``motions`` ("left"/"right"), named
+    ``<motion><k>.mp4``; lengths differ by one frame so no two files are duplicates."""
+    src = tmp / "footage"
+    src.mkdir(parents=True, exist_ok=True)
+    paths = [
+        write_pyav(src / f"{m}{k}.mp4", first_length + k, gop=12, motion=m, size=(192, 128))
+        for k, m in enumerate(motions)
+    ]
+    p = Project.create(tmp / "proj")
+    assert all(o.status == "imported" for o in import_paths(p, paths, thumbnails=False))
+    return p
+
+
+def tag_by_motion(p: Project, clip_ranges, names=("left", "right")) -> dict[str, int]:
+    """Classes ``names`` and, in every video whose motion is one of them, a clip of that class per range."""
+    for n in names:
+        CL.add_class(p, n)
+    ids = {c.name: c.id for c in CL.list_classes(p)}
+    for v in V.list_videos(p):
+        motion = "left" if v.name.startswith("left") else "right"
+        if motion in ids:
+            for s, e in clip_ranges:
+                L.add_clip(p, v.id, s, e, ids[motion])
+    return ids
