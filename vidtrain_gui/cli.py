@@ -253,7 +253,7 @@ def _run_as_job(args, project, kind: str, config: dict, work) -> int:
 
 def cmd_features(args) -> int:
     config = {"backbone": args.backbone, "weights": args.weights, "sample_fps": args.fps, "device": args.device,
-              "batch_size": args.batch_size}
+              "batch_size": args.batch_size, "motion": args.motion}
 
     def work(ctx):
         from vidtrain_gui.ml.features import extract_features  # torch is imported only inside the job
@@ -261,7 +261,13 @@ def cmd_features(args) -> int:
         report = extract_features(ctx.project, backbone=args.backbone, weights=args.weights, sample_fps=args.fps,
                                   device=args.device, batch_size=args.batch_size, should_stop=ctx.should_stop,
                                   emit=ctx.emit)
-        return report.as_dict()
+        result = report.as_dict()
+        if args.motion and not report.stopped:
+            from vidtrain_gui.ml.motion import extract_motion
+
+            result["motion"] = extract_motion(ctx.project, sample_fps=args.fps, should_stop=ctx.should_stop,
+                                              emit=ctx.emit)
+        return result
 
     with _open(args) as p:
         return _run_as_job(args, p, "features", config, work)
@@ -372,10 +378,10 @@ def _unfreeze(text: str) -> int | str:
 
 def build_parser() -> argparse.ArgumentParser:
     common = argparse.ArgumentParser(add_help=False)
-    # SUPPRESS: a subcommand's own default must not overwrite a --json given before the subcommand.
+    # SUPPRESS: a subcommand's own default must not overwrite a --json given before the subcommand (main() sets
+    # False when neither gave it; set_defaults would change the action every parser shares).
     common.add_argument("--json", action="store_true", default=argparse.SUPPRESS, help="machine-readable output")
     parser = argparse.ArgumentParser(prog="vidtrain", description=__doc__.split("\n")[0], parents=[common])
-    parser.set_defaults(json=False)
     parser.add_argument("--version", action="version", version=f"vidtrain {__version__}")
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
@@ -449,6 +455,8 @@ def build_parser() -> argparse.ArgumentParser:
     sp.add_argument("--fps", type=float, default=8.0, help="frames sampled per second of video (default 8)")
     sp.add_argument("--device", default="auto", help="auto (CUDA, then MPS, then CPU), cpu, cuda, cuda:N, mps")
     sp.add_argument("--batch-size", type=int, default=32)
+    sp.add_argument("--no-motion", dest="motion", action="store_false",
+                    help="skip the optical-flow motion descriptors (fast mode uses them by default)")
     sp.set_defaults(func=cmd_features)
 
     sp = add("train", "train a classifier on the tagged clips (a job; under torchrun, one job on all its processes)")
@@ -489,6 +497,7 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv: list[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
+    args.json = getattr(args, "json", False)
     try:
         return args.func(args)
     except (VidTrainError, CliError) as exc:

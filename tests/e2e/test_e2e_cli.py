@@ -6,6 +6,7 @@ import json
 import subprocess
 import sys
 
+import torch
 from videogen import write_pyav
 
 
@@ -75,14 +76,16 @@ def test_cli_features_job_writes_events_and_cache(tmp_path):
     events = [json.loads(x) for x in r.stdout.splitlines()]
     assert events[0]["type"] == "started" and events[-1]["type"] == "done"
     assert events[-1]["metrics"]["computed"] == 1 and events[-1]["metrics"]["samples"] == 8
-    assert any(e["type"] == "progress" and e["stage"] == "features" for e in events)
+    assert {e["stage"] for e in events if e["type"] == "progress"} == {"features", "motion"}
+    assert events[-1]["metrics"]["motion"]["computed"] == 1 and events[-1]["metrics"]["motion"]["samples"] == 8
     run_id = events[-1]["run_id"]
     assert (proj / "runs" / run_id / "events.jsonl").read_text().count("\n") == len(events)
-    assert len(list((proj / "cache" / "features").glob("*/*.npy"))) == 1
+    assert len(list((proj / "cache" / "features").glob("*/*.npy"))) == 2  # backbone features, motion descriptors
     runs = json.loads(vt("runs", "list", proj, "--json").stdout)
     assert [(x["kind"], x["status"]) for x in runs] == [("features", "done")]
     again = [json.loads(x) for x in vt("features", proj, "--fps", "4", "--json").stdout.splitlines()]
     assert again[-1]["metrics"]["cached"] == 1 and again[-1]["metrics"]["computed"] == 0
+    assert again[-1]["metrics"]["motion"]["cached"] == 1
     r = vt("features", proj, "--device", "cuda", check=False)
     assert r.returncode == 1 and "error" in r.stderr
 
@@ -119,3 +122,12 @@ def test_cli_train_job_end_to_end(tmp_path):
     runs = json.loads(vt("runs", "list", proj, "--json").stdout)
     train_run = [x for x in runs if x["kind"] == "train" and x["status"] == "done"][0]
     assert train_run["classes"] == ["left", "right"] and train_run["artifacts"]["checkpoint"] == "best.pt"
+    # Fine-tune mode through the same command (tiny: 2 frames, 1 epoch, the last block), and --json before the
+    # subcommand is honoured too.
+    r = vt("--json", "train", proj, "--mode", "finetune", "--frames", "2", "--epochs", "1", "--batch-size", "4",
+           "--unfreeze", "1")
+    events = [json.loads(x) for x in r.stdout.splitlines()]
+    assert events[0]["config"]["mode"] == "finetune" and events[0]["config"]["unfreeze"] == 1
+    assert [e["epoch"] for e in events if e["type"] == "epoch"] == [1] and events[-1]["status"] == "done"
+    ck = torch.load(proj / "runs" / events[-1]["run_id"] / "best.pt", weights_only=True)
+    assert ck["config"]["mode"] == "finetune" and "backbone_state_dict" in ck
