@@ -36,6 +36,7 @@ import numpy as np
 REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
 
+from benchutil import cpu_name  # noqa: E402
 from vidtrain_gui.media import VideoReader, make_thumbnail, probe  # noqa: E402
 from vidtrain_gui.media.reader import open_container  # noqa: E402
 
@@ -381,14 +382,7 @@ def code_state() -> str:
 
 
 def machine_info() -> dict:
-    cpu = "?"
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                cpu = line.split(":", 1)[1].strip()
-                break
-    except OSError:
-        pass
+    cpu = cpu_name()
     bi = cv2.getBuildInformation()
     cv_ff = "?"
     for line in bi.splitlines():

@@ -35,7 +35,6 @@ import io
 import json
 import math
 import os
-import platform
 import shutil
 import sys
 import time
@@ -49,6 +48,7 @@ import torch
 REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
 
+from benchutil import cpu_name  # noqa: E402
 from vidtrain_gui.core import classes as CL  # noqa: E402
 from vidtrain_gui.core import labels as L  # noqa: E402
 from vidtrain_gui.core import videos as V  # noqa: E402
@@ -351,15 +351,7 @@ def bench_finetune(p, folds, clips_by_id, position, names, n_folds: int, epochs:
 
 
 def machine() -> str:
-    cpu = platform.processor() or platform.machine()
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                cpu = line.split(":", 1)[1].strip()
-                break
-    except OSError:
-        pass
-    return f"{cpu}, {os.cpu_count()} cores, torch {torch.__version__}, {torch.get_num_threads()} threads"
+    return f"{cpu_name()}, {os.cpu_count()} cores, torch {torch.__version__}, {torch.get_num_threads()} threads"
 
 
 def write_report(res: dict) -> str:

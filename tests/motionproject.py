@@ -37,3 +37,20 @@ def tag_by_motion(p: Project, clip_ranges, names=("left", "right")) -> dict[str,
             for s, e in clip_ranges:
                 L.add_clip(p, v.id, s, e, ids[motion])
     return ids
+
+
+def stop_after_epoch(n: int):
+    """An ``on_ctx`` hook for the training tests: asks the job to stop once it has reported epoch ``n``, as the
+    window's Stop button does."""
+
+    def on_ctx(ctx):
+        emit = ctx.emit
+
+        def spy(event):
+            emit(event)
+            if event.get("type") == "epoch" and event["epoch"] == n:
+                ctx.request_stop()
+
+        ctx.emit = spy
+
+    return on_ctx

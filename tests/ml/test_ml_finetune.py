@@ -12,7 +12,7 @@ import os
 import numpy as np
 import pytest
 import torch
-from motionproject import import_motion_videos, tag_by_motion
+from motionproject import import_motion_videos, stop_after_epoch, tag_by_motion
 
 from vidtrain_gui.core import classes as CL
 from vidtrain_gui.core import labels as L
@@ -137,17 +137,7 @@ def test_frozen_blocks_stay_put_and_the_unfrozen_block_trains(project, main_run)
 
 
 def test_stop_after_epoch_one_keeps_the_best_and_the_same_seed_repeats_it(project, main_run):
-    def on_ctx(ctx):
-        emit = ctx.emit
-
-        def spy(event):
-            emit(event)
-            if event.get("type") == "epoch" and event["epoch"] == 1:
-                ctx.request_stop()
-
-        ctx.emit = spy
-
-    run, events = _run(project, on_ctx=on_ctx, epochs=5)
+    run, events = _run(project, on_ctx=stop_after_epoch(1), epochs=5)
     assert run.status == "stopped", run.error
     assert run.metrics["epochs_run"] == 1 and [e["epoch"] for e in events if e["type"] == "epoch"] == [1]
     assert torch.load(R.run_dir(project, run.id) / "best.pt", weights_only=True)["best_epoch"] == 1

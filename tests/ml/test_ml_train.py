@@ -10,7 +10,7 @@ import json
 import numpy as np
 import pytest
 import torch
-from motionproject import import_motion_videos, tag_by_motion
+from motionproject import import_motion_videos, stop_after_epoch, tag_by_motion
 
 from vidtrain_gui.core import classes as CL
 from vidtrain_gui.core import labels as L
@@ -115,17 +115,7 @@ def test_same_seed_same_metrics(project):
 
 
 def test_stop_after_epoch_two_keeps_best(project):
-    def on_ctx(ctx):
-        emit = ctx.emit
-
-        def spy(event):
-            emit(event)
-            if event.get("type") == "epoch" and event["epoch"] == 2:
-                ctx.request_stop()
-
-        ctx.emit = spy
-
-    run, events = _run(project, on_ctx=on_ctx, head="mlp", epochs=50)
+    run, events = _run(project, on_ctx=stop_after_epoch(2), head="mlp", epochs=50)
     assert run.status == "stopped"
     assert run.metrics["epochs_run"] == 2 and [e["epoch"] for e in events if e["type"] == "epoch"] == [1, 2]
     assert (R.run_dir(project, run.id) / "best.pt").exists()
