@@ -119,6 +119,22 @@ def test_torchrun_two_processes_train_as_one_job(project):
     assert not list(run_dir.glob("error-rank*"))
 
 
+def test_finetune_mode_runs_on_two_processes(project):
+    """Fine-tune mode through the same entry: frozen BatchNorm (no buffer sync), every trainable parameter used."""
+    args = train_args(project, "--mode", "finetune", "--frames", "2", "--epochs", "2", "--batch-size", "4",
+                      "--unfreeze", "1")  # fmt: skip
+    rc, events, err = finish(torchrun(*args))
+    assert rc == 0, err[-3000:]
+    assert "find_unused_parameters=True" not in err and "deprecated" not in err
+    types = [e["type"] for e in events]
+    assert types.count("started") == 1 and types[-1] == "done"
+    assert [e["epoch"] for e in events if e["type"] == "epoch"] == [1, 2]
+    run = R.get_run(project, events[-1]["run_id"])
+    assert run.status == "done" and run.metrics["world_size"] == 2 and run.metrics["mode"] == "finetune"
+    ck = torch.load(R.run_dir(project, run.id) / "best.pt", weights_only=True)
+    assert "backbone_state_dict" in ck and not any(k.startswith("module.") for k in ck["state_dict"])
+
+
 def test_stop_file_stops_every_rank_through_the_console_script(project):
     vidtrain = shutil.which("vidtrain", path=str(Path(sys.executable).parent))
     assert vidtrain, "the vidtrain console script is installed with the package"

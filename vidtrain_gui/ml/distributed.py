@@ -15,6 +15,7 @@ Every method is a no-op (or the identity) when ``world_size == 1``, so training 
 
 from __future__ import annotations
 
+import inspect
 import os
 from dataclasses import dataclass
 from datetime import timedelta
@@ -85,16 +86,22 @@ class Dist:
             order = order.repeat(reps)[:total]
         return order[self.rank : total : self.world_size]
 
-    def wrap(self, model: nn.Module, device: torch.device, *, find_unused: bool = True) -> nn.Module:
+    def wrap(self, model: nn.Module, device: torch.device, *, find_unused: bool = True,
+             sync_buffers: bool = True) -> nn.Module:  # fmt: skip
         """DDP around ``model`` (already on ``device``); the model itself when single-process. ``find_unused``:
         parameters that a forward pass may leave out (optional branches) must not hang DDP; a model that always
-        uses every trainable parameter passes False and saves a walk of the autograd graph per step."""
+        uses every trainable parameter passes False and saves a walk of the autograd graph per step.
+        ``sync_buffers=False``: the model's buffers never change in training (e.g. every BatchNorm frozen), so
+        rank 0 need not send them before every forward pass (they are still made equal once, at wrapping)."""
         if not self.enabled:
             return model
         from torch.nn.parallel import DistributedDataParallel as DDP
 
         ids = [device.index if device.index is not None else self.local_rank] if device.type == "cuda" else None
-        return DDP(model, device_ids=ids, find_unused_parameters=find_unused)
+        # Newer torch calls the per-forward sync forward_sync_buffers and deprecates broadcast_buffers.
+        params = inspect.signature(DDP).parameters
+        name = "forward_sync_buffers" if "forward_sync_buffers" in params else "broadcast_buffers"
+        return DDP(model, device_ids=ids, find_unused_parameters=find_unused, **{name: sync_buffers})
 
     def _comm_device(self) -> torch.device:
         return torch.device("cuda", torch.cuda.current_device()) if self.backend == "nccl" else torch.device("cpu")

@@ -545,7 +545,10 @@ def finetune(
         gen = torch.Generator().manual_seed(seed)
         net = make_head(head, spec.feature_dim, len(classes), head_frames(spec, frames), **(head_kwargs or {}))
         model = FinetuneModel(spec, backbone_net, net, frozen).to(dev)
-        ddp = dist.wrap(model, dev)  # `model` itself when single-process; evaluated and saved unwrapped
+        # `model` itself when single-process; evaluated and saved unwrapped. Every BatchNorm is frozen (eval mode),
+        # so the buffers never change and need no sync; frozen blocks have no trainable parameters, so every
+        # trainable one is used by every forward pass.
+        ddp = dist.wrap(model, dev, find_unused=False, sync_buffers=False)
         groups = [{"params": [p for p in model.head.parameters()], "lr": lr}]
         trainable = [p for p in model.backbone.parameters() if p.requires_grad]
         if trainable:
