@@ -230,12 +230,14 @@ def bench_fast(p, folds, clips_by_id, position, names, configs, epochs: int) -> 
         for k, test_ids in enumerate(folds):
             test = [clips_by_id[i] for i in test_ids]
             train_ids = [i for i in clips_by_id if i not in set(test_ids)]
-            run, wall = _job(p, "train", lambda ctx: train(ctx, head=head, deltas=deltas, motion=motion, frames=FRAMES,
-                                                           epochs=epochs, clip_ids=train_ids, device="cpu"))  # fmt: skip
+            kw = {"head": head, "deltas": deltas, "motion": motion, "frames": FRAMES, "epochs": epochs,
+                  "clip_ids": train_ids, "device": "cpu"}
+            run, wall = _job(p, "train", lambda ctx: train(ctx, **kw))
             probs = clip_probabilities(p, p.runs_dir / run.id / "best.pt", test)
             s = _scores([position[c.class_id] for c in test], probs, names)
             rows.append({**s, "train_s": wall, "train_seconds_inside": run.metrics["seconds"],
-                         "epochs": run.metrics["epochs_run"], "n_train": len(train_ids), "n_test": len(test)})  # fmt: skip
+                         "epochs": run.metrics["epochs_run"], "n_train": len(train_ids),
+                         "n_test": len(test)})  # fmt: skip
         acc = [r["acc"] for r in rows]
         f1 = [r["macro_f1"] for r in rows]
         results[label] = {"folds": rows, "acc_mean": float(np.mean(acc)), "acc_std": float(np.std(acc)),
@@ -375,7 +377,8 @@ def write_report(res: dict) -> str:
             f"{k}: max |diff| {res['features'][k]['engine_max_abs_diff']:.2g}, min cosine "
             f"{res['features'][k]['engine_min_cosine']:.5f}" for k in ("small", "large")), ""]  # fmt: skip
     if "motion_extract_s" in res:
-        lines += [f"Motion descriptors (optical flow, ml/motion.py) for every video: {res['motion_extract_s']:.1f} s.", ""]
+        seconds = res["motion_extract_s"]
+        lines += [f"Motion descriptors (optical flow, ml/motion.py) for every video: {seconds:.1f} s.", ""]
     lines += ["## Fast mode, grouped cross-validation (held-out fold scores)", "",
               "| head | accuracy | macro-F1 | training per fold |", "|---|---|---|---|"]  # fmt: skip
     for label, r in res["fast"].items():
@@ -463,8 +466,8 @@ def main() -> int:
         configs = [c for c in CONFIGS if c[0] in args.heads.split(",")]
     res["fast"] = bench_fast(p, folds, clips_by_id, position, names, configs, args.epochs)
     save(res)
-    extract_total = res["motion_extract_s"] + (res["features"]["small"]["extract_s"] + res["features"]["large"]["extract_s"]
-                                               if "features" in res else float("nan"))  # fmt: skip
+    features_s = sum(res["features"][k]["extract_s"] for k in ("small", "large")) if "features" in res else math.nan
+    extract_total = res["motion_extract_s"] + features_s
     res["textbook"] = []
     default_label = DEFAULT_LABEL
     for k in range(args.textbook_folds):

@@ -34,6 +34,7 @@ from vidtrain_gui.ml.finetune import (
     resolve_unfreeze,
 )
 from vidtrain_gui.ml.heads import make_head
+from vidtrain_gui.ml.predict import finetuned_probabilities
 from vidtrain_gui.ml.train import TrainingError
 
 # The fifth video's file is deleted after tagging: every run must leave its clips out with a warning.
@@ -123,6 +124,10 @@ def test_rebuilt_model_gives_the_validation_logits(project, main_run):
     logits = clip_logits(model, np.stack(batch))
     assert logits.shape == (4, 2)
     torch.testing.assert_close(logits, ck["val_logits"], rtol=1e-4, atol=1e-5)
+    # ml/predict.py, as the prediction code will use it: the same probabilities.
+    val = [clips[i] for i in ck["val_clip_ids"]]
+    probs = finetuned_probabilities(project, R.run_dir(project, run.id) / "best.pt", val)
+    np.testing.assert_allclose(probs, torch.softmax(ck["val_logits"], dim=1).numpy(), rtol=1e-4, atol=1e-5)
 
 
 def test_frozen_blocks_stay_put_and_the_unfrozen_block_trains(project, main_run):

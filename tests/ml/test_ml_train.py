@@ -18,6 +18,7 @@ from vidtrain_gui.core import runs as R
 from vidtrain_gui.jobs.runner import run_job
 from vidtrain_gui.ml import train as T
 from vidtrain_gui.ml.heads import HEADS, make_head
+from vidtrain_gui.ml.predict import CheckpointError, clip_probabilities
 from vidtrain_gui.ml.train import NO_VALIDATION_WARNING, clip_rows, grouped_split, train
 
 MOTIONS = ("left", "right", "left", "right")
@@ -81,6 +82,21 @@ def test_gru_learns_motion_direction_on_held_out_videos(project, gru_run):
     assert any(e["type"] == "progress" and e["stage"] == "features" for e in events)
     run_dir = R.run_dir(project, run.id)
     assert json.loads((run_dir / "metrics.json").read_text())["best_epoch"] == m["best_epoch"]
+
+
+def test_clip_probabilities_from_the_checkpoint_reproduce_validation(project, gru_run):
+    """ml/predict.py scores clips from the checkpoint and the cache exactly as training validated them."""
+    run, _ = gru_run
+    m = run.metrics
+    by_id = {c.id: c for c in L.list_clips(project)}
+    val = [by_id[i] for i in m["val_clip_ids"]]
+    probs = clip_probabilities(project, R.run_dir(project, run.id) / "best.pt", val)
+    assert probs.shape == (m["n_val"], 2) and np.allclose(probs.sum(axis=1), 1.0, atol=1e-5)
+    classes = [c.id for c in CL.list_classes(project)]
+    truth = np.array([classes.index(c.class_id) for c in val])
+    assert float((probs.argmax(axis=1) == truth).mean()) == pytest.approx(m["val_acc"])
+    with pytest.raises(CheckpointError, match="no checkpoint"):
+        clip_probabilities(project, R.run_dir(project, run.id) / "missing.pt", val)
 
 
 def test_checkpoint_loads_weights_only_and_rebuilds_the_head(project, gru_run):

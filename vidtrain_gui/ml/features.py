@@ -13,8 +13,9 @@ This module owns:
 - **The extraction loop.** Frames are scaled to the backbone's resize size inside the decoder's YUV->RGB conversion
   (swscale, area averaging), never converted at full size. Decoding and preprocessing run on a background thread
   feeding a bounded queue of two batches, so decoding overlaps the model's work, which runs on the fastest correct
-  engine for the device (ml/inference.py: ONNX Runtime on CPU, eager + autocast on CUDA); the thread stops on error or stop, and its errors come back
-  as :class:`FeatureExtractionError` naming the video. On CUDA image batches travel as uint8 and are preprocessed
+  engine for the device (ml/inference.py: ONNX Runtime on CPU, eager + autocast on CUDA). One thread serves all the
+  videos of a call; it stops on error or stop, and its errors come back as :class:`FeatureExtractionError` naming
+  the video. On CUDA image batches travel as uint8 and are preprocessed
   on the GPU (a quarter of the bytes, and resizing is cheap there); elsewhere the thread preprocesses.
 - **The cache.** ``features_dir/<backbone key>/<fingerprint>-r<rate>.npy`` (float16 ``[n, feature_dim]``) and a
   sibling ``.json`` (frame indices, rate, backbone, shape, version). Both are written under temporary names and

@@ -481,7 +481,8 @@ def finetune(
     ``backbone_lr``: the backbone's learning rate (default ``lr`` / 10). ``flip``: random horizontal flips; turn
     them off when a class depends on left and right (e.g. "swipe left"). ``workers``: DataLoader worker processes
     decoding clips (default: none on the CPU, where decoding would compete with training for the cores; up to 8 on
-    a GPU). ``clip_ids``: train on these tagged clips only (default: all). ``batch_size`` is the global batch when ``dist`` spans several processes."""
+    a GPU). ``clip_ids``: train on these tagged clips only (default: all). ``batch_size`` is the global batch when
+    ``dist`` spans several processes."""
     started = time.monotonic()
     project = ctx.project
     head = str(head).strip().lower()

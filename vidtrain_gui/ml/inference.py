@@ -112,7 +112,11 @@ def _export(model: nn.Module, spec: Backbone, path: Path) -> None:
     tmp = path.with_name(f"{path.name}.{os.getpid()}-{secrets.token_hex(4)}.tmp")
     try:
         # The exporter prints progress and warnings: a job's stdout carries only JSON events.
-        with contextlib.redirect_stdout(io.StringIO()), contextlib.redirect_stderr(io.StringIO()), warnings.catch_warnings():
+        quiet = contextlib.ExitStack()
+        quiet.enter_context(contextlib.redirect_stdout(io.StringIO()))
+        quiet.enter_context(contextlib.redirect_stderr(io.StringIO()))
+        quiet.enter_context(warnings.catch_warnings())
+        with quiet:
             warnings.simplefilter("ignore")
             torch.onnx.export(
                 model, (example,), str(tmp), dynamo=True, external_data=False, opset_version=OPSET,

@@ -49,7 +49,8 @@ _MAG_BINS = np.array([0, 0.25, 0.5, 1, 2, 4, 8, 16, np.inf])
 Emit = Callable[[dict], None]
 
 
-def partner_frames(timestamps: np.ndarray, frame_idx: np.ndarray, gap_s: float = GAP_S) -> tuple[np.ndarray, np.ndarray]:
+def partner_frames(timestamps: np.ndarray, frame_idx: np.ndarray,
+                   gap_s: float = GAP_S) -> tuple[np.ndarray, np.ndarray]:  # fmt: skip
     """For each sampled frame, the first frame at least ``gap_s`` later (at least the next one; the last frame
     pairs with itself) and the time between the two (seconds, > 0 except for that last pair)."""
     ts = np.asarray(timestamps, dtype=np.float64)
@@ -121,7 +122,8 @@ def extract_motion(
     emit: Emit | None = None,
 ) -> dict:
     """Compute and cache motion descriptors for the project's videos (all, or ``video_ids``) not cached yet, at
-    the feature samples of ``sample_fps``; progress events have stage "motion". Returns counts (computed, cached, skipped, samples, seconds, stopped)."""
+    the feature samples of ``sample_fps``; progress events have stage "motion". Returns counts (computed, cached,
+    skipped, samples, seconds, stopped)."""
     started = time.monotonic()
     emit = emit or (lambda event: None)
     should_stop = should_stop or (lambda: False)

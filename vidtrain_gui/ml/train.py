@@ -7,8 +7,8 @@ This module owns, for one training job:
 - **Clip samples.** Each tagged clip becomes ``frames`` cached feature rows spread evenly over ``[start, end)``
   (rows repeat when the clip has fewer; a clip with no cached row inside it uses the nearest row). With ``motion``
   (the default) each row also carries the optical-flow descriptor of its frame (ml/motion.py), and the head is
-  told ``motion_dim``; with ``deltas`` (the default) it also sees each feature's change from the row before. The label is the
-  class's position in ``list_classes`` order, so class names in the checkpoint line up with the logits.
+  told ``motion_dim``; with ``deltas`` (the default) it also sees each feature's change from the row before. The
+  label is the class's position in ``list_classes`` order, so class names in the checkpoint line up with the logits.
 - **The validation split.** Grouped (a video, or the video's ``group_name`` when it has one, stays on one side) and
   roughly stratified by class. When no held-out split can validate every class (fewer than two groups, or a class
   living in one group only), training uses all clips and says so with a warning event; metrics are then on training
@@ -385,8 +385,8 @@ def train(
     config = {
         "mode": "fast", "backbone": spec.name, "weights": str(weights), "sample_fps": float(sample_fps),
         "head": str(head).strip().lower(), "frames": int(frames), "feature_dim": int(spec.feature_dim),
-        "motion": bool(motion), "num_classes": len(classes), "head_kwargs": head_kw, "epochs": int(epochs), "lr": float(lr),
-        "batch_size": int(batch_size), "weight_decay": float(weight_decay), "patience": int(patience),
+        "motion": bool(motion), "num_classes": len(classes), "head_kwargs": head_kw, "epochs": int(epochs),
+        "lr": float(lr), "batch_size": int(batch_size), "weight_decay": float(weight_decay), "patience": int(patience),
         "seed": int(seed),
     }  # fmt: skip
     run_dir = Path(ctx.run_dir)
@@ -404,6 +404,7 @@ def train(
         "val_macro_f1": bm["macro_f1"], "per_class": bm["per_class"], "confusion": bm["confusion"],
         "class_names": class_names, "validation": validation, "n_train": len(train_idx), "n_val": len(val_idx),
         "head": config["head"], "feature_key": key, "world_size": dist.world_size, "history": history,
+        "val_clip_ids": [samples.clip_ids[i] for i in val_idx],
         "seconds": round(time.monotonic() - started, 3),
     }  # fmt: skip
     if dist.is_main:
