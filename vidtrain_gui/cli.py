@@ -260,14 +260,8 @@ def cmd_features(args) -> int:
 
         report = extract_features(ctx.project, backbone=args.backbone, weights=args.weights, sample_fps=args.fps,
                                   device=args.device, batch_size=args.batch_size, should_stop=ctx.should_stop,
-                                  emit=ctx.emit)
-        result = report.as_dict()
-        if args.motion and not report.stopped:
-            from vidtrain_gui.ml.motion import extract_motion
-
-            result["motion"] = extract_motion(ctx.project, sample_fps=args.fps, should_stop=ctx.should_stop,
-                                              emit=ctx.emit)
-        return result
+                                  emit=ctx.emit, motion=args.motion)
+        return report.as_dict()
 
     with _open(args) as p:
         return _run_as_job(args, p, "features", config, work)

@@ -76,8 +76,7 @@ def test_cli_features_job_writes_events_and_cache(tmp_path):
     events = [json.loads(x) for x in r.stdout.splitlines()]
     assert events[0]["type"] == "started" and events[-1]["type"] == "done"
     assert events[-1]["metrics"]["computed"] == 1 and events[-1]["metrics"]["samples"] == 8
-    assert {e["stage"] for e in events if e["type"] == "progress"} == {"features", "motion"}
-    assert events[-1]["metrics"]["motion"]["computed"] == 1 and events[-1]["metrics"]["motion"]["samples"] == 8
+    assert events[-1]["metrics"]["motion_computed"] == 1 and events[-1]["metrics"]["motion_samples"] == 8
     run_id = events[-1]["run_id"]
     assert (proj / "runs" / run_id / "events.jsonl").read_text().count("\n") == len(events)
     assert len(list((proj / "cache" / "features").glob("*/*.npy"))) == 2  # backbone features, motion descriptors
@@ -85,7 +84,7 @@ def test_cli_features_job_writes_events_and_cache(tmp_path):
     assert [(x["kind"], x["status"]) for x in runs] == [("features", "done")]
     again = [json.loads(x) for x in vt("features", proj, "--fps", "4", "--json").stdout.splitlines()]
     assert again[-1]["metrics"]["cached"] == 1 and again[-1]["metrics"]["computed"] == 0
-    assert again[-1]["metrics"]["motion"]["cached"] == 1
+    assert again[-1]["metrics"]["motion_cached"] == 1
     r = vt("features", proj, "--device", "cuda", check=False)
     assert r.returncode == 1 and "error" in r.stderr
 

@@ -70,12 +70,12 @@ def train_args(project, *extra) -> list:
 
 @pytest.fixture(scope="module")
 def project(tmp_path_factory):
-    """Four tagged videos, two of them with features already cached: a run computes the other two, one per rank."""
+    """Four tagged videos, two of them with features and motion cached: a run computes the other two, one per rank."""
     tmp = tmp_path_factory.mktemp("ddp")
     p = import_motion_videos(tmp, MOTIONS)
     tag_by_motion(p, CLIP_RANGES)
     first_two = [v.id for v in V.list_videos(p)][:2]
-    assert extract_features(p, sample_fps=FPS, device="cpu", video_ids=first_two).computed == 2
+    assert extract_features(p, sample_fps=FPS, device="cpu", video_ids=first_two, motion=True).computed == 2
     yield p
     p.close()
 

@@ -239,7 +239,7 @@ def test_decoder_error_names_the_video_and_stops_the_thread(tmp_path, monkeypatc
             def frame(self, i, size=None):
                 raise OSError("disk on fire")
 
-            def frames_at(self, indices, size=None):
+            def decoded_at(self, indices):
                 raise OSError("disk on fire")
 
         monkeypatch.setattr(F, "open_reader", lambda *a, **k: Broken())

@@ -10,8 +10,8 @@ from videogen import draw_frame, write_pyav
 from vidtrain_gui.core import videos as V
 from vidtrain_gui.core.project import Project
 from vidtrain_gui.jobs.ingest import import_paths, load_index
-from vidtrain_gui.ml.features import feature_paths, load_features, sample_frames
-from vidtrain_gui.ml.motion import GAP_S, GRID, MOTION_DIM, MOTION_KEY, describe_motion, extract_motion, partner_frames
+from vidtrain_gui.ml.features import extract_features, extract_motion, feature_paths, load_features, sample_frames
+from vidtrain_gui.ml.motion import GAP_S, GRID, MOTION_DIM, MOTION_KEY, describe_motion, partner_frames
 
 # Layout of a descriptor (ml/motion.py): cell magnitude means, cell spreads, 8 directions, 8 magnitude bins, cell
 # grey-level changes.
@@ -86,6 +86,25 @@ def test_motion_cache_follows_the_feature_samples(tmp_path):
         stopped = extract_motion(p, sample_fps=4.0, should_stop=lambda: True)
         assert stopped["stopped"] and stopped["computed"] == 0
         assert not feature_paths(p, V.list_videos(p)[0], MOTION_KEY, 4.0)[1].exists()
+
+
+def test_one_pass_for_features_and_motion_gives_the_same_descriptors(tmp_path):
+    """extract_features(motion=True) computes the descriptors in the backbone's decoding pass: the same numbers as
+    the motion-only pass, and each stream is only computed where it is missing."""
+    src = tmp_path / "footage"
+    src.mkdir()
+    path = write_pyav(src / "v.mp4", 40, gop=12)
+    with Project.create(tmp_path / "proj") as p:
+        assert [o.status for o in import_paths(p, [path], thumbnails=False)] == ["imported"]
+        [v] = V.list_videos(p)
+        assert extract_motion(p, sample_fps=8.0)["computed"] == 1
+        alone = load_features(p, v, MOTION_KEY, 8.0)[0].copy()
+        feature_paths(p, v, MOTION_KEY, 8.0)[1].unlink()
+        both = extract_features(p, sample_fps=8.0, motion=True)
+        assert (both.computed, both.motion_computed, both.motion_samples) == (1, 1, len(alone))
+        np.testing.assert_array_equal(load_features(p, v, MOTION_KEY, 8.0)[0], alone)
+        again = extract_features(p, sample_fps=8.0, motion=True)
+        assert (again.computed, again.cached, again.motion_computed, again.motion_cached) == (0, 1, 0, 1)
 
 
 @pytest.mark.parametrize("dt", [GAP_S, 0.5 * GAP_S])

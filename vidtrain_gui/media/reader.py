@@ -275,13 +275,19 @@ class VideoReader:
 
     def frames_at(self, indices, size: tuple[int, int] | None = None) -> Iterator[tuple[int, np.ndarray]]:
         """Yield ``(i, frame)`` for sorted ``indices`` (a sparse subset, e.g. 8 samples a second), decoding
-        forward from the start and asking the decoder to skip the frames nobody needs where the codec allows it.
+        forward from the start and asking the decoder to skip the frames nobody needs (:meth:`decoded_at`).
+        Frames are bit-identical to :meth:`frame`'s."""
+        for i, frame in self.decoded_at(indices):
+            yield i, self.convert(frame, size)
+
+    def decoded_at(self, indices) -> Iterator[tuple[int, Any]]:
+        """Yield ``(i, av.VideoFrame)`` for sorted ``indices``, in one forward pass where possible; convert what
+        you need with :meth:`convert` (one decoded frame can be converted at several sizes).
 
         A packet whose timestamp is not one of the wanted frames' is sent with ``skip_frame=NONREF``: the decoder
-        drops it when no other frame refers to it (H.264/HEVC B-frames, ~30% of the frames of the fight-dev clips
-        and ~20% of their decoding time) and decodes it otherwise. This needs the ``pts`` index (frames known by
-        their timestamps); other files, and any wanted frame the pass did not produce, go through :meth:`frame`.
-        Frames are bit-identical to :meth:`frame`'s."""
+        drops it when no other frame refers to it (H.264/HEVC B-frames, ~30% of the frames of the fight-dev clips)
+        and decodes it otherwise. This needs the ``pts`` index (frames known by their timestamps); other files,
+        and any wanted frame the pass did not produce, are read with seeking as :meth:`frame` does."""
         wanted = [int(i) for i in indices]
         if any(b <= a for a, b in zip(wanted, wanted[1:])):
             raise ValueError("frames_at needs strictly increasing frame numbers")
@@ -291,10 +297,14 @@ class VideoReader:
         if self._pts_list is not None and len(wanted) > 1:
             for i, frame in self._skipping_pass(wanted):
                 got.add(i)
-                yield i, self._convert(frame, size)
+                yield i, frame
         for i in wanted:
             if i not in got:
-                yield i, self.frame(i, size)
+                yield i, self._decode_to(i)
+
+    def convert(self, frame, size: tuple[int, int] | None = None) -> np.ndarray:
+        """RGB ``uint8 [H, W, 3]`` of a frame from :meth:`decoded_at`, upright, scaled to ``size=(w, h)``."""
+        return self._convert(frame, size)
 
     def _skipping_pass(self, wanted: list[int]) -> Iterator[tuple[int, Any]]:
         """(i, av.VideoFrame) for the wanted frames one decoding pass from the start gives, in order; it stops at

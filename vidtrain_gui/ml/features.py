@@ -37,7 +37,7 @@ import secrets
 import threading
 import time
 from collections.abc import Callable, Iterable, Iterator
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from datetime import datetime, timezone
 from pathlib import Path
 
@@ -49,6 +49,7 @@ from vidtrain_gui.jobs.ingest import load_index, open_reader
 from vidtrain_gui.ml.backbones import DEFAULT_BACKBONE, Backbone, Preprocess, WeightsArg, get_backbone
 from vidtrain_gui.ml.device import describe_device, pick_device
 from vidtrain_gui.ml.inference import frozen_forward
+from vidtrain_gui.ml.motion import GAP_S, MOTION_DIM, MOTION_KEY, MotionTrack, grey_size, to_grey
 
 FORMAT_VERSION = 2  # 2: frames scaled in the decoder (area), engine-agnostic
 DEFAULT_SAMPLE_FPS = 8.0
@@ -83,6 +84,9 @@ class FeatureReport:
     seconds: float = 0.0
     stopped: bool = False  # should_stop() ended the call early
     computed_ids: list[int] = field(default_factory=list)
+    motion_computed: int = 0  # videos whose motion descriptors were computed now (``motion=True``)
+    motion_cached: int = 0
+    motion_samples: int = 0
 
     def as_dict(self) -> dict:
         return asdict(self)
@@ -315,25 +319,36 @@ def decode_size(prep: Preprocess, size: tuple[int, int]) -> tuple[int, int] | No
     return (rw, rh) if rh < h and rw < w else None
 
 
-def _image_batches(project, video, frame_idx, batch_size: int, prep: Preprocess, defer_prep: bool):
-    """(start row, tensor, preprocessed?) per batch; with ``defer_prep`` same-size frames stay uint8.
+def _image_batches(project, plan: _Plan, batch_size: int, prep: Preprocess, defer_prep: bool):
+    """``("batch", start row, tensor, preprocessed?)`` per batch (with ``defer_prep`` same-size frames stay
+    uint8), then ``("motion", rows)`` when the plan wants motion descriptors: one decoding pass serves both.
 
-    Frames are read in one forward pass (``VideoReader.frames_at``: unneeded non-reference frames are not even
+    Frames are read in one forward pass (``VideoReader.decoded_at``: unneeded non-reference frames are not even
     decoded) and scaled while they are converted from YUV (swscale, area averaging), so the resize costs almost
     nothing and the RGB conversion handles a fraction of the pixels: 2x faster than converting at full size and
-    resizing after on 1080p (docs/benchmarks.md)."""
-    with open_reader(project, video, cache_bytes=0) as reader:  # each frame is read once: no LRU copies
+    resizing after on 1080p (docs/benchmarks.md). Motion gets its own small grey conversion of the same frames."""
+    samples = plan.frame_idx if plan.features else np.zeros(0, np.int64)
+    track = plan.motion
+    wanted = np.union1d(samples, track.wanted) if track is not None else samples
+    is_sample = set(samples.tolist())
+    with open_reader(project, plan.video, cache_bytes=0) as reader:  # each frame is read once: no LRU copies
         size = decode_size(prep, reader.size)
+        small = grey_size(reader.size)
         frames, start = [], 0
-        # frames_at lets the decoder skip the non-reference frames no sample needs.
-        for _, frame in reader.frames_at(frame_idx, size):
-            frames.append(frame)
-            if len(frames) == batch_size or start + len(frames) == len(frame_idx):
+        for i, decoded in reader.decoded_at(wanted):
+            if track is not None:
+                track.add(i, to_grey(reader.convert(decoded, small)))
+            if i not in is_sample:
+                continue
+            frames.append(reader.convert(decoded, size))
+            if len(frames) == batch_size or start + len(frames) == len(samples):
                 if defer_prep and all(f.shape == frames[0].shape for f in frames):
-                    yield start, torch.from_numpy(np.stack(frames)), False
+                    yield "batch", start, torch.from_numpy(np.stack(frames)), False
                 else:
-                    yield start, _prep_frames(frames, prep), True
+                    yield "batch", start, _prep_frames(frames, prep), True
                 start, frames = start + len(frames), []
+    if track is not None:
+        yield "motion", track.rows
 
 
 def _clip_batches(project, video, windows: np.ndarray, clips_per_batch: int, prep: Preprocess):
@@ -346,7 +361,7 @@ def _clip_batches(project, video, windows: np.ndarray, clips_per_batch: int, pre
             for i in sorted({int(i) for i in rows.ravel()} - done.keys()):
                 done[i] = _prep_frames([reader.frame(i, size)], prep)[0]
             clips = [torch.stack([done[int(i)] for i in row], dim=1) for row in rows]
-            yield start, torch.stack(clips), True
+            yield "batch", start, torch.stack(clips), True
             nxt = start + clips_per_batch
             if nxt < len(windows):
                 # Windows move forward with time, so nothing before the next one's first frame is needed again.
@@ -388,10 +403,14 @@ class _Plan:
     video: V.VideoInfo
     frame_idx: np.ndarray
     windows: np.ndarray | None  # video backbones only
+    features: bool = True  # the backbone features are not cached yet
+    motion: MotionTrack | None = None  # the motion descriptors are wanted and not cached yet
 
 
-def _plan(project, spec, key, sample_fps, window_s, video_ids, report: FeatureReport, emit: Emit) -> list[_Plan]:
-    """The videos to compute, with their samples; counts and logs the cached and skipped ones."""
+def _plan(project, spec, key, sample_fps, window_s, video_ids, report: FeatureReport, emit: Emit,
+          motion: bool = False) -> list[_Plan]:  # fmt: skip
+    """The videos to compute (features, and motion descriptors when ``motion``), with their samples; counts and
+    logs the cached and skipped ones."""
     videos = V.list_videos(project)
     if video_ids is not None:
         by_id, wanted = {v.id: v for v in videos}, list(dict.fromkeys(video_ids))
@@ -406,8 +425,11 @@ def _plan(project, spec, key, sample_fps, window_s, video_ids, report: FeatureRe
             why = "cannot be read" if video.status == "unreadable" else f"is missing ({video.path}); relink it"
             _log(emit, "warning", f"{video.name}: skipped, the file {why}")
             continue
-        if is_cached(project, video, key, sample_fps):
-            report.cached += 1
+        need_features = not is_cached(project, video, key, sample_fps)
+        need_motion = motion and not is_cached(project, video, MOTION_KEY, sample_fps)
+        report.cached += not need_features
+        report.motion_cached += motion and not need_motion
+        if not (need_features or need_motion):
             _log(emit, "info", f"{video.name}: features already cached")
             continue
         try:
@@ -421,7 +443,8 @@ def _plan(project, spec, key, sample_fps, window_s, video_ids, report: FeatureRe
             _log(emit, "warning", f"{video.name}: skipped, no frames to sample")
             continue
         windows = clip_windows(ts, frame_idx, spec.clip_len, window_s) if spec.kind == "video" else None
-        plans.append(_Plan(video, frame_idx, windows))
+        track = MotionTrack(ts, frame_idx) if need_motion else None
+        plans.append(_Plan(video, frame_idx, windows, need_features, track))
     return plans
 
 
@@ -437,6 +460,8 @@ def extract_features(
     should_stop: Callable[[], bool] | None = None,
     emit: Emit | None = None,
     engine: str = "auto",
+    motion: bool = False,
+    features: bool = True,
 ) -> FeatureReport:
     """Compute and cache features for the project's videos (all, or ``video_ids``) that are not cached yet.
 
@@ -444,7 +469,9 @@ def extract_features(
     checked between batches; when it returns True the call returns at once (``report.stopped``), leaving nothing
     of the unfinished video in the cache. A video that cannot be decoded raises :class:`FeatureExtractionError`;
     the videos finished before it stay cached. ``engine``: "auto" (fastest for the device), "torch" or "onnx"
-    (ml/inference.py); engines agree to float rounding, so they share one cache.
+    (ml/inference.py); engines agree to float rounding, so they share one cache. ``motion``: also compute and
+    cache the motion descriptors (ml/motion.py) of the same samples, in the same decoding pass; ``features=False``
+    computes only those (:func:`extract_motion`).
     """
     started = time.monotonic()
     spec = backbone if isinstance(backbone, Backbone) else get_backbone(backbone)
@@ -459,23 +486,37 @@ def extract_features(
     dev = pick_device(device)
     report = FeatureReport(backbone=spec.name, backbone_key=key, sample_fps=sample_fps, device=describe_device(dev))
     window_s = spec.clip_len / (spec.clip_fps or sample_fps) if spec.kind == "video" else 0.0
-    plans = _plan(project, spec, key, sample_fps, window_s, video_ids, report, emit)
+    plans = _plan(project, spec, key, sample_fps, window_s, video_ids, report, emit, motion)
+    if not features:
+        report.cached = 0
+        plans = [replace(p, features=False) for p in plans if p.motion is not None]
     progress = _Progress(emit, sum(len(p.frame_idx) for p in plans))
     if plans:
-        forward = frozen_forward(spec, weights, dev, engine=engine, log=lambda m, level: _log(emit, level, m))
-        report.engine = forward.describe()
-        _log(emit, "info", f"computing {spec.name} features for {len(plans)} video(s) with {report.engine}")
+        forward = None
+        if any(p.features for p in plans):
+            forward = frozen_forward(spec, weights, dev, engine=engine, log=lambda m, level: _log(emit, level, m))
+            report.engine = forward.describe()
+        what = f"{spec.name} features" if forward is not None else "motion descriptors"
+        with_motion = " and motion descriptors" if forward is not None and motion else ""
+        engine_note = f" with {report.engine}" if forward is not None else ""
+        _log(emit, "info", f"computing {what}{with_motion} for {len(plans)} video(s){engine_note}")
         cpu_prep = frame_preprocessor(spec)
         device_prep = spec.preprocessor().to(dev)
-        for plan, feats in _extract_all(project, plans, spec, forward, cpu_prep, device_prep, batch_size,
-                                        should_stop, progress):  # fmt: skip
-            if feats is None:
+        for plan, kind, rows in _extract_all(project, plans, spec, forward, cpu_prep, device_prep, batch_size,
+                                             should_stop, progress):  # fmt: skip
+            if plan is None:
                 report.stopped = True
                 break
+            if kind == "motion":
+                npy, meta_path = feature_paths(project, plan.video, MOTION_KEY, sample_fps)
+                _write_entry(npy, meta_path, rows, _motion_meta(plan, sample_fps))
+                report.motion_computed += 1
+                report.motion_samples += len(rows)
+                continue
             npy, meta_path = feature_paths(project, plan.video, key, sample_fps)
-            _write_entry(npy, meta_path, feats, _meta(plan, spec, key, weights, sample_fps, window_s))
+            _write_entry(npy, meta_path, rows, _meta(plan, spec, key, weights, sample_fps, window_s))
             report.computed += 1
-            report.samples += len(feats)
+            report.samples += len(rows)
             report.computed_ids.append(plan.video.id)
             progress.send(plan.video.name)
     if not report.stopped:
@@ -484,43 +525,58 @@ def extract_features(
     return report
 
 
-def _all_batches(project, plans, spec, batch_size: int, cpu_prep, defer: bool):
-    """(plan number, start row, tensor, preprocessed?) for every batch of every video, in order; an error is a
-    FeatureExtractionError naming the video."""
+def _video_items(project, plan: _Plan, spec, batch_size: int, cpu_prep, defer: bool):
+    """What one video's decoding gives: ``("batch", ...)`` items, then ``("motion", rows)`` (see _image_batches)."""
+    if plan.windows is None:
+        yield from _image_batches(project, plan, batch_size, cpu_prep, defer)
+        return
+    if plan.features:
+        yield from _clip_batches(project, plan.video, plan.windows, max(1, batch_size // spec.clip_len), cpu_prep)
+    if plan.motion is not None:  # a video backbone reads clips its own way: motion takes a pass of its own
+        yield from _image_batches(project, replace(plan, features=False), batch_size, cpu_prep, defer)
+
+
+def _all_items(project, plans, spec, batch_size: int, cpu_prep, defer: bool):
+    """``(plan number, item)`` for every item of every video, in order; an error is a FeatureExtractionError naming
+    the video."""
     for k, plan in enumerate(plans):
-        if plan.windows is not None:
-            batches = _clip_batches(project, plan.video, plan.windows, max(1, batch_size // spec.clip_len), cpu_prep)
-        else:
-            batches = _image_batches(project, plan.video, plan.frame_idx, batch_size, cpu_prep, defer)
+        items = _video_items(project, plan, spec, batch_size, cpu_prep, defer)
         try:
-            for start, x, ready in batches:
-                yield k, start, x, ready
+            for item in items:
+                yield k, item
         except Exception as exc:
             raise FeatureExtractionError(f"{plan.video.name}: {exc}") from exc
         finally:
-            batches.close()
+            items.close()
 
 
 def _extract_all(project, plans, spec, forward, cpu_prep, device_prep, batch_size, should_stop, progress):
-    """``(plan, float16 [n, d] features)`` per video as each is finished, or ``(None, None)`` when stopped.
+    """``(plan, "features", float16 [n, d])`` and ``(plan, "motion", float16 [n, MOTION_DIM])`` as each is
+    finished, or ``(None, None, None)`` when stopped.
 
     One decoding thread runs over all the videos, so the next video decodes while the model works on this one:
     with a prefetcher per video, short videos (one batch each) had decoding and the model strictly in turn."""
-    defer = _prep_on_device(forward.device)
-    make = lambda: _all_batches(project, plans, spec, batch_size, cpu_prep, defer)  # noqa: E731
+    defer = forward is not None and _prep_on_device(forward.device)
+    make = lambda: _all_items(project, plans, spec, batch_size, cpu_prep, defer)  # noqa: E731
     batches = _Prefetcher(make, name="vidtrain-decode")
     feats = {}
     try:
         items = iter(batches)
         while True:
             if should_stop():
-                yield None, None
+                yield None, None, None
                 return
             try:
-                k, start, x, ready = next(items)
+                k, item = next(items)
             except StopIteration:
                 return
             plan = plans[k]
+            if item[0] == "motion":
+                if not plan.features:
+                    progress.advance(len(item[1]), plan.video.name)
+                yield plan, "motion", item[1]
+                continue
+            _, start, x, ready = item
             out = feats.get(k)
             if out is None:
                 out = feats[k] = np.empty((len(plan.frame_idx), spec.feature_dim), dtype=np.float16)
@@ -530,7 +586,7 @@ def _extract_all(project, plans, spec, forward, cpu_prep, device_prep, batch_siz
             out[start : start + len(y)] = y
             progress.advance(len(y), plan.video.name)
             if start + len(y) == len(out):
-                yield plan, feats.pop(k)
+                yield plan, "features", feats.pop(k)
     finally:
         batches.close()
 
@@ -556,3 +612,34 @@ def _meta(plan: _Plan, spec: Backbone, key: str, weights: WeightsArg, sample_fps
     if plan.windows is not None:
         meta.update(clip_len=spec.clip_len, window_s=window_s)
     return meta
+
+
+def _motion_meta(plan: _Plan, sample_fps: float) -> dict:
+    video = plan.video
+    return {
+        "version": FORMAT_VERSION, "fingerprint": video.fingerprint, "video": video.name,
+        "backbone_key": MOTION_KEY, "kind": "motion", "sample_fps": float(sample_fps), "feature_dim": MOTION_DIM,
+        "n_samples": int(len(plan.frame_idx)), "frame_count": int(video.frame_count), "dtype": "float16",
+        "gap_s": GAP_S, "frame_idx": plan.frame_idx.tolist(),
+    }  # fmt: skip
+
+
+def extract_motion(
+    project,
+    *,
+    sample_fps: float = DEFAULT_SAMPLE_FPS,
+    video_ids: Iterable[int] | None = None,
+    should_stop: Callable[[], bool] | None = None,
+    emit: Emit | None = None,
+) -> dict:
+    """Only the motion descriptors (no backbone) of the videos that lack them: counts ``computed``, ``cached``,
+    ``skipped``, ``samples``, ``stopped``, ``seconds``. Progress events have stage "motion"."""
+
+    def staged(event: dict) -> None:
+        if emit is not None:
+            emit({**event, "stage": "motion"} if event.get("type") == "progress" else event)
+
+    r = extract_features(project, sample_fps=sample_fps, video_ids=video_ids, should_stop=should_stop, emit=staged,
+                         motion=True, features=False)  # fmt: skip
+    return {"computed": r.motion_computed, "cached": r.motion_cached, "skipped": r.skipped,
+            "samples": r.motion_samples, "stopped": r.stopped, "seconds": round(r.seconds, 3)}  # fmt: skip

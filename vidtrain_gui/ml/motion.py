@@ -1,4 +1,5 @@
-"""Motion descriptors: a cheap optical-flow summary at every feature sample, cached next to the backbone features.
+"""Motion descriptors: a cheap optical-flow summary at every feature sample (computed and cached with the backbone
+features by :mod:`vidtrain_gui.ml.features`).
 
 Frozen ImageNet features describe what a frame shows, not how it moves, and mean-pooled they generalise poorly to
 cameras never seen in training; fights, grooming or a wingbeat are told apart by motion. For each sampled frame
@@ -19,25 +20,8 @@ like the feature cache (atomic, JSON last). The descriptors are cheap to compute
 
 from __future__ import annotations
 
-import time
-from collections.abc import Callable, Iterable
-from pathlib import Path
-
 import cv2
 import numpy as np
-
-from vidtrain_gui.core import videos as V
-from vidtrain_gui.jobs.ingest import load_index, open_reader
-from vidtrain_gui.ml.features import (
-    FORMAT_VERSION,
-    FeatureExtractionError,
-    _log,
-    _Progress,
-    _write_entry,
-    feature_paths,
-    is_cached,
-    sample_frames,
-)
 
 SHORT_SIDE = 96
 GAP_S = 0.08  # two frames at 25 fps: one frame moves too little at 8 samples/s for slow scenes
@@ -45,8 +29,6 @@ GRID = 4
 MOTION_DIM = 4 * GRID * GRID // 2 + 8 + 8 + GRID * GRID  # 64
 MOTION_KEY = f"motion-flow1-s{SHORT_SIDE}"
 _MAG_BINS = np.array([0, 0.25, 0.5, 1, 2, 4, 8, 16, np.inf])
-
-Emit = Callable[[dict], None]
 
 
 def partner_frames(timestamps: np.ndarray, frame_idx: np.ndarray,
@@ -83,94 +65,43 @@ def describe_motion(grey_a: np.ndarray, grey_b: np.ndarray, dt: float) -> np.nda
     ]).astype(np.float32)  # fmt: skip
 
 
-def _grey_size(size: tuple[int, int]) -> tuple[int, int]:
+def grey_size(size: tuple[int, int]) -> tuple[int, int]:
+    """``(w, h)`` of the grey frames for a video whose frames are ``size=(w, h)``: :data:`SHORT_SIDE` on the short
+    side, even numbers."""
     w, h = size
     s = SHORT_SIDE / min(w, h)
     return max(GRID, 2 * round(w * s / 2)), max(GRID, 2 * round(h * s / 2))
 
 
-def _video_motion(project, video, frame_idx: np.ndarray, partners: np.ndarray, dts: np.ndarray,
-                  should_stop, progress: _Progress) -> np.ndarray | None:  # fmt: skip
-    """Descriptors of one video (float16 ``[n, MOTION_DIM]``) in one decoding pass, or None when stopped."""
-    out = np.zeros((len(frame_idx), MOTION_DIM), np.float16)
-    partner_of = dict(zip(frame_idx.tolist(), partners.tolist()))
-    waiting: dict[int, list[int]] = {}  # partner frame -> the rows it completes
-    for k, j in enumerate(partners.tolist()):
-        waiting.setdefault(j, []).append(k)
-    grey: dict[int, np.ndarray] = {}  # sampled frames whose partner has not come yet
-    with open_reader(project, video, cache_bytes=0) as reader:
-        size = _grey_size(reader.size)
-        for n, (i, rgb) in enumerate(reader.frames_at(np.union1d(frame_idx, partners), size)):
-            if n % 16 == 0 and should_stop():
-                return None
-            g = cv2.cvtColor(rgb, cv2.COLOR_RGB2GRAY)
-            for k in waiting.pop(i, []):
-                a = int(frame_idx[k])
-                out[k] = describe_motion(grey.pop(a) if a != i else g, g, float(dts[k]))
-                progress.advance(1, video.name)
-            if partner_of.get(i, i) != i:  # a sampled frame: kept until its partner comes
-                grey[i] = g
-    return out
+class MotionTrack:
+    """The descriptors of one video, filled in as its frames stream past in order: ``wanted`` are the frames to
+    feed (each sample and its partner), ``add(i, grey)`` feeds frame ``i`` and returns how many rows it completed,
+    ``rows`` is the float16 ``[n, MOTION_DIM]`` result. A sampled frame is kept only until its partner comes."""
+
+    def __init__(self, timestamps: np.ndarray, frame_idx: np.ndarray):
+        self.frame_idx = np.asarray(frame_idx, dtype=np.int64)
+        partners, self._dts = partner_frames(timestamps, self.frame_idx)
+        self.wanted = np.union1d(self.frame_idx, partners)
+        self.rows = np.zeros((len(self.frame_idx), MOTION_DIM), np.float16)
+        self._partner_of = dict(zip(self.frame_idx.tolist(), partners.tolist()))
+        self._waiting: dict[int, list[int]] = {}  # partner frame -> the rows it completes
+        for k, j in enumerate(partners.tolist()):
+            self._waiting.setdefault(j, []).append(k)
+        self._grey: dict[int, np.ndarray] = {}
+
+    def add(self, i: int, grey: np.ndarray) -> int:
+        done = self._waiting.pop(i, [])
+        for k in done:
+            a = int(self.frame_idx[k])
+            self.rows[k] = describe_motion(self._grey.pop(a) if a != i else grey, grey, float(self._dts[k]))
+        if self._partner_of.get(i, i) != i:
+            self._grey[i] = grey
+        return len(done)
+
+    @property
+    def complete(self) -> bool:
+        return not self._waiting
 
 
-def extract_motion(
-    project,
-    *,
-    sample_fps: float,
-    video_ids: Iterable[int] | None = None,
-    should_stop: Callable[[], bool] | None = None,
-    emit: Emit | None = None,
-) -> dict:
-    """Compute and cache motion descriptors for the project's videos (all, or ``video_ids``) not cached yet, at
-    the feature samples of ``sample_fps``; progress events have stage "motion". Returns counts (computed, cached,
-    skipped, samples, seconds, stopped)."""
-    started = time.monotonic()
-    emit = emit or (lambda event: None)
-    should_stop = should_stop or (lambda: False)
-    videos = V.list_videos(project)
-    if video_ids is not None:
-        wanted = set(video_ids)
-        videos = [v for v in videos if v.id in wanted]
-    report = {"computed": 0, "cached": 0, "skipped": 0, "samples": 0, "stopped": False}
-    plans = []
-    for video in videos:
-        if video.status != "ok" or not Path(video.path).exists():
-            report["skipped"] += 1
-            continue
-        if is_cached(project, video, MOTION_KEY, sample_fps):
-            report["cached"] += 1
-            continue
-        try:
-            ts = load_index(project, video).timestamps()
-        except Exception as exc:
-            raise FeatureExtractionError(f"{video.name}: {exc}") from exc
-        frame_idx = sample_frames(ts, sample_fps, fps=video.fps)
-        if len(frame_idx):
-            plans.append((video, frame_idx, *partner_frames(ts, frame_idx)))
-    progress = _Progress(emit, sum(len(p[1]) for p in plans), stage="motion")
-    if plans:
-        _log(emit, "info", f"computing motion descriptors for {len(plans)} video(s)")
-    for video, frame_idx, partners, dts in plans:
-        try:
-            desc = _video_motion(project, video, frame_idx, partners, dts, should_stop, progress)
-        except FeatureExtractionError:
-            raise
-        except Exception as exc:
-            raise FeatureExtractionError(f"{video.name}: {exc}") from exc
-        if desc is None:
-            report["stopped"] = True
-            break
-        npy, meta_path = feature_paths(project, video, MOTION_KEY, sample_fps)
-        meta = {
-            "version": FORMAT_VERSION, "fingerprint": video.fingerprint, "video": video.name,
-            "backbone_key": MOTION_KEY, "kind": "motion", "sample_fps": float(sample_fps),
-            "feature_dim": MOTION_DIM, "n_samples": int(len(frame_idx)), "frame_count": int(video.frame_count),
-            "dtype": "float16", "gap_s": GAP_S, "frame_idx": frame_idx.tolist(),
-        }  # fmt: skip
-        _write_entry(npy, meta_path, desc, meta)
-        report["computed"] += 1
-        report["samples"] += len(desc)
-    report["seconds"] = round(time.monotonic() - started, 3)
-    if plans and not report["stopped"]:
-        progress.send(None)
-    return report
+def to_grey(rgb: np.ndarray) -> np.ndarray:
+    return cv2.cvtColor(rgb, cv2.COLOR_RGB2GRAY)

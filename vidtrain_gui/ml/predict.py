@@ -17,7 +17,6 @@ from vidtrain_gui.core import videos as V
 from vidtrain_gui.ml.features import extract_features
 from vidtrain_gui.ml.backbones import get_backbone
 from vidtrain_gui.ml.heads import make_head
-from vidtrain_gui.ml.motion import extract_motion
 from vidtrain_gui.ml.train import clip_rows, video_rows
 
 
@@ -52,9 +51,8 @@ def clip_probabilities(project, checkpoint: str | Path, clips, *, device: str = 
     videos = {v.id: v for v in V.list_videos(project)}
     wanted = sorted({c.video_id for c in clips})
     motion = bool(cfg.get("motion", False))
-    extract_features(project, backbone=cfg["backbone"], weights=cfg["weights"], sample_fps=rate, video_ids=wanted)
-    if motion:
-        extract_motion(project, sample_fps=rate, video_ids=wanted)
+    extract_features(project, backbone=cfg["backbone"], weights=cfg["weights"], sample_fps=rate, video_ids=wanted,
+                     motion=motion)  # fmt: skip
     loaded = {vid: video_rows(project, videos[vid], ck["feature_key"], rate, motion) for vid in wanted if vid in videos}
     out = np.full((len(clips), int(cfg["num_classes"])), np.nan, dtype=np.float32)
     rows, xs = [], []

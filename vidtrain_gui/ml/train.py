@@ -48,7 +48,7 @@ from vidtrain_gui.ml.device import describe_device, pick_device
 from vidtrain_gui.ml.distributed import SINGLE, Dist
 from vidtrain_gui.ml.features import extract_features, is_cached, load_features
 from vidtrain_gui.ml.heads import HEADS, make_head
-from vidtrain_gui.ml.motion import MOTION_DIM, MOTION_KEY, extract_motion
+from vidtrain_gui.ml.motion import MOTION_DIM, MOTION_KEY
 
 CHECKPOINT_FORMAT = 1
 VAL_FRACTION = 0.2
@@ -241,14 +241,20 @@ def _check_finite(loss: torch.Tensor, epoch: int, dist: Dist) -> None:
         raise TrainingError(f"loss became infinite at epoch {epoch}; lower the learning rate")
 
 
-def _feature_share(project, key: str, sample_fps: float, dist: Dist) -> list[int] | None:
-    """The ids of the videos whose features this rank computes: the uncached ones, longest first, dealt out in
-    turn. Rank 0 makes the list, so every rank shares out the same one. None (all videos) when single-process."""
+def _feature_share(project, key: str, sample_fps: float, motion: bool, dist: Dist) -> list[int] | None:
+    """The ids of the videos whose features (and motion descriptors, with ``motion``) this rank computes: the
+    uncached ones, longest first, dealt out in turn. Rank 0 makes the list, so every rank shares out the same one.
+    None (all videos) when single-process."""
     if not dist.enabled:
         return None
     pending = None
     if dist.is_main:
-        videos = [v for v in V.list_videos(project) if not is_cached(project, v, key, sample_fps)]
+        def missing(v) -> bool:
+            return not is_cached(project, v, key, sample_fps) or (
+                motion and not is_cached(project, v, MOTION_KEY, sample_fps)
+            )
+
+        videos = [v for v in V.list_videos(project) if missing(v)]
         pending = [v.id for v in sorted(videos, key=lambda v: (-v.frame_count, v.id))]
     return dist.broadcast(pending)[dist.rank :: dist.world_size]
 
@@ -294,17 +300,11 @@ def train(
     classes, clips = _tagged_clips(project, clip_ids)  # before any feature work: a bad project fails in a blink
     class_names = [c.name for c in classes]
 
-    share = _feature_share(project, key, sample_fps, dist)
     report = extract_features(
-        project, backbone=spec, weights=weights, sample_fps=sample_fps, device=device,
-        video_ids=share, emit=ctx.emit, should_stop=ctx.should_stop,
+        project, backbone=spec, weights=weights, sample_fps=sample_fps, device=device, motion=motion,
+        video_ids=_feature_share(project, key, sample_fps, motion, dist), emit=ctx.emit, should_stop=ctx.should_stop,
     )  # fmt: skip
-    stopped = report.stopped
-    if motion and not stopped:
-        stopped = extract_motion(project, sample_fps=sample_fps, emit=ctx.emit,
-                                 video_ids=_feature_share(project, MOTION_KEY, sample_fps, dist),
-                                 should_stop=ctx.should_stop)["stopped"]  # fmt: skip
-    if dist.any(stopped):  # also where the ranks wait for each other's features
+    if dist.any(report.stopped):  # also where the ranks wait for each other's features
         ctx.log("stopped while computing features; nothing was trained", "warning")
         return {"stopped_before_training": True, "best_epoch": None}
 
