@@ -15,7 +15,8 @@ module measures dense optical flow (OpenCV's Farneback) between frame ``i`` and 
 Magnitudes are in short-side pixels per :data:`GAP_S` seconds whatever the frame rate or resolution. On fight-dev
 (docs/benchmarks.md) these descriptors alone were about as accurate as the 1280 frozen appearance features, and
 together they beat either. Cache: ``features_dir/motion-flow1-s96/<fingerprint>-r<rate>.npy`` + ``.json``, written
-like the feature cache (atomic, JSON last). The descriptors are cheap to compute; decoding is most of the cost.
+like the feature cache (atomic, JSON last) by :mod:`vidtrain_gui.ml.features`, in the same decoding pass as the
+backbone's features: :class:`MotionTrack` takes the frames as they stream past.
 """
 
 from __future__ import annotations
