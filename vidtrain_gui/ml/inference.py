@@ -147,7 +147,8 @@ def _agrees(session, model: nn.Module, spec: Backbone) -> float:
     return float(np.abs(out - ref).max())
 
 
-def _onnx_runner(spec: Backbone, weights: WeightsArg, model: nn.Module) -> Callable[[torch.Tensor], np.ndarray]:
+def _onnx_runner(spec: Backbone, weights: WeightsArg, model: nn.Module,
+                 log: Log | None = None) -> Callable[[torch.Tensor], np.ndarray]:  # fmt: skip
     ort = _onnxruntime()
     if ort is None:
         raise EngineError("onnxruntime is not installed (pip install onnxruntime)")
@@ -156,6 +157,8 @@ def _onnx_runner(spec: Backbone, weights: WeightsArg, model: nn.Module) -> Calla
     path = engine_path(spec, weights)
     fresh = not path.is_file()
     if fresh:
+        if log is not None:  # the only slow step a user sees once per machine: say what it is
+            log(f"preparing the ONNX Runtime engine for {spec.name} (once on this machine, ~10 s)", "info")
         try:
             _export(model, spec, path)
         except Exception as exc:  # noqa: BLE001 - any exporter failure means: use eager
@@ -189,7 +192,7 @@ def frozen_forward(
         if dev.type != "cpu":
             raise EngineError("the ONNX Runtime engine runs on the CPU; pick --device cpu")
         try:
-            return FrozenForward("onnxruntime", dev, _onnx_runner(spec, weights, model))
+            return FrozenForward("onnxruntime", dev, _onnx_runner(spec, weights, model, log))
         except EngineError as exc:
             if engine == "onnx":
                 raise
