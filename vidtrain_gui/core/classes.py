@@ -121,27 +121,36 @@ class AddClass:
         color = None if self.color is None else _clean_color(self.color)
         hotkey = None if self.hotkey is None else _clean_hotkey(self.hotkey)
         with project.session() as session:
-            _check_name_free(session, name)
-            existing = session.execute(select(LabelClass.color, LabelClass.hotkey, LabelClass.position)).all()
-            if color is None:
-                used = {row.color for row in existing}
-                free = [c for c in PALETTE if c not in used]
-                color = free[0] if free else PALETTE[len(existing) % len(PALETTE)]
-            if self.hotkey is None:
-                taken = {row.hotkey for row in existing}
-                hotkey = next((key for key in AUTO_HOTKEYS if key not in taken), None)
-            else:
-                _check_hotkey_free(session, hotkey)
-            position = max((row.position for row in existing), default=-1) + 1
-            label_class = LabelClass(name=name, color=color, hotkey=hotkey, position=position)
-            session.add(label_class)
-            session.flush()
             recorder = ChangeRecorder(session)
-            recorder.created_class(label_class.id)
+            label_class = insert_class(session, recorder, name, color, hotkey, auto_hotkey=self.hotkey is None)
             description = f"Add class '{name}'"
             undo = recorder.undo(description)
             value = _info(session, label_class.id)
         return OpResult(value=value, undo=undo, description=description)
+
+
+def insert_class(session: Session, recorder: ChangeRecorder, name: str, color: Optional[str] = None,
+                 hotkey: Optional[str] = None, *, auto_hotkey: bool = True) -> LabelClass:  # fmt: skip
+    """Insert a class (name, colour and hotkey already cleaned) inside an operation's transaction, recorded for
+    its undo: the name must be free; no colour picks an unused palette colour; ``auto_hotkey`` takes the lowest
+    free digit 1-9 (else ``hotkey``, which must be free). Shared by AddClass and label import."""
+    _check_name_free(session, name)
+    existing = session.execute(select(LabelClass.color, LabelClass.hotkey, LabelClass.position)).all()
+    if color is None:
+        used = {row.color for row in existing}
+        free = [c for c in PALETTE if c not in used]
+        color = free[0] if free else PALETTE[len(existing) % len(PALETTE)]
+    if auto_hotkey:
+        taken = {row.hotkey for row in existing}
+        hotkey = next((key for key in AUTO_HOTKEYS if key not in taken), None)
+    else:
+        _check_hotkey_free(session, hotkey)
+    position = max((row.position for row in existing), default=-1) + 1
+    label_class = LabelClass(name=name, color=color, hotkey=hotkey, position=position)
+    session.add(label_class)
+    session.flush()
+    recorder.created_class(label_class.id)
+    return label_class
 
 
 def _update_class(project: "Project", class_id: int, field: str, value: Any,
