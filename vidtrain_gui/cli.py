@@ -338,6 +338,52 @@ def _train_distributed(args, config: dict) -> int:
     return 0 if result is None or result.status in ("done", "stopped") else EXIT_ERROR
 
 
+def _frame_seconds(project):
+    """(video, frame) -> seconds from the video's frame index (exact on variable frame rate); fps when the index
+    cannot be had (a missing file whose cached index was cleared)."""
+    from vidtrain_gui.jobs.ingest import load_index
+
+    known: dict = {}
+
+    def seconds(video, frame: int):
+        if video.id not in known:
+            try:
+                index = load_index(project, video)
+                known[video.id] = (index.timestamps(), index.duration_s())
+            except Exception:  # noqa: BLE001 - seconds are a convenience column; frames are the truth
+                known[video.id] = None
+        entry = known[video.id]
+        if entry is None:
+            return frame / video.fps if video.fps else None
+        ts, duration = entry
+        return float(ts[frame]) if frame < len(ts) else float(duration)
+
+    return seconds
+
+
+def cmd_export(args) -> int:
+    from vidtrain_gui.core.labelio import export_labels
+
+    with _open(args, readonly=True) as p:
+        text = export_labels(p, args.format, _frame_seconds(p))
+    if args.out:
+        Path(args.out).write_text(text, encoding="utf-8")
+        print(f"wrote {args.out}", file=sys.stderr)
+    else:
+        sys.stdout.write(text)
+    return 0
+
+
+def cmd_import_labels(args) -> int:
+    from vidtrain_gui.core.labelio import import_labels
+
+    with _open(args) as p:
+        summary = import_labels(p, args.file).value
+    created = f"; new classes: {', '.join(summary.classes_created)}" if summary.classes_created else ""
+    _emit(args, summary, f"imported {summary.added} clip(s), {summary.already_there} already there{created}")
+    return 0
+
+
 def cmd_runs(args) -> int:
     from vidtrain_gui.core import runs as R
     from vidtrain_gui.jobs.runner import reap_stale_runs, request_cancel, request_stop
@@ -477,6 +523,16 @@ def build_parser() -> argparse.ArgumentParser:
     sp.add_argument("--seed", type=int, default=0)
     sp.add_argument("--device", default="auto")
     sp.set_defaults(func=cmd_train)
+
+    sp = add("export", "write the project's labels as CSV or JSON (to stdout, or --out FILE)", project=False)
+    sp.add_argument("what", choices=["labels"], help="labels: one row per clip")
+    sp.add_argument("project", help="project folder")
+    sp.add_argument("--format", choices=["csv", "json"], default="csv")
+    sp.add_argument("--out", help="file to write (default: standard output)")
+    sp.set_defaults(func=cmd_export)
+    sp = add("import-labels", "read clips from a CSV or JSON label file (all or nothing; missing classes are created)")
+    sp.add_argument("file")
+    sp.set_defaults(func=cmd_import_labels)
 
     sp = add("runs", "list jobs; stop one early (keep its result) or cancel it", project=False)
     csub = sp.add_subparsers(dest="action", required=True)

@@ -44,6 +44,23 @@ def test_cli_round_trip(tmp_path):
     assert info["clips"] == 1 and [c["name"] for c in info["classes"]] == ["walk"]
     assert info["videos"][0]["frame_count"] == 50
 
+    # Labels out and into a second project with the same video: the same clips; a bad file changes nothing.
+    vt("clips", "add", proj, "--video", "1", "--start", 30, "--end", 50, "--class", "walk")  # 0-20 is untagged now
+    vt("export", "labels", proj, "--out", tmp_path / "labels.csv")
+    rows = (tmp_path / "labels.csv").read_text().splitlines()
+    assert rows[0].startswith("video,start_frame,end_frame,class,start_s,end_s") and len(rows) == 3
+    assert rows[1].endswith(",0,20,,0.0,0.8,manual")  # untagged: an empty class
+    assert rows[2].endswith(",30,50,walk,1.2,2.0,manual")  # seconds from the frame index (25 fps)
+    other = tmp_path / "other"
+    vt("init", other)
+    vt("import", other, tmp_path / "one.mp4")
+    summary = json.loads(vt("import-labels", other, tmp_path / "labels.csv", "--json").stdout)
+    assert summary == {"added": 2, "already_there": 0, "classes_created": ["walk"]}
+    assert vt("export", "labels", other).stdout == (tmp_path / "labels.csv").read_text()
+    (tmp_path / "bad.csv").write_text("video,start_frame,end_frame,class\none.mp4,0,99,walk\n")
+    r = vt("import-labels", other, tmp_path / "bad.csv", check=False)
+    assert r.returncode == 1 and "line 2" in r.stderr and "nothing was imported" in r.stderr
+
 
 def test_cli_errors_are_one_line_and_nonzero(tmp_path):
     cases = [

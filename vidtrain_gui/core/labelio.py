@@ -1,0 +1,243 @@
+"""Labels in and out of a project as CSV or JSON: one row per clip, read back without losing anything.
+
+This module owns the file format and the import operation:
+
+- **Rows.** ``video`` (the video's path), ``start_frame``, ``end_frame`` (half-open), ``class`` (empty for an
+  untagged clip), then ``start_s``, ``end_s`` (seconds of those frames, when the caller can say: the jobs layer
+  passes the frame index's timestamps) and ``source``. JSON is a list of the same objects.
+- **Import** (:class:`ImportLabels`, undoable like every label operation): ``video`` may be a path or a file name
+  unique in the project; classes the project lacks are created; a row equal to a clip already there (same video,
+  frames and class) is skipped, so importing an export into its own project changes nothing. Every row is checked
+  before anything is written: bad rows are reported together with their line numbers (:class:`LabelImportError`)
+  and nothing is imported. The whole import is one transaction and one undo step.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+import os
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING, Optional
+
+from sqlalchemy import select
+
+from vidtrain_gui.core.classes import _clean_name, insert_class
+from vidtrain_gui.core.errors import ValidationError
+from vidtrain_gui.core.labels import _check_source, list_clips
+from vidtrain_gui.core.models import Clip, LabelClass, Video, utcnow
+from vidtrain_gui.core.ops import ChangeRecorder, OpResult
+from vidtrain_gui.core.videos import list_videos, normalize_path
+
+if TYPE_CHECKING:
+    from vidtrain_gui.core.project import Project
+
+COLUMNS = ("video", "start_frame", "end_frame", "class", "start_s", "end_s", "source")
+REQUIRED = ("video", "start_frame", "end_frame", "class")
+FORMATS = ("csv", "json")
+
+Seconds = Callable[[object, int], Optional[float]]  # (VideoInfo, frame) -> seconds from the video's start
+
+
+class LabelImportError(ValidationError):
+    """A label file that cannot be imported; ``problems`` lists ``(line, message)`` for every bad row."""
+
+    def __init__(self, problems: list[tuple[int, str]]):
+        self.problems = problems
+        shown = "; ".join(f"line {line}: {msg}" for line, msg in problems[:10])
+        more = f" (and {len(problems) - 10} more)" if len(problems) > 10 else ""
+        super().__init__(f"{len(problems)} bad row(s), nothing was imported: {shown}{more}")
+
+
+@dataclass(frozen=True)
+class LabelRow:
+    line: int  # in the file (the CSV header is line 1), for messages
+    video: str
+    start_frame: object
+    end_frame: object
+    class_name: str  # "" for an untagged clip
+    source: str = "imported"
+
+
+@dataclass(frozen=True)
+class ImportSummary:
+    added: int
+    already_there: int
+    classes_created: tuple[str, ...]
+
+
+# ---- export ------------------------------------------------------------------------------------------------------
+
+
+def clip_rows(project: "Project", seconds: Optional[Seconds] = None) -> list[dict]:
+    """Every clip as a row (see the module docstring), in video and timeline order."""
+    from vidtrain_gui.core.classes import list_classes
+
+    names = {c.id: c.name for c in list_classes(project)}
+    videos = {v.id: v for v in list_videos(project)}
+    rows = []
+    for clip in list_clips(project):
+        video = videos[clip.video_id]
+        start_s = seconds(video, clip.start_frame) if seconds else None
+        end_s = seconds(video, clip.end_frame) if seconds else None
+        rows.append({
+            "video": video.path, "start_frame": clip.start_frame, "end_frame": clip.end_frame,
+            "class": names.get(clip.class_id, "") if clip.class_id is not None else "",
+            "start_s": None if start_s is None else round(start_s, 6),
+            "end_s": None if end_s is None else round(end_s, 6), "source": clip.source,
+        })  # fmt: skip
+    rows.sort(key=lambda r: (r["video"], r["start_frame"], r["end_frame"], r["class"]))
+    return rows
+
+
+def dumps(rows: list[dict], fmt: str) -> str:
+    """``rows`` as CSV (header + one line per row; empty cells for None) or JSON (a list of objects)."""
+    if fmt == "json":
+        return json.dumps(rows, indent=1) + "\n"
+    if fmt != "csv":
+        raise ValidationError(f"format must be one of {', '.join(FORMATS)}, got {fmt!r}")
+    out = io.StringIO()
+    writer = csv.DictWriter(out, fieldnames=list(COLUMNS), extrasaction="ignore", lineterminator="\n")
+    writer.writeheader()
+    for row in rows:
+        writer.writerow({k: "" if row.get(k) is None else row[k] for k in COLUMNS})
+    return out.getvalue()
+
+
+# ---- import ------------------------------------------------------------------------------------------------------
+
+
+def read_label_file(path: "str | os.PathLike[str]") -> list[LabelRow]:
+    """The rows of a CSV (header required) or JSON label file; a LabelImportError for missing columns."""
+    path = Path(path)
+    try:
+        text = path.read_text(encoding="utf-8-sig")
+    except (OSError, UnicodeDecodeError) as exc:
+        raise ValidationError(f"cannot read {path.name}: {exc}") from exc
+    if path.suffix.lower() == ".json":
+        try:
+            items = json.loads(text)
+        except ValueError as exc:
+            raise LabelImportError([(getattr(exc, "lineno", 1), f"not valid JSON ({exc})")]) from exc
+        if not isinstance(items, list) or not all(isinstance(i, dict) for i in items):
+            raise LabelImportError([(1, "a JSON label file is a list of objects")])
+        records = [(k + 1, item) for k, item in enumerate(items)]  # JSON: the item number stands for the line
+    else:
+        reader = csv.DictReader(io.StringIO(text))
+        missing = [c for c in REQUIRED if c not in (reader.fieldnames or [])]
+        if missing:
+            raise LabelImportError([(1, f"missing column(s): {', '.join(missing)} (needs {', '.join(REQUIRED)})")])
+        records = [(reader.line_num, row) for row in reader]
+    rows = []
+    for line, r in records:
+        source = (r.get("source") or "imported").strip()
+        rows.append(LabelRow(line, str(r.get("video") or "").strip(), r.get("start_frame"), r.get("end_frame"),
+                             str(r.get("class") or "").strip(), source))  # fmt: skip
+    return rows
+
+
+def _whole(value: object) -> Optional[int]:
+    text = str(value).strip() if value is not None else ""
+    try:
+        number = float(text)
+    except ValueError:
+        return None
+    return int(number) if number.is_integer() else None
+
+
+@dataclass(frozen=True)
+class ImportLabels:
+    """Import ``rows`` (from :func:`read_label_file`) as clips, creating missing classes; one undo step."""
+
+    rows: tuple[LabelRow, ...]
+
+    def apply(self, project: "Project") -> OpResult:
+        project.require_writable()
+        with project.session() as session:
+            videos = session.scalars(select(Video)).all()
+            by_path = {v.path: v for v in videos}
+            by_name: dict[str, list[Video]] = {}
+            for v in videos:
+                by_name.setdefault(os.path.basename(v.path), []).append(v)
+            classes = {c.name: c for c in session.scalars(select(LabelClass)).all()}
+            problems: list[tuple[int, str]] = []
+            planned = []
+            for row in self.rows:
+                video, why = _resolve_video(row.video, by_path, by_name)
+                start, end = _whole(row.start_frame), _whole(row.end_frame)
+                if video is None:
+                    problems.append((row.line, why))
+                elif start is None or end is None:
+                    problems.append((row.line, f"start_frame and end_frame must be whole numbers, got "
+                                               f"{row.start_frame!r}, {row.end_frame!r}"))  # fmt: skip
+                elif not 0 <= start < end <= video.frame_count:
+                    name = os.path.basename(video.path)
+                    problems.append((row.line, f"frames {start}-{end} are not a clip of {name} "
+                                               f"(0 <= start < end <= {video.frame_count})"))  # fmt: skip
+                else:
+                    try:
+                        name = _clean_name(row.class_name) if row.class_name else ""
+                        source = _check_source(row.source)
+                    except ValidationError as exc:
+                        problems.append((row.line, str(exc)))
+                        continue
+                    planned.append((video, start, end, name, source))
+            if problems:
+                raise LabelImportError(problems)
+            recorder = ChangeRecorder(session)
+            created = []
+            for name in dict.fromkeys(p[3] for p in planned if p[3] and p[3] not in classes):
+                classes[name] = insert_class(session, recorder, name)
+                created.append(name)
+            existing = {(c.video_id, c.start_frame, c.end_frame, c.class_id)
+                        for c in session.scalars(select(Clip)).all()}  # fmt: skip
+            added = skipped = 0
+            now = utcnow()
+            for video, start, end, name, source in planned:
+                class_id = classes[name].id if name else None
+                if (video.id, start, end, class_id) in existing:
+                    skipped += 1
+                    continue
+                existing.add((video.id, start, end, class_id))
+                clip = Clip(video_id=video.id, start_frame=start, end_frame=end, class_id=class_id, source=source,
+                            created_at=now, updated_at=now)  # fmt: skip
+                session.add(clip)
+                session.flush()
+                recorder.created_clip(clip.id)
+                added += 1
+            description = f"Import {added} clip(s)" + (f" and {len(created)} class(es)" if created else "")
+            summary = ImportSummary(added, skipped, tuple(created))
+            return OpResult(value=summary, undo=recorder.undo(description), description=description)
+
+
+def _resolve_video(ref: str, by_path: dict, by_name: dict) -> tuple[Optional[Video], str]:
+    if not ref:
+        return None, "no video named"
+    video = by_path.get(normalize_path(ref))
+    if video is not None:
+        return video, ""
+    matches = by_name.get(os.path.basename(ref), [])
+    if len(matches) == 1:
+        return matches[0], ""
+    if matches:
+        return None, f"{ref!r} names {len(matches)} videos of the project; give its full path"
+    return None, f"no video {ref!r} in the project (import it first)"
+
+
+def import_labels(project: "Project", path: "str | os.PathLike[str]") -> OpResult:
+    """Read a CSV/JSON label file and import it (:class:`ImportLabels`)."""
+    return ImportLabels(tuple(read_label_file(path))).apply(project)
+
+
+def export_labels(project: "Project", fmt: str = "csv", seconds: Optional[Seconds] = None) -> str:
+    """The project's clips as CSV or JSON text."""
+    return dumps(clip_rows(project, seconds), fmt)
+
+
+__all__: Iterable[str] = [
+    "COLUMNS", "ImportLabels", "ImportSummary", "LabelImportError", "LabelRow", "clip_rows", "dumps",
+    "export_labels", "import_labels", "read_label_file",
+]  # fmt: skip
