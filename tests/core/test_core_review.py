@@ -9,7 +9,7 @@ from vidtrain_gui.core import classes as CL
 from vidtrain_gui.core import labels as L
 from vidtrain_gui.core.errors import NotFoundError
 from vidtrain_gui.core.predictions import add_predictions, list_predictions
-from vidtrain_gui.core.review import accept_prediction
+from vidtrain_gui.core.review import accept_prediction, review_queue
 from vidtrain_gui.core.runs import create_run
 
 
@@ -60,3 +60,19 @@ def test_a_class_gone_since_the_run_is_reported_not_guessed(project, scored):
     assert accept_prediction(project, scored["window"].id, class_id=scored["run"]).value.class_id == scored["run"]
     with pytest.raises(NotFoundError, match="no prediction"):
         accept_prediction(project, 999)
+
+
+def test_review_queue_puts_uncertain_first_and_lists_disagreements(project, video, scored):
+    more = [{"video_id": video.id, "start_frame": s, "end_frame": s + 50, "class_index": k, "confidence": c,
+             "probs": p} for s, k, c, p in ((200, 0, 0.51, [0.51, 0.49]), (300, 1, 0.99, [0.01, 0.99]))]  # fmt: skip
+    add_predictions(project, scored["run_id"], more)
+    queue = review_queue(project, scored["run_id"])
+    assert [it.prediction.start_frame for it in queue] == [200, 100, 0, 300]  # margins 0.02, 0.2, 0.8, 0.98
+    assert queue[0].margin == pytest.approx(0.02, abs=1e-6) and queue[0].predicted == "walk"
+    assert review_queue(project, scored["run_id"], limit=1) == queue[:1]
+    assert review_queue(project, scored["run_id"], "disagreement") == []  # the clip is untagged so far
+    L.set_clip_class(project, scored["clip"].id, scored["run"])  # the user says "run", the model "walk"
+    [item] = review_queue(project, scored["run_id"], "disagreement")
+    assert (item.prediction.clip_id, item.label, item.predicted) == (scored["clip"].id, "run", "walk")
+    with pytest.raises(ValueError):
+        review_queue(project, scored["run_id"], "random")

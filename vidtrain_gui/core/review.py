@@ -1,6 +1,15 @@
-"""Turning a prediction into a label: accept it as predicted, or correct it, in one undoable step.
+"""The review queue and turning a prediction into a label (accept it as predicted, or correct it, undoably).
 
-This module owns :class:`AcceptPrediction` (one key in the review queue):
+This module owns :func:`review_queue` (what to look at first, across all videos) and :class:`AcceptPrediction`
+(one key in the queue).
+
+:func:`review_queue` orders a run's predictions either by **uncertainty** (smallest margin between the two most
+likely classes first, then lowest top-1 probability: where a label teaches the model most) or by **disagreement**
+(predictions of tagged clips whose predicted class differs from the user's label, most confident first: likely
+labelling mistakes, or the model's). Probabilities come from the stored ``probs``; a prediction stored without
+them counts its confidence as top-1 and a margin of ``2 * top1 - 1``.
+
+Accepting:
 
 - A prediction of a clip (``clip_id`` set) gives that clip the class; a window or segment prediction (no clip)
   becomes a new clip over its frames, and the prediction is linked to it. Either way the clip's source is
@@ -22,6 +31,7 @@ from vidtrain_gui.core.errors import NotFoundError
 from vidtrain_gui.core.labels import _check_range, _class_name_or_fail, _finish, _overlap_warnings
 from vidtrain_gui.core.models import Clip, LabelClass, Prediction, Run, Video, utcnow
 from vidtrain_gui.core.ops import ChangeRecorder, OpResult
+from vidtrain_gui.core.predictions import PredictionInfo, decode_probs, list_predictions
 
 if TYPE_CHECKING:
     from vidtrain_gui.core.project import Project
@@ -84,3 +94,42 @@ def _predicted_class(session, pred: Prediction) -> int:
 def accept_prediction(project: "Project", prediction_id: int, class_id: Optional[int] = None) -> OpResult:
     """Accept a prediction as a label (``class_id=None``) or correct it to ``class_id``; see the module doc."""
     return AcceptPrediction(prediction_id, class_id).apply(project)
+
+
+ORDERS = ("uncertainty", "disagreement")
+
+
+@dataclass(frozen=True)
+class ReviewItem:
+    prediction: PredictionInfo
+    predicted: str  # class name as the run trained it
+    top1: float
+    margin: float  # top-1 minus top-2 probability
+    label: Optional[str]  # the user's class of the predicted clip, when it is a tagged clip
+
+
+def review_queue(project: "Project", run_id: str, order: str = "uncertainty",
+                 limit: Optional[int] = None) -> list[ReviewItem]:  # fmt: skip
+    """A run's predictions over all videos in review order (see the module docstring); ``limit`` cuts the list."""
+    if order not in ORDERS:
+        raise ValueError(f"order must be one of {', '.join(ORDERS)}, got {order!r}")
+    with project.read_session() as session:
+        run = session.get(Run, run_id)
+        if run is None:
+            raise NotFoundError(f"There is no run {run_id!r} in this project.")
+        names = list(run.classes or [])
+        tagged = select(Clip.id, LabelClass.name).join(LabelClass, Clip.class_id == LabelClass.id)
+        labels = dict(session.execute(tagged).all())
+    items = []
+    for pred in list_predictions(project, run_id):
+        probs = sorted(decode_probs(pred.probs) or (), reverse=True)
+        top1 = probs[0] if probs else pred.confidence
+        margin = top1 - probs[1] if len(probs) > 1 else 2 * top1 - 1
+        predicted = names[pred.class_index] if 0 <= pred.class_index < len(names) else f"#{pred.class_index}"
+        items.append(ReviewItem(pred, predicted, float(top1), float(margin), labels.get(pred.clip_id)))
+    if order == "uncertainty":
+        items.sort(key=lambda it: (it.margin, it.top1, it.prediction.id))
+    else:
+        items = [it for it in items if it.label is not None and it.label != it.predicted]
+        items.sort(key=lambda it: (-it.top1, it.prediction.id))
+    return items[:limit] if limit is not None else items
