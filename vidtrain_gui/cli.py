@@ -64,8 +64,7 @@ def _video(project, ref: str):
         for v in videos:
             if v.id == int(ref):
                 return v
-    norm = V.normalize_path(ref)
-    matches = [v for v in videos if v.path == norm] or [v for v in videos if Path(v.path).name == ref]
+    matches = V.match_videos(videos, ref)
     if len(matches) == 1:
         return matches[0]
     if len(matches) > 1:

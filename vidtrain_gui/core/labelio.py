@@ -18,19 +18,19 @@ import csv
 import io
 import json
 import os
-from collections.abc import Callable, Iterable
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Optional
 
 from sqlalchemy import select
 
-from vidtrain_gui.core.classes import _clean_name, insert_class
+from vidtrain_gui.core.classes import _clean_name, insert_class, list_classes
 from vidtrain_gui.core.errors import ValidationError
 from vidtrain_gui.core.labels import _check_source, list_clips
 from vidtrain_gui.core.models import Clip, LabelClass, Video, utcnow
 from vidtrain_gui.core.ops import ChangeRecorder, OpResult
-from vidtrain_gui.core.videos import list_videos, normalize_path
+from vidtrain_gui.core.videos import list_videos, match_videos
 
 if TYPE_CHECKING:
     from vidtrain_gui.core.project import Project
@@ -74,8 +74,6 @@ class ImportSummary:
 
 def clip_rows(project: "Project", seconds: Optional[Seconds] = None) -> list[dict]:
     """Every clip as a row (see the module docstring), in video and timeline order."""
-    from vidtrain_gui.core.classes import list_classes
-
     names = {c.id: c.name for c in list_classes(project)}
     videos = {v.id: v for v in list_videos(project)}
     rows = []
@@ -158,15 +156,11 @@ class ImportLabels:
         project.require_writable()
         with project.session() as session:
             videos = session.scalars(select(Video)).all()
-            by_path = {v.path: v for v in videos}
-            by_name: dict[str, list[Video]] = {}
-            for v in videos:
-                by_name.setdefault(os.path.basename(v.path), []).append(v)
             classes = {c.name: c for c in session.scalars(select(LabelClass)).all()}
             problems: list[tuple[int, str]] = []
             planned = []
             for row in self.rows:
-                video, why = _resolve_video(row.video, by_path, by_name)
+                video, why = _resolve_video(row.video, videos)
                 start, end = _whole(row.start_frame), _whole(row.end_frame)
                 if video is None:
                     problems.append((row.line, why))
@@ -213,13 +207,10 @@ class ImportLabels:
             return OpResult(value=summary, undo=recorder.undo(description), description=description)
 
 
-def _resolve_video(ref: str, by_path: dict, by_name: dict) -> tuple[Optional[Video], str]:
+def _resolve_video(ref: str, videos) -> tuple[Optional[Video], str]:
     if not ref:
         return None, "no video named"
-    video = by_path.get(normalize_path(ref))
-    if video is not None:
-        return video, ""
-    matches = by_name.get(os.path.basename(ref), [])
+    matches = match_videos(videos, ref)
     if len(matches) == 1:
         return matches[0], ""
     if matches:
@@ -237,7 +228,7 @@ def export_labels(project: "Project", fmt: str = "csv", seconds: Optional[Second
     return dumps(clip_rows(project, seconds), fmt)
 
 
-__all__: Iterable[str] = [
+__all__ = [
     "COLUMNS", "ImportLabels", "ImportSummary", "LabelImportError", "LabelRow", "clip_rows", "dumps",
     "export_labels", "import_labels", "read_label_file",
 ]  # fmt: skip

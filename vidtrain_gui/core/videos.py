@@ -236,6 +236,14 @@ def find_video_by_fingerprint(project: "Project", fingerprint: str) -> Optional[
         return None if video is None else _info(video)
 
 
+def match_videos(videos: "list", ref: str) -> list:
+    """The videos ``ref`` names (any objects with ``.path``): the one stored at that path, else those whose file
+    name is ``ref``'s. More than one means the name is ambiguous: the caller asks for the full path."""
+    norm = normalize_path(ref)
+    name = os.path.basename(ref)
+    return [v for v in videos if v.path == norm] or [v for v in videos if os.path.basename(v.path) == name]
+
+
 def find_video_by_path(project: "Project", path: "str | os.PathLike[str]") -> Optional[VideoInfo]:
     """The video last seen at ``path`` (compared in absolute form), or None."""
     with project.read_session() as session:
@@ -248,6 +256,7 @@ __all__ = [
     "add_video",
     "find_video_by_fingerprint",
     "find_video_by_path",
+    "match_videos",
     "get_video",
     "list_videos",
     "normalize_path",
