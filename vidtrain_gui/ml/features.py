@@ -408,9 +408,9 @@ class _Plan:
 
 
 def _plan(project, spec, key, sample_fps, window_s, video_ids, report: FeatureReport, emit: Emit,
-          motion: bool = False) -> list[_Plan]:  # fmt: skip
-    """The videos to compute (features, and motion descriptors when ``motion``), with their samples; counts and
-    logs the cached and skipped ones."""
+          features: bool = True, motion: bool = False) -> list[_Plan]:  # fmt: skip
+    """The videos to compute (features when ``features``, motion descriptors when ``motion``), with their samples;
+    counts and logs the cached and skipped ones."""
     videos = V.list_videos(project)
     if video_ids is not None:
         by_id, wanted = {v.id: v for v in videos}, list(dict.fromkeys(video_ids))
@@ -425,9 +425,9 @@ def _plan(project, spec, key, sample_fps, window_s, video_ids, report: FeatureRe
             why = "cannot be read" if video.status == "unreadable" else f"is missing ({video.path}); relink it"
             _log(emit, "warning", f"{video.name}: skipped, the file {why}")
             continue
-        need_features = not is_cached(project, video, key, sample_fps)
+        need_features = features and not is_cached(project, video, key, sample_fps)
         need_motion = motion and not is_cached(project, video, MOTION_KEY, sample_fps)
-        report.cached += not need_features
+        report.cached += features and not need_features
         report.motion_cached += motion and not need_motion
         if not (need_features or need_motion):
             _log(emit, "info", f"{video.name}: features already cached")
@@ -486,11 +486,8 @@ def extract_features(
     dev = pick_device(device)
     report = FeatureReport(backbone=spec.name, backbone_key=key, sample_fps=sample_fps, device=describe_device(dev))
     window_s = spec.clip_len / (spec.clip_fps or sample_fps) if spec.kind == "video" else 0.0
-    plans = _plan(project, spec, key, sample_fps, window_s, video_ids, report, emit, motion)
-    if not features:
-        report.cached = 0
-        plans = [replace(p, features=False) for p in plans if p.motion is not None]
-    progress = _Progress(emit, sum(len(p.frame_idx) for p in plans))
+    plans = _plan(project, spec, key, sample_fps, window_s, video_ids, report, emit, features, motion)
+    progress = _Progress(emit, sum(len(p.frame_idx) for p in plans), stage="features" if features else "motion")
     if plans:
         forward = None
         if any(p.features for p in plans):
@@ -634,12 +631,7 @@ def extract_motion(
 ) -> dict:
     """Only the motion descriptors (no backbone) of the videos that lack them: counts ``computed``, ``cached``,
     ``skipped``, ``samples``, ``stopped``, ``seconds``. Progress events have stage "motion"."""
-
-    def staged(event: dict) -> None:
-        if emit is not None:
-            emit({**event, "stage": "motion"} if event.get("type") == "progress" else event)
-
-    r = extract_features(project, sample_fps=sample_fps, video_ids=video_ids, should_stop=should_stop, emit=staged,
+    r = extract_features(project, sample_fps=sample_fps, video_ids=video_ids, should_stop=should_stop, emit=emit,
                          motion=True, features=False)  # fmt: skip
     return {"computed": r.motion_computed, "cached": r.motion_cached, "skipped": r.skipped,
             "samples": r.motion_samples, "stopped": r.stopped, "seconds": round(r.seconds, 3)}  # fmt: skip
