@@ -14,8 +14,10 @@ import torch
 from torch import nn
 
 from vidtrain_gui.core import videos as V
-from vidtrain_gui.ml.features import extract_features
+from vidtrain_gui.jobs.ingest import open_reader
 from vidtrain_gui.ml.backbones import get_backbone
+from vidtrain_gui.ml.features import extract_features
+from vidtrain_gui.ml.finetune import clip_logits, decode_size, load_finetuned
 from vidtrain_gui.ml.heads import make_head
 from vidtrain_gui.ml.train import clip_rows, video_rows
 
@@ -74,9 +76,6 @@ def clip_probabilities(project, checkpoint: str | Path, clips, *, device: str = 
 def finetuned_probabilities(project, checkpoint: str | Path, clips, *, device: str = "cpu", batch_size: int = 8):
     """As :func:`clip_probabilities`, for a fine-tune checkpoint: each clip's frames are decoded (at the size
     training decoded them) and go through the fine-tuned backbone and head."""
-    from vidtrain_gui.jobs.ingest import open_reader
-    from vidtrain_gui.ml.finetune import clip_logits, decode_size, load_finetuned
-
     try:
         model, ck = load_finetuned(checkpoint, device)
     except FileNotFoundError:
