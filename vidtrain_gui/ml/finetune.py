@@ -74,6 +74,7 @@ from vidtrain_gui.ml.train import (
     TrainingError,
     _tagged_clips,
     classification_metrics,
+    clip_length_s,
     grouped_split,
 )
 
@@ -528,6 +529,7 @@ def finetune(
         "epochs": int(epochs), "lr": float(lr), "backbone_lr": float(backbone_lr),
         "batch_size": int(batch_size), "weight_decay": float(weight_decay), "unfreeze": str(unfreeze),
         "unfrozen_blocks": n_unfrozen, "patience": int(patience), "seed": int(seed), "augment": bool(augment),
+        "clip_length_s": clip_length_s(project, clips),
         "flip": bool(flip),
     }  # fmt: skip
     train_set = ClipDataset([items[i] for i in train_idx], sources, frames, ClipTransform(spec, augment, flip))
@@ -619,7 +621,8 @@ def finetune(
         "class_names": class_names, "validation": validation, "n_train": len(train_idx), "n_val": len(val_idx),
         "head": head, "feature_key": None, "world_size": dist.world_size, "history": history,
         "mode": "finetune", "backbone": spec.name, "unfrozen_blocks": n_unfrozen,
-        "val_clip_ids": [it.clip_id for it in val_set.items], "seconds": round(time.monotonic() - started, 3),
+        "val_clip_ids": [it.clip_id for it in val_set.items],
+        "train_clips": [[items[i].clip_id, int(items[i].label)] for i in train_idx], "seconds": round(time.monotonic() - started, 3),
     }  # fmt: skip
     if dist.is_main:
         (run_dir / "metrics.json").write_text(json.dumps(metrics, indent=1), encoding="utf-8")

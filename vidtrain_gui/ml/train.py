@@ -173,6 +173,14 @@ def _tagged_clips(project, clip_ids: Iterable[int] | None = None) -> tuple[list,
     return classes, clips
 
 
+def clip_length_s(project, clips) -> float:
+    """The run's clip length: the median duration of its training clips, in seconds (each from its own video's
+    rate). Prediction slides windows of this length along every video, and the exported model card states it."""
+    fps = {v.id: v.fps for v in V.list_videos(project)}
+    seconds = [(c.end_frame - c.start_frame) / fps[c.video_id] for c in clips if fps.get(c.video_id)]
+    return round(float(np.median(seconds)), 4) if seconds else 1.0
+
+
 def video_rows(project, video, key: str, sample_fps: float, motion: bool) -> tuple[np.ndarray, np.ndarray] | None:
     """A video's cached rows as float32 ``[n, D]`` (``[n, D + MOTION_DIM]`` with ``motion``: appearance features,
     then motion descriptors of the same frames) and their frame numbers; None when something is not cached."""
@@ -387,7 +395,7 @@ def train(
         "head": str(head).strip().lower(), "frames": int(frames), "feature_dim": int(spec.feature_dim),
         "motion": bool(motion), "num_classes": len(classes), "head_kwargs": head_kw, "epochs": int(epochs),
         "lr": float(lr), "batch_size": int(batch_size), "weight_decay": float(weight_decay), "patience": int(patience),
-        "seed": int(seed),
+        "seed": int(seed), "clip_length_s": clip_length_s(project, clips),
     }  # fmt: skip
     run_dir = Path(ctx.run_dir)
     if dist.is_main:
@@ -405,6 +413,7 @@ def train(
         "class_names": class_names, "validation": validation, "n_train": len(train_idx), "n_val": len(val_idx),
         "head": config["head"], "feature_key": key, "world_size": dist.world_size, "history": history,
         "val_clip_ids": [samples.clip_ids[i] for i in val_idx],
+        "train_clips": [[samples.clip_ids[i], int(samples.y[i])] for i in train_idx],
         "seconds": round(time.monotonic() - started, 3),
     }  # fmt: skip
     if dist.is_main:
