@@ -243,10 +243,10 @@ class _HumanEvents:
         sys.stdout.flush()
 
 
-def _run_as_job(args, project, kind: str, config: dict, work) -> int:
+def _run_as_job(args, project, kind: str, config: dict, work, **run_fields) -> int:
     from vidtrain_gui.jobs.runner import run_job
 
-    run = run_job(project, kind, config, work, stdout=sys.stdout if args.json else _HumanEvents())
+    run = run_job(project, kind, config, work, stdout=sys.stdout if args.json else _HumanEvents(), **run_fields)
     return 0 if run.status in ("done", "stopped") else EXIT_ERROR
 
 
@@ -360,17 +360,93 @@ def _frame_seconds(project):
     return seconds
 
 
-def cmd_export(args) -> int:
-    from vidtrain_gui.core.labelio import export_labels
+def _segment_settings(args) -> dict:
+    """The segment settings given on the command line (core.segments.Postprocess fields)."""
+    given = {k: v for k, v in (("smoothing", args.smoothing), ("min_segment_s", args.min_segment)) if v is not None}
+    if args.threshold:
+        given["thresholds"] = dict(args.threshold)
+    return given
 
+
+def cmd_predict(args) -> int:
+    from vidtrain_gui.core import runs as R
+
+    with _open(args) as p:
+        train_run = R.resolve_train_run(p, args.run)  # a failed or cancelled run is refused before any job
+        video_ids = [_video(p, ref).id for ref in args.videos] if args.videos else None
+        post = _segment_settings(args)
+        config = {"train_run": train_run.id, "stride_s": args.stride, "video_ids": video_ids, "device": args.device,
+                  "folds": args.folds, "postprocess": post}
+
+        def work(ctx):
+            from vidtrain_gui.ml.timeline import predict  # torch is imported only inside the job
+
+            return predict(ctx, run_id=train_run.id, stride_s=args.stride, video_ids=video_ids, device=args.device,
+                           postprocess=post, folds=args.folds)
+
+        return _run_as_job(args, p, "predict", config, work, parent_run_id=train_run.id, classes=train_run.classes)
+
+
+def cmd_segments(args) -> int:
+    from vidtrain_gui.core import runs as R
+    from vidtrain_gui.core.segments import Postprocess, resegment
+
+    with _open(args) as p:
+        run = R.resolve_prediction_run(p, args.run)
+        base = Postprocess.from_dict((run.config or {}).get("postprocess")).to_dict()
+        given = _segment_settings(args)
+        post = Postprocess(**{**base, **given, "thresholds": {**base["thresholds"], **given.get("thresholds", {})}})
+        count = resegment(p, run.id, post)
+    _emit(args, {"run_id": run.id, "segments": count, "postprocess": post.to_dict()},
+          f"run {run.id}: {count} segment(s) with {json.dumps(post.to_dict())}")
+    return 0
+
+
+def _threshold(text: str) -> tuple[str, float]:
+    name, sep, value = text.rpartition("=")
+    try:
+        if sep and name:
+            return name, float(value)
+    except ValueError:
+        pass
+    raise argparse.ArgumentTypeError(f"expected CLASS=PROBABILITY, got {text!r}")
+
+
+def cmd_export(args) -> int:
+    from vidtrain_gui.core import runs as R
+    from vidtrain_gui.core.labelio import export_labels, export_predictions
+
+    if args.what == "model":
+        return _export_model(args)
     with _open(args, readonly=True) as p:
-        text = export_labels(p, args.format, _frame_seconds(p))
+        if args.what == "predictions":
+            run = R.resolve_prediction_run(p, args.run)
+            text = export_predictions(p, run.id, args.level, args.format, _frame_seconds(p))
+        else:
+            text = export_labels(p, args.format, _frame_seconds(p))
     if args.out:
         Path(args.out).write_text(text, encoding="utf-8")
         print(f"wrote {args.out}", file=sys.stderr)
     else:
         sys.stdout.write(text)
     return 0
+
+
+def _export_model(args) -> int:
+    from vidtrain_gui.core import runs as R
+
+    if not args.out:
+        raise CliError("export model needs --out DIR (the bundle's folder)")
+    with _open(args) as p:
+        train_run = R.resolve_train_run(p, args.run)
+
+        def work(ctx):
+            from vidtrain_gui.ml.export import export_model  # torch is imported only inside the job
+
+            return export_model(ctx.project, train_run.id, args.out, log=ctx.log, emit=ctx.emit)
+
+        config = {"train_run": train_run.id, "out": str(Path(args.out).resolve())}
+        return _run_as_job(args, p, "export", config, work, parent_run_id=train_run.id, classes=train_run.classes)
 
 
 def cmd_import_labels(args) -> int:
@@ -523,11 +599,36 @@ def build_parser() -> argparse.ArgumentParser:
     sp.add_argument("--device", default="auto")
     sp.set_defaults(func=cmd_train)
 
-    sp = add("export", "write the project's labels as CSV or JSON (to stdout, or --out FILE)", project=False)
-    sp.add_argument("what", choices=["labels"], help="labels: one row per clip")
+    def segment_options(sp):
+        sp.add_argument("--smoothing", type=int, help="windows in the moving average of probabilities (default 3)")
+        sp.add_argument("--min-segment", type=float, metavar="SECONDS",
+                        help="shorter segments join their neighbours (default: the run's clip length)")
+        sp.add_argument("--threshold", type=_threshold, action="append", metavar="CLASS=P",
+                        help="a class is predicted only where its probability reaches P (repeatable)")
+
+    sp = add("predict", "score every video's timeline and every clip with a trained run (a job)")
+    sp.add_argument("--run", help="training run id or unique prefix (default: the newest finished one)")
+    sp.add_argument("--stride", type=float, metavar="SECONDS", help="between windows (default: half a clip)")
+    sp.add_argument("--videos", nargs="+", metavar="VIDEO", help="only these (ids, paths or unique file names)")
+    sp.add_argument("--folds", type=int, default=5, help="out-of-fold models for the run's training clips")
+    sp.add_argument("--device", default="auto")
+    segment_options(sp)
+    sp.set_defaults(func=cmd_predict)
+    sp = add("segments", "recompute a prediction run's segments with new settings (no model runs)")
+    sp.add_argument("--run", help="prediction run, or a training run for its newest predictions (default: newest)")
+    segment_options(sp)
+    sp.set_defaults(func=cmd_segments)
+
+    sp = add("export", "write labels or predictions as CSV/JSON, or a trained model as a bundle", project=False)
+    sp.add_argument("what", choices=["labels", "predictions", "model"],
+                    help="labels: one row per clip; predictions: per clip, segment or window (--level); model: "
+                         "TorchScript + ONNX + model card + predict.py in --out DIR")
     sp.add_argument("project", help="project folder")
     sp.add_argument("--format", choices=["csv", "json"], default="csv")
-    sp.add_argument("--out", help="file to write (default: standard output)")
+    sp.add_argument("--level", choices=["clip", "segment", "window"], default="clip", help="predictions only")
+    sp.add_argument("--run", help="predictions: the prediction (or training) run; model: the training run "
+                                  "(default: the newest)")
+    sp.add_argument("--out", help="file to write (default: standard output); for a model, the bundle's folder")
     sp.set_defaults(func=cmd_export)
     sp = add("import-labels", "read clips from a CSV or JSON label file (all or nothing; missing classes are created)")
     sp.add_argument("file")

@@ -13,6 +13,7 @@ from vidtrain_gui.core import (
     Project,
     SchemaTooNewError,
     add_clip,
+    add_predictions,
     add_video,
     create_run,
     decode_probs,
@@ -77,7 +78,7 @@ def test_schema_1_database_is_upgraded_with_backup_and_data_intact(tmp_path: Pat
     rows_v1 = _table_rows(db)
 
     with Project.open(tmp_path / "old") as project:
-        assert project.schema_version == LATEST == 2
+        assert project.schema_version == LATEST == 3
         videos = list_videos(project)
         assert [(v.path, v.fingerprint, v.rotation, v.seekable, v.vfr, v.status) for v in videos] == [
             ("/v/a.mp4", "fp-a", 90, True, False, "ok"),
@@ -96,6 +97,7 @@ def test_schema_1_database_is_upgraded_with_backup_and_data_intact(tmp_path: Pat
         assert run.parent_run_id is None
         (prediction,) = list_predictions(project, run.id)
         assert decode_probs(prediction.probs) == (0.75, 0.25)
+        assert prediction.origin is None  # schema 3's column, empty on old rows
 
         # The new columns work.
         assert set_video_group(project, 1, "cage 3").group_name == "cage 3"
@@ -105,6 +107,10 @@ def test_schema_1_database_is_upgraded_with_backup_and_data_intact(tmp_path: Pat
         child = create_run(project, "predict", {}, parent_run_id=run.id)
         assert child.parent_run_id == run.id
         assert add_clip(project, 1, 10, 20).value.id == 4  # AUTOINCREMENT counters survived
+        add_predictions(project, run.id, [{"video_id": 1, "clip_id": 4, "kind": "clip", "start_frame": 10,
+                                           "end_frame": 20, "class_index": 0, "confidence": 0.6,
+                                           "origin": "out-of-fold"}])  # fmt: skip
+        assert [p.origin for p in list_predictions(project, run.id)] == [None, "out-of-fold"]
 
     backup = tmp_path / "old" / "project.vidtrain.bak-v1"
     assert backup.is_file()
@@ -116,7 +122,7 @@ def test_schema_1_database_is_upgraded_with_backup_and_data_intact(tmp_path: Pat
     assert _table_rows(backup) == rows_v1
     conn = sqlite3.connect(db)
     try:
-        assert user_version(conn) == 2
+        assert user_version(conn) == 3
         assert conn.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
         assert conn.execute("PRAGMA integrity_check").fetchone()[0] == "ok"
     finally:
@@ -194,8 +200,8 @@ def test_newer_schema_is_refused_and_left_untouched(tmp_path: Path) -> None:
             Project.open(tmp_path, readonly=readonly)
         message = str(error.value)
         assert "\n" not in message
-        assert "newer VidTrain (schema 99, this version knows up to 2): upgrade VidTrain" in message
-        assert (error.value.found, error.value.supported) == (99, 2)
+        assert "newer VidTrain (schema 99, this version knows up to 3): upgrade VidTrain" in message
+        assert (error.value.found, error.value.supported) == (99, 3)
     assert db.read_bytes() == content
     assert not list(tmp_path.glob("*.bak-*"))
 

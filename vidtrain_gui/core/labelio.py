@@ -10,6 +10,10 @@ This module owns the file format and the import operation:
   frames and class) is skipped, so importing an export into its own project changes nothing. Every row is checked
   before anything is written: bad rows are reported together with their line numbers (:class:`LabelImportError`)
   and nothing is imported. The whole import is one transaction and one undo step.
+- **Predictions out** (:func:`export_predictions`), at three levels: ``clip`` (the label columns above, so the
+  file imports back as labels, then ``predicted_class``, ``confidence``, ``origin``, ``clip_id`` and one
+  ``p_<class>`` column per class of the run), ``segment`` (the post-processed timeline) and ``window`` (every
+  scored window with its probabilities). Classes are the prediction run's own (as trained).
 """
 
 from __future__ import annotations
@@ -18,7 +22,7 @@ import csv
 import io
 import json
 import os
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Optional
@@ -30,6 +34,8 @@ from vidtrain_gui.core.errors import ValidationError
 from vidtrain_gui.core.labels import _check_source, list_clips
 from vidtrain_gui.core.models import Clip, LabelClass, Video, utcnow
 from vidtrain_gui.core.ops import ChangeRecorder, OpResult
+from vidtrain_gui.core.predictions import decode_probs, list_predictions
+from vidtrain_gui.core.runs import get_run
 from vidtrain_gui.core.videos import list_videos, match_videos
 
 if TYPE_CHECKING:
@@ -91,17 +97,18 @@ def clip_rows(project: "Project", seconds: Optional[Seconds] = None) -> list[dic
     return rows
 
 
-def dumps(rows: list[dict], fmt: str) -> str:
-    """``rows`` as CSV (header + one line per row; empty cells for None) or JSON (a list of objects)."""
+def dumps(rows: list[dict], fmt: str, columns: Sequence[str] = COLUMNS) -> str:
+    """``rows`` as CSV (header + one line per row of ``columns``; empty cells for None) or JSON (a list of
+    objects)."""
     if fmt == "json":
         return json.dumps(rows, indent=1) + "\n"
     if fmt != "csv":
         raise ValidationError(f"format must be one of {', '.join(FORMATS)}, got {fmt!r}")
     out = io.StringIO()
-    writer = csv.DictWriter(out, fieldnames=list(COLUMNS), extrasaction="ignore", lineterminator="\n")
+    writer = csv.DictWriter(out, fieldnames=list(columns), extrasaction="ignore", lineterminator="\n")
     writer.writeheader()
     for row in rows:
-        writer.writerow({k: "" if row.get(k) is None else row[k] for k in COLUMNS})
+        writer.writerow({k: "" if row.get(k) is None else row[k] for k in columns})
     return out.getvalue()
 
 
@@ -228,7 +235,59 @@ def export_labels(project: "Project", fmt: str = "csv", seconds: Optional[Second
     return dumps(clip_rows(project, seconds), fmt)
 
 
+PREDICTION_LEVELS = ("clip", "segment", "window")
+
+
+def prediction_rows(project: "Project", run_id: str, level: str = "clip",
+                    seconds: Optional[Seconds] = None) -> tuple[list[dict], list[str]]:  # fmt: skip
+    """The rows and columns of a prediction run's ``level`` (see the module docstring), in timeline order."""
+    if level not in PREDICTION_LEVELS:
+        raise ValidationError(f"level must be one of {', '.join(PREDICTION_LEVELS)}, got {level!r}")
+    run = get_run(project, run_id)
+    if run.kind != "predict":
+        raise ValidationError(f"run {run_id} is a {run.kind} run, not a prediction run")
+    classes = list(run.classes or [])
+    prob_cols = [f"p_{name}" for name in classes]
+    videos = {v.id: v for v in list_videos(project)}
+    labels = {c.id: c for c in list_clips(project)}
+    names = {c.id: c.name for c in list_classes(project)}
+    rows = []
+    for p in list_predictions(project, run_id, kind=level):
+        video = videos[p.video_id]
+        start_s = seconds(video, p.start_frame) if seconds else None
+        end_s = seconds(video, p.end_frame) if seconds else None
+        row = {
+            "video": video.path, "start_frame": p.start_frame, "end_frame": p.end_frame,
+            "start_s": None if start_s is None else round(start_s, 6),
+            "end_s": None if end_s is None else round(end_s, 6),
+            "predicted_class": classes[p.class_index] if 0 <= p.class_index < len(classes) else str(p.class_index),
+            "confidence": round(p.confidence, 6),
+        }  # fmt: skip
+        if level == "clip":
+            clip = labels.get(p.clip_id)
+            row.update({"class": names.get(clip.class_id, "") if clip and clip.class_id is not None else "",
+                        "source": clip.source if clip else "", "origin": p.origin, "clip_id": p.clip_id})  # fmt: skip
+        if level != "segment":
+            row.update({col: round(v, 6) for col, v in zip(prob_cols, decode_probs(p.probs) or ())})
+        rows.append(row)
+    rows.sort(key=lambda r: (r["video"], r["start_frame"], r["end_frame"]))
+    head = ["video", "start_frame", "end_frame"]
+    columns = {
+        "clip": [*COLUMNS, "predicted_class", "confidence", "origin", "clip_id", *prob_cols],
+        "segment": [*head, "predicted_class", "confidence", "start_s", "end_s"],
+        "window": [*head, "start_s", "end_s", "predicted_class", "confidence", *prob_cols],
+    }[level]
+    return rows, columns
+
+
+def export_predictions(project: "Project", run_id: str, level: str = "clip", fmt: str = "csv",
+                       seconds: Optional[Seconds] = None) -> str:  # fmt: skip
+    """A prediction run's clips, segments or windows as CSV or JSON text."""
+    rows, columns = prediction_rows(project, run_id, level, seconds)
+    return dumps(rows, fmt, columns)
+
+
 __all__ = [
-    "COLUMNS", "ImportLabels", "ImportSummary", "LabelImportError", "LabelRow", "clip_rows", "dumps",
-    "export_labels", "import_labels", "read_label_file",
+    "COLUMNS", "PREDICTION_LEVELS", "ImportLabels", "ImportSummary", "LabelImportError", "LabelRow", "clip_rows",
+    "dumps", "export_labels", "export_predictions", "import_labels", "prediction_rows", "read_label_file",
 ]  # fmt: skip

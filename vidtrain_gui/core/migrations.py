@@ -126,9 +126,15 @@ _SCHEMA_2 = (
     "CREATE INDEX ix_videos_group_name ON videos (group_name)",
 )
 
+_SCHEMA_3 = (
+    # Where a clip prediction's model stood with the clip: "out-of-fold", "held-out", "in-training" or "new".
+    "ALTER TABLE predictions ADD COLUMN origin VARCHAR",
+)
+
 MIGRATIONS: list[Migration] = [
     Migration(1, "first released schema: videos, label classes, clips, runs, predictions", _SCHEMA_1),
     Migration(2, "video source groups and pixel formats, run parents", _SCHEMA_2),
+    Migration(3, "the origin of clip predictions (out-of-fold, held-out, in-training, new)", _SCHEMA_3),
 ]
 LATEST: int = len(MIGRATIONS)
 

@@ -39,6 +39,9 @@ RUN_KINDS = ("features", "train", "predict", "export", "import")
 RUN_STATUSES = ("queued", "running", "stopped", "done", "failed", "cancelled")
 RUN_FINISHED_STATUSES = ("stopped", "done", "failed", "cancelled")
 PREDICTION_KINDS = ("window", "segment", "clip")
+# How a clip prediction's model stood with the clip: trained without it (a cross-fitted model), validated on it,
+# trained on it (fine-tune runs, which are not cross-fitted), or never saw it (untagged, or tagged since).
+PREDICTION_ORIGINS = ("out-of-fold", "held-out", "in-training", "new")
 
 
 def utcnow() -> datetime:
@@ -165,3 +168,4 @@ class Prediction(Base):
     class_index: Mapped[int] = mapped_column(Integer)  # index into the run's `classes` list
     confidence: Mapped[float] = mapped_column(Float)
     probs: Mapped[Optional[bytes]] = mapped_column(LargeBinary)  # float32 little-endian, one per class
+    origin: Mapped[Optional[str]] = mapped_column(String)  # schema 3: clip predictions only, PREDICTION_ORIGINS

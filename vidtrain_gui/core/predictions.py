@@ -13,10 +13,10 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, fields
 from typing import TYPE_CHECKING, Any, Optional, Union
 
-from sqlalchemy import insert, select
+from sqlalchemy import delete, insert, select
 
 from vidtrain_gui.core.errors import NotFoundError, ValidationError
-from vidtrain_gui.core.models import PREDICTION_KINDS, Prediction, Run
+from vidtrain_gui.core.models import PREDICTION_KINDS, PREDICTION_ORIGINS, Prediction, Run
 
 if TYPE_CHECKING:
     from vidtrain_gui.core.project import Project
@@ -36,6 +36,7 @@ class PredictionInfo:
     class_index: int
     confidence: float
     probs: Optional[bytes]
+    origin: Optional[str] = None  # clip predictions: PREDICTION_ORIGINS
 
 
 _FIELDS = tuple(f.name for f in fields(PredictionInfo))
@@ -62,7 +63,8 @@ def decode_probs(data: Optional[bytes]) -> Optional[tuple[float, ...]]:
 
 
 def _row(run_id: str, given: Mapping[str, Any]) -> dict[str, Any]:
-    allowed = {"video_id", "clip_id", "kind", "start_frame", "end_frame", "class_index", "confidence", "probs"}
+    allowed = {"video_id", "clip_id", "kind", "start_frame", "end_frame", "class_index", "confidence", "probs",
+               "origin"}  # fmt: skip
     unknown = set(given) - allowed
     if unknown:
         raise ValidationError(f"Predictions have no fields {sorted(unknown)}.")
@@ -77,6 +79,7 @@ def _row(run_id: str, given: Mapping[str, Any]) -> dict[str, Any]:
             "class_index": int(given["class_index"]),
             "confidence": float(given["confidence"]),
             "probs": encode_probs(given.get("probs")),
+            "origin": given.get("origin"),
         }
     except KeyError as exc:
         raise ValidationError(f"A prediction needs a value for {exc.args[0]!r}.") from None
@@ -84,6 +87,9 @@ def _row(run_id: str, given: Mapping[str, Any]) -> dict[str, Any]:
         raise ValidationError(f"A prediction has a value of the wrong type ({exc}).") from None
     if row["kind"] not in PREDICTION_KINDS:
         raise ValidationError(f"A prediction's kind must be one of {', '.join(PREDICTION_KINDS)}, got {row['kind']!r}.")
+    if row["origin"] is not None and row["origin"] not in PREDICTION_ORIGINS:
+        raise ValidationError(f"A prediction's origin must be one of {', '.join(PREDICTION_ORIGINS)}, "
+                              f"got {row['origin']!r}.")  # fmt: skip
     if not (0 <= row["start_frame"] < row["end_frame"]):
         raise ValidationError(f"A prediction's frames must satisfy 0 <= start < end, got {row['start_frame']}-"
                               f"{row['end_frame']}.")  # fmt: skip
@@ -92,25 +98,34 @@ def _row(run_id: str, given: Mapping[str, Any]) -> dict[str, Any]:
     return row
 
 
-def add_predictions(project: "Project", run_id: str, predictions: Iterable[Mapping[str, Any]]) -> int:
+def add_predictions(project: "Project", run_id: str, predictions: Iterable[Mapping[str, Any]], *,
+                    replace_kind: Optional[str] = None, video_ids: Optional[Iterable[int]] = None) -> int:
     """Insert many predictions of run ``run_id`` in one transaction (all or none); returns how many.
 
     Each mapping has video_id, start_frame, end_frame, class_index, confidence, and optionally kind ("window"),
-    clip_id and probs (floats or encoded bytes).
+    clip_id, probs (floats or encoded bytes) and origin. ``replace_kind``: the run's predictions of that kind
+    (of ``video_ids`` only, when given) are deleted in the same transaction, so readers see the old set or the new
+    one, never a mix (how segments are recomputed).
     """
     project.require_writable()
     rows = [_row(run_id, given) for given in predictions]
     with project.session() as session:
         if session.get(Run, run_id) is None:
             raise NotFoundError(f"There is no run {run_id!r} in this project: create the run first.")
+        if replace_kind is not None:
+            gone = delete(Prediction).where(Prediction.run_id == run_id, Prediction.kind == replace_kind)
+            if video_ids is not None:
+                gone = gone.where(Prediction.video_id.in_(list(video_ids)))
+            session.execute(gone)
         if rows:
             # A foreign-key failure (unknown video) rolls the whole batch back.
             session.execute(insert(Prediction), rows)
     return len(rows)
 
 
-def list_predictions(project: "Project", run_id: str, video_id: Optional[int] = None) -> list[PredictionInfo]:
-    """A run's predictions in timeline order (by video, then start frame)."""
+def list_predictions(project: "Project", run_id: str, video_id: Optional[int] = None,
+                     kind: Optional[str] = None) -> list[PredictionInfo]:  # fmt: skip
+    """A run's predictions (of one ``kind`` when given) in timeline order (by video, then start frame)."""
     table = Prediction.__table__
     query = (
         select(*(table.c[name] for name in _FIELDS))
@@ -119,6 +134,8 @@ def list_predictions(project: "Project", run_id: str, video_id: Optional[int] = 
     )
     if video_id is not None:
         query = query.where(table.c.video_id == video_id)
+    if kind is not None:
+        query = query.where(table.c.kind == kind)
     with project.read_session() as session:
         return [PredictionInfo(**row) for row in session.execute(query).mappings()]
 

@@ -169,4 +169,63 @@ def list_runs(project: "Project", kind: Optional[str] = None, status: Optional[s
         return [_info(run) for run in session.scalars(query)]
 
 
-__all__ = ["RunInfo", "create_run", "get_run", "list_runs", "new_run_id", "run_dir", "update_run"]
+USABLE_STATUSES = ("done", "stopped")  # a stopped training run kept its best epoch
+
+
+def find_run(project: "Project", ref: str) -> RunInfo:
+    """A run by its id or a unique prefix of it."""
+    runs = list_runs(project)
+    matches = [r for r in runs if r.id == ref] or [r for r in runs if r.id.startswith(ref)]
+    if not matches:
+        raise NotFoundError(f"there is no run {ref!r} in this project (vidtrain runs list shows them)")
+    if len(matches) > 1:
+        raise ValidationError(f"{ref!r} names {len(matches)} runs; give more of the id")
+    return matches[0]
+
+
+def _usable(run: RunInfo, what: str) -> RunInfo:
+    if run.status not in USABLE_STATUSES:
+        why = {"failed": f"it failed ({run.error or 'no reason recorded'})", "cancelled": "it was cancelled",
+               "running": "it is still running", "queued": "it has not started"}.get(run.status, run.status)  # fmt: skip
+        raise ValidationError(f"run {run.id} cannot be used {what}: {why}; use a finished run")
+    return run
+
+
+def resolve_train_run(project: "Project", ref: Optional[str] = None) -> RunInfo:
+    """The training run to predict or export with: ``ref`` (id or unique prefix), or the newest usable one. A
+    run that failed, was cancelled, is running or lost its model file is refused with the reason."""
+    if ref is None:
+        usable = [r for r in list_runs(project, kind="train") if r.status in USABLE_STATUSES]
+        if not usable:
+            raise NotFoundError("this project has no finished training run; train a model first (vidtrain train)")
+        run = usable[0]
+    else:
+        run = find_run(project, ref)
+        if run.kind != "train":
+            raise ValidationError(f"run {run.id} is a {run.kind} run, not a training run")
+        _usable(run, "to predict or export")
+    if not (run_dir(project, run.id) / "best.pt").is_file():
+        raise NotFoundError(f"run {run.id} has no model file (runs/{run.id}/best.pt is missing); train again")
+    return run
+
+
+def resolve_prediction_run(project: "Project", ref: Optional[str] = None) -> RunInfo:
+    """A finished prediction run: ``ref`` names it, or a training run whose newest prediction run is meant; none:
+    the newest prediction run of the project."""
+    runs = [r for r in list_runs(project, kind="predict") if r.status in USABLE_STATUSES]
+    if ref is not None:
+        run = find_run(project, ref)
+        if run.kind == "predict":
+            return _usable(run, "for its predictions")
+        runs = [r for r in runs if r.parent_run_id == run.id]
+        if not runs:
+            raise NotFoundError(f"run {run.id} has no finished predictions yet; run: vidtrain predict --run {run.id}")
+    if not runs:
+        raise NotFoundError("this project has no predictions yet; run: vidtrain predict PROJECT")
+    return runs[0]
+
+
+__all__ = [
+    "USABLE_STATUSES", "RunInfo", "create_run", "find_run", "get_run", "list_runs", "new_run_id",
+    "resolve_prediction_run", "resolve_train_run", "run_dir", "update_run",
+]  # fmt: skip

@@ -106,12 +106,15 @@ def run_job(
     *,
     stdout: TextIO | None = None,
     install_signals: bool = True,
+    parent_run_id: str | None = None,
+    classes: list[str] | None = None,
 ) -> R.RunInfo:
     """Create a run, run ``work(ctx)`` as it, and record how it ended. Returns the final RunInfo.
 
     ``work`` returns the run's metrics (or None). An exception fails the run with its message; the exception is
-    not re-raised (the run records it), so callers check the returned status."""
-    run = R.create_run(project, kind, config)
+    not re-raised (the run records it), so callers check the returned status. ``parent_run_id`` and ``classes``
+    are recorded with the run (a prediction run: the training run it uses, and that run's classes)."""
+    run = R.create_run(project, kind, config, parent_run_id=parent_run_id, classes=classes)
     R.update_run(project, run.id, status="running", pid=os.getpid(), hostname=socket.gethostname())
     ctx = JobContext(project, run.id, stdout=stdout)
     previous = {}

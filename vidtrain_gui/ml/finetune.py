@@ -73,6 +73,7 @@ from vidtrain_gui.ml.train import (
     NO_VALIDATION_WARNING,
     TrainingError,
     _tagged_clips,
+    balanced_weights,
     classification_metrics,
     clip_length_s,
     grouped_split,
@@ -512,9 +513,7 @@ def finetune(
 
     dev = pick_device(device)
     workers = (0 if dev.type != "cuda" else min(8, max(1, (os.cpu_count() or 2) - 1))) if workers is None else workers
-    counts = torch.bincount(torch.tensor([labels[i] for i in train_idx]), minlength=len(classes)).double()
-    # Inverse frequency, normalised so a balanced set gets weight 1 everywhere (as in fast mode).
-    class_weights = (counts.sum() / (len(classes) * counts.clamp_min(1))).float().to(dev)
+    class_weights = balanced_weights(torch.tensor([labels[i] for i in train_idx]), len(classes)).to(dev)
     rank_batch = -(-batch_size // dist.world_size)  # every rank's share of the global batch
     processes = f" x {dist.world_size} processes ({dist.backend})" if dist.enabled else ""
     ctx.log(

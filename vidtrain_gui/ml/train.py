@@ -228,6 +228,30 @@ def build_samples(project, clips, classes, key: str, sample_fps: float, frames: 
     return Samples(torch.stack(xs), torch.tensor(ys, dtype=torch.int64), groups, ids)
 
 
+def balanced_weights(y: torch.Tensor, num_classes: int) -> torch.Tensor:
+    """Class weights for the loss: inverse frequency in ``y``, normalised so a balanced set gets 1 everywhere."""
+    counts = torch.bincount(y.cpu(), minlength=num_classes).double()
+    return (counts.sum() / (num_classes * counts.clamp_min(1))).float()
+
+
+def train_epoch(model: nn.Module, opt, loss_fn, x: torch.Tensor, y: torch.Tensor, order: torch.Tensor,
+                batch_size: int, check=None) -> float:  # fmt: skip
+    """One pass over the samples ``order`` in batches of ``batch_size``; returns the summed loss. ``check(loss)``
+    sees every batch's loss before its step (the NaN guard)."""
+    model.train()
+    total = 0.0
+    for i in range(0, len(order), batch_size):
+        b = order[i : i + batch_size]
+        loss = loss_fn(model(x[b]), y[b])
+        if check is not None:
+            check(loss)
+        opt.zero_grad(set_to_none=True)
+        loss.backward()
+        opt.step()
+        total += float(loss.detach()) * len(b)
+    return total
+
+
 def _evaluate(model: nn.Module, x: torch.Tensor, y: torch.Tensor, loss_fn, batch_size: int) -> tuple[float, np.ndarray]:
     model.eval()
     total, preds = 0.0, []
@@ -330,10 +354,7 @@ def train(
     dev = pick_device(device)
     x_train, y_train = samples.x[train_idx].to(dev), samples.y[train_idx].to(dev)
     x_val, y_val = samples.x[val_idx].to(dev), samples.y[val_idx].to(dev)
-    counts = torch.bincount(samples.y[train_idx], minlength=len(classes)).double()
-    # Inverse frequency, normalised so a balanced set gets weight 1 everywhere.
-    class_weights = (counts.sum() / (len(classes) * counts.clamp_min(1))).float().to(dev)
-    loss_fn = nn.CrossEntropyLoss(weight=class_weights)
+    loss_fn = nn.CrossEntropyLoss(weight=balanced_weights(samples.y[train_idx], len(classes)).to(dev))
     processes = f" x {dist.world_size} processes ({dist.backend})" if dist.enabled else ""
     ctx.log(
         f"training {head} on {len(train_idx)} clips, validating on {len(val_idx)} ({validation}), "
@@ -354,17 +375,9 @@ def train(
         history = []
         stale, epoch = 0, 0
         for epoch in range(1, epochs + 1):
-            ddp.train()
             order = dist.shard(torch.randperm(len(y_train), generator=gen)).to(dev)  # same order on every rank
-            total = 0.0
-            for i in range(0, len(order), rank_batch):
-                b = order[i : i + rank_batch]
-                loss = loss_fn(ddp(x_train[b]), y_train[b])
-                _check_finite(loss, epoch, dist)
-                opt.zero_grad(set_to_none=True)
-                loss.backward()
-                opt.step()
-                total += float(loss.detach()) * len(b)
+            total = train_epoch(ddp, opt, loss_fn, x_train, y_train, order, rank_batch,
+                                check=lambda loss: _check_finite(loss, epoch, dist))  # noqa: B023 - called at once
             total, count = dist.sum([total, len(order)])
             train_loss = total / count
             val_loss, preds = _evaluate(model, x_val, y_val, loss_fn, max(batch_size, 256))

@@ -1,0 +1,127 @@
+"""Honest predictions for the clips a fast-mode run trained on: out-of-fold cross-fitting.
+
+A model's prediction for a clip it was trained on says little (it has seen the answer), yet those are the clips the
+user knows best and checks first. So, after a fast-mode run, :func:`out_of_fold` splits the run's own training clips
+(exactly the clips and classes it trained on, from ``metrics["train_clips"]``) into ``folds`` parts with every video
+or source group on one side, trains a copy of the run's head on all parts but one (same head, hyperparameters,
+seed and number of epochs as the run's best epoch) and predicts the part it left out. Each training clip thus gets
+a prediction from a model that never saw its video. On cached features that costs about one run per fold (seconds).
+
+With a single video or group there is nothing to hold out by group; the folds are then made of clips and the
+result is flagged (``grouped=False``), since neighbouring clips of one video can look alike.
+"""
+
+from __future__ import annotations
+
+import random
+from collections import defaultdict
+from dataclasses import dataclass, field
+
+import numpy as np
+import torch
+from torch import nn
+
+from vidtrain_gui.core import labels as L
+from vidtrain_gui.core import videos as V
+from vidtrain_gui.ml.heads import make_head
+from vidtrain_gui.ml.train import balanced_weights, clip_rows, train_epoch, video_rows
+
+DEFAULT_FOLDS = 5
+
+
+@dataclass
+class OutOfFold:
+    probs: dict[int, np.ndarray] = field(default_factory=dict)  # clip id -> softmax [C]
+    folds: int = 0
+    grouped: bool = True
+    left_out: int = 0  # training clips that no longer exist or have no cached features
+
+
+def assign_folds(groups: list[str], folds: int, seed: int = 0) -> list[int]:
+    """A fold number per sample, whole groups per fold, folds of about equal size (largest groups first, each to
+    the smallest fold so far; ties broken by a seeded shuffle)."""
+    sizes: dict[str, int] = defaultdict(int)
+    for g in groups:
+        sizes[g] += 1
+    order = sorted(sizes)
+    random.Random(seed).shuffle(order)
+    order.sort(key=lambda g: -sizes[g])  # stable: the shuffle decides among equal sizes
+    load = [0] * folds
+    fold_of = {}
+    for g in order:
+        k = min(range(folds), key=lambda i: (load[i], i))
+        fold_of[g] = k
+        load[k] += sizes[g]
+    return [fold_of[g] for g in groups]
+
+
+def fit_head(config: dict, x: torch.Tensor, y: torch.Tensor, epochs: int, device: torch.device) -> nn.Module:
+    """A fresh head of the run's ``config`` trained on ``x``/``y`` for ``epochs`` epochs, as the run trained its
+    own (class-balanced loss, AdamW, same batch size and seed); returned in eval mode."""
+    num_classes = int(config["num_classes"])
+    with torch.random.fork_rng(devices=[]):
+        torch.manual_seed(int(config.get("seed", 0)))
+        gen = torch.Generator().manual_seed(int(config.get("seed", 0)))
+        model = make_head(config["head"], int(config["feature_dim"]), num_classes, int(config["frames"]),
+                          **config["head_kwargs"]).to(device)  # fmt: skip
+        opt = torch.optim.AdamW(model.parameters(), lr=float(config["lr"]), weight_decay=float(config["weight_decay"]))
+        loss_fn = nn.CrossEntropyLoss(weight=balanced_weights(y, num_classes).to(device))
+        x, y = x.to(device), y.to(device)
+        for _ in range(max(1, int(epochs))):
+            order = torch.randperm(len(y), generator=gen).to(device)
+            train_epoch(model, opt, loss_fn, x, y, order, int(config["batch_size"]))
+    return model.eval()
+
+
+def out_of_fold(project, checkpoint: dict, metrics: dict, *, folds: int = DEFAULT_FOLDS,
+                device: torch.device | str = "cpu", should_stop=lambda: False) -> OutOfFold:  # fmt: skip
+    """Out-of-fold probabilities for the training clips of a fast-mode run (``checkpoint`` as loaded by
+    ``load_head_checkpoint``, ``metrics`` its metrics.json). Empty when the run recorded no training clips
+    (made before they were recorded) or fewer than two remain."""
+    cfg = checkpoint["config"]
+    device = torch.device(device)
+    trained = [(int(cid), int(y)) for cid, y in metrics.get("train_clips") or []]
+    clips = {c.id: c for c in L.list_clips(project)}
+    videos = {v.id: v for v in V.list_videos(project)}
+    rate, frames, motion = float(cfg["sample_fps"]), int(cfg["frames"]), bool(cfg.get("motion", False))
+    rows: dict[int, tuple[np.ndarray, np.ndarray] | None] = {}
+    xs, ys, groups, ids = [], [], [], []
+    for cid, y in trained:
+        clip = clips.get(cid)
+        if clip is None or clip.video_id not in videos:
+            continue
+        if clip.video_id not in rows:
+            rows[clip.video_id] = video_rows(project, videos[clip.video_id], checkpoint["feature_key"], rate, motion)
+        loaded = rows[clip.video_id]
+        if loaded is None:
+            continue
+        feats, frame_idx = loaded
+        xs.append(feats[clip_rows(frame_idx, clip.start_frame, clip.end_frame, frames)])
+        ys.append(y)
+        video = videos[clip.video_id]
+        groups.append(f"group:{video.group_name}" if video.group_name else f"video:{video.id}")
+        ids.append(cid)
+    result = OutOfFold(left_out=len(trained) - len(ids))
+    if len(ids) < 2:
+        return result
+    grouped = len(set(groups)) >= 2
+    k = min(folds, len(set(groups)) if grouped else len(ids))
+    fold_of = assign_folds(groups if grouped else [str(i) for i in ids], k, int(cfg.get("seed", 0)))
+    x, y = torch.from_numpy(np.stack(xs)), torch.tensor(ys, dtype=torch.int64)
+    epochs = int(checkpoint.get("best_epoch") or cfg.get("epochs", 1))
+    fold_t = torch.tensor(fold_of)
+    for f in range(k):
+        if should_stop():
+            break
+        held = torch.nonzero(fold_t == f).flatten()
+        rest = torch.nonzero(fold_t != f).flatten()
+        model = fit_head(cfg, x[rest], y[rest], epochs, device)
+        with torch.inference_mode():
+            probs = torch.softmax(model(x[held].to(device)), dim=1).float().cpu().numpy()
+        for j, p in zip(held.tolist(), probs):
+            result.probs[ids[j]] = p
+    result.folds, result.grouped = k, grouped
+    return result
+
+
+__all__ = ["DEFAULT_FOLDS", "OutOfFold", "assign_folds", "fit_head", "out_of_fold"]
