@@ -18,6 +18,7 @@ from vidtrain_gui.core import classes as CL
 from vidtrain_gui.core import labels as L
 from vidtrain_gui.core import runs as R
 from vidtrain_gui.core import videos as V
+from vidtrain_gui.core.predictions import list_predictions
 from vidtrain_gui.jobs.ingest import open_reader
 from vidtrain_gui.jobs.runner import run_job
 from vidtrain_gui.ml.backbones import get_backbone
@@ -35,6 +36,7 @@ from vidtrain_gui.ml.finetune import (
 )
 from vidtrain_gui.ml.heads import make_head
 from vidtrain_gui.ml.predict import finetuned_probabilities
+from vidtrain_gui.ml.timeline import predict
 from vidtrain_gui.ml.train import TrainingError
 
 # The fifth video's file is deleted after tagging: every run must leave its clips out with a warning.
@@ -271,3 +273,40 @@ def test_video_backbone_gives_one_step_to_the_head():
     model = FinetuneModel(spec, spec.build("none"), make_head("gru", 512, 3, 1)).eval()
     with torch.no_grad():
         assert model(torch.randn(2, 4, 3, 32, 32)).shape == (2, 3)
+
+
+def test_predict_job_scores_windows_and_clips_from_decoded_frames(project, main_run):
+    """A fine-tune run predicts by decoding: its clip scores are the checkpoint's own, its training clips say
+    they were seen in training, and the deleted video is skipped with a warning."""
+    run, _ = main_run
+    out = io.StringIO()
+    pred = run_job(project, "predict", {}, lambda ctx: predict(ctx, run_id=run.id, device="cpu", stride_s=0.5),
+                   stdout=out, install_signals=False)  # fmt: skip
+    assert pred.status == "done", pred.error
+    events = [json.loads(line) for line in out.getvalue().splitlines()]
+    assert any("left4.mp4: the file is missing" in w for w in _warnings(events))
+    assert pred.classes == ["left", "right"] and pred.parent_run_id == run.id
+    clips = {c.id: c for c in L.list_clips(project)}
+    rows = list_predictions(project, pred.id, kind="clip")
+    ck = torch.load(R.run_dir(project, run.id) / "best.pt", weights_only=True)
+    origins = {r.clip_id: r.origin for r in rows}
+    assert {origins[c] for c in ck["val_clip_ids"]} == {"held-out"}
+    assert set(origins.values()) == {"held-out", "in-training"} and pred.metrics["oof_folds"] == 0
+    val = [clips[c] for c in ck["val_clip_ids"]]
+    expected = finetuned_probabilities(project, R.run_dir(project, run.id) / "best.pt", val)
+    got = {r.clip_id: np.frombuffer(r.probs, "<f4") for r in rows}
+    np.testing.assert_allclose(np.stack([got[c.id] for c in val]), expected, rtol=1e-4, atol=1e-5)
+    windows = list_predictions(project, pred.id, kind="window")
+    live = [v for v in V.list_videos(project) if v.name != "left4.mp4"]
+    assert {w.video_id for w in windows} == {v.id for v in live}
+    for v in live:
+        mine = [w for w in windows if w.video_id == v.id]
+        assert mine[0].start_frame == 0 and mine[-1].end_frame == v.frame_count
+    # Windows scored in one pass agree with scoring each window on its own.
+    v = live[0]
+    spans = np.array([[w.start_frame, w.end_frame] for w in windows if w.video_id == v.id][:3])
+    alone = finetuned_probabilities(project, R.run_dir(project, run.id) / "best.pt",
+                                    [type("W", (), {"video_id": v.id, "start_frame": int(s), "end_frame": int(e)})
+                                     for s, e in spans])  # fmt: skip
+    first = np.stack([np.frombuffer(w.probs, "<f4") for w in windows if w.video_id == v.id][:3])
+    np.testing.assert_allclose(first, alone, rtol=1e-4, atol=1e-5)

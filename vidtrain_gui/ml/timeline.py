@@ -189,7 +189,7 @@ class _Model:
 
 def _load(project, run: R.RunInfo, device: torch.device) -> _Model:
     path = R.run_dir(project, run.id) / "best.pt"
-    mode = (run.config or {}).get("mode", "fast")
+    mode = (run.metrics or {}).get("mode") or (run.config or {}).get("mode") or "fast"
     if mode == "finetune":
         net, ck = load_finetuned(path, device)
         return _Model("finetune", ck["config"], ck, net=net)
@@ -224,13 +224,15 @@ def predict(ctx, *, run_id: str | None = None, stride_s: float | None = None, vi
     started = time.monotonic()
     project = ctx.project
     run = R.resolve_train_run(project, run_id)
-    trained_classes = list(run.classes or [])
-    change = class_changes(trained_classes, [c.name for c in CL.list_classes(project)])
-    if change:
-        ctx.log(change, "warning")
     dev = pick_device(device)
     model = _load(project, run, dev)
     cfg = model.config
+    trained_classes = list(run.classes or model.checkpoint["class_names"])
+    if R.get_run(project, ctx.run_id).classes != trained_classes:
+        R.update_run(project, ctx.run_id, classes=trained_classes, parent_run_id=run.id)
+    change = class_changes(trained_classes, [c.name for c in CL.list_classes(project)])
+    if change:
+        ctx.log(change, "warning")
     frames = int(cfg["frames"])
     length_s = float(cfg.get("clip_length_s") or frames / float(cfg.get("sample_fps", 8.0)))
     stride_s = float(stride_s) if stride_s else length_s / 2.0
@@ -362,7 +364,8 @@ def _predict_clips(ctx, model: _Model, run: R.RunInfo, video_ids: list[int], row
 
     # The honest numbers: tagged clips whose class the run knows, except those the model trained on.
     names = {c.id: c.name for c in CL.list_classes(project)}
-    position = {n: k for k, n in enumerate(run.classes or [])}
+    classes = R.get_run(project, ctx.run_id).classes or []
+    position = {n: k for k, n in enumerate(classes)}
     clip_class = {c.id: names.get(c.class_id) for c in clips}
     honest = [r for r in rows if r["origin"] != "in-training" and clip_class.get(r["clip_id"]) in position]
     counts = {o: sum(1 for r in rows if r["origin"] == o) for o in ("out-of-fold", "held-out", "in-training", "new")}
@@ -370,7 +373,7 @@ def _predict_clips(ctx, model: _Model, run: R.RunInfo, video_ids: list[int], row
     if honest:
         y_true = np.array([position[clip_class[r["clip_id"]]] for r in honest])
         y_pred = np.array([r["class_index"] for r in honest])
-        m = classification_metrics(y_true, y_pred, list(run.classes or []))
+        m = classification_metrics(y_true, y_pred, list(classes))
         report.update({"honest_clips": len(honest), "honest_acc": m["acc"], "honest_macro_f1": m["macro_f1"],
                        "honest_per_class": m["per_class"], "honest_confusion": m["confusion"]})  # fmt: skip
     return report
