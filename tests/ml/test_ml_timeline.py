@@ -1,8 +1,8 @@
 """The predict job on real generated videos: a fast-mode run trained through the CLI on videos of a moving "red" or
-"blue" square predicts their held-out clips (out-of-fold for the clips it trained on), recovers the segments of a long untagged
-video whose motion changes at known frames, keeps its own classes when the project's change, refuses failed runs,
-and its segments change with new settings without running the model. Also: windows, rows and spans agree with how
-training picks a clip's rows."""
+"blue" square predicts their held-out clips (out-of-fold for the clips it trained on), recovers the segments of a
+long untagged video whose colour changes at known frames, keeps its own classes when the project's change, refuses
+failed runs, and its segments change with new settings without running the model; the model bundle carries the
+honest scores. Also: windows, rows and spans agree with how training picks a clip's rows."""
 
 from __future__ import annotations
 
@@ -224,3 +224,24 @@ def test_class_changes_names_what_changed():
     msg = class_changes(["a", "b"], ["a", "c"])
     assert "'b' no longer in the project" in msg and "'c' added since" in msg and "run's own classes" in msg
     assert "reordered" in class_changes(["a", "b"], ["b", "a"])
+
+
+def test_export_model_through_the_cli_carries_the_honest_scores(trained, tmp_path):
+    import onnxruntime as ort
+
+    out = tmp_path / "bundle"
+    assert main(["export", "model", str(trained.root), "--out", str(out)]) == 0
+    card = json.loads((out / "model_card.json").read_text())
+    pred = next(r for r in R.list_runs(trained, kind="predict") if "honest_acc" in r.metrics)
+    assert card["run_id"] == pred.parent_run_id and [c["name"] for c in card["classes"]] == ["red", "blue"]
+    honest = card["metrics"]["honest_clips"]
+    assert honest["prediction_run"] == pred.id and honest["acc"] == pred.metrics["honest_acc"]
+    session = ort.InferenceSession(str(out / "model.onnx"), providers=["CPUExecutionProvider"])
+    assert [i.name for i in session.get_inputs()] == ["frames", "motion"]
+    export_run = R.list_runs(trained, kind="export")[0]
+    assert export_run.status == "done" and export_run.parent_run_id == pred.parent_run_id
+    # A second export into a folder that holds other things is refused, and the folder is left alone.
+    (tmp_path / "busy").mkdir()
+    (tmp_path / "busy" / "notes.txt").write_text("mine")
+    assert main(["export", "model", str(trained.root), "--out", str(tmp_path / "busy")]) == 1
+    assert [p.name for p in (tmp_path / "busy").iterdir()] == ["notes.txt"]

@@ -185,8 +185,10 @@ def find_run(project: "Project", ref: str) -> RunInfo:
 
 def _usable(run: RunInfo, what: str) -> RunInfo:
     if run.status not in USABLE_STATUSES:
-        why = {"failed": f"it failed ({run.error or 'no reason recorded'})", "cancelled": "it was cancelled",
-               "running": "it is still running", "queued": "it has not started"}.get(run.status, run.status)  # fmt: skip
+        why = {
+            "failed": f"it failed ({run.error or 'no reason recorded'})", "cancelled": "it was cancelled",
+            "running": "it is still running", "queued": "it has not started",
+        }.get(run.status, run.status)  # fmt: skip
         raise ValidationError(f"run {run.id} cannot be used {what}: {why}; use a finished run")
     return run
 

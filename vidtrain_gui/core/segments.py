@@ -1,8 +1,8 @@
 """From per-window probabilities to predicted segments: smoothing, per-class thresholds, a minimum length.
 
 This module owns the post-processing of a prediction run's timeline (:func:`segment_windows`, plain Python as
-the core layer must be, fast enough for a slider: an hour of windows in a few milliseconds) and storing its result (:func:`resegment`), so the
-segments can change as often as the user likes without running the model again.
+the core layer must be, fast enough for a slider) and storing its result (:func:`resegment`), so the segments can
+change as often as the user likes without running the model again.
 
 The rule, in order:
 

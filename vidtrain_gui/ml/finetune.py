@@ -621,7 +621,8 @@ def finetune(
         "head": head, "feature_key": None, "world_size": dist.world_size, "history": history,
         "mode": "finetune", "backbone": spec.name, "unfrozen_blocks": n_unfrozen,
         "val_clip_ids": [it.clip_id for it in val_set.items],
-        "train_clips": [[items[i].clip_id, int(items[i].label)] for i in train_idx], "seconds": round(time.monotonic() - started, 3),
+        "train_clips": [[items[i].clip_id, int(items[i].label)] for i in train_idx],
+        "seconds": round(time.monotonic() - started, 3),
     }  # fmt: skip
     if dist.is_main:
         (run_dir / "metrics.json").write_text(json.dumps(metrics, indent=1), encoding="utf-8")

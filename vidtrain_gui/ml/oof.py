@@ -74,10 +74,11 @@ def fit_head(config: dict, x: torch.Tensor, y: torch.Tensor, epochs: int, device
 
 
 def out_of_fold(project, checkpoint: dict, metrics: dict, *, folds: int = DEFAULT_FOLDS,
-                device: torch.device | str = "cpu", should_stop=lambda: False) -> OutOfFold:  # fmt: skip
+                device: torch.device | str = "cpu", should_stop=lambda: False, wanted=None) -> OutOfFold:  # fmt: skip
     """Out-of-fold probabilities for the training clips of a fast-mode run (``checkpoint`` as loaded by
-    ``load_head_checkpoint``, ``metrics`` its metrics.json). Empty when the run recorded no training clips
-    (made before they were recorded) or fewer than two remain."""
+    ``load_head_checkpoint``, ``metrics`` its metrics.json); only the folds holding a clip of ``wanted`` (clip
+    ids; all when None) are trained. Empty when the run recorded no training clips (made before they were
+    recorded) or fewer than two remain."""
     cfg = checkpoint["config"]
     device = torch.device(device)
     trained = [(int(cid), int(y)) for cid, y in metrics.get("train_clips") or []]
@@ -114,6 +115,8 @@ def out_of_fold(project, checkpoint: dict, metrics: dict, *, folds: int = DEFAUL
         if should_stop():
             break
         held = torch.nonzero(fold_t == f).flatten()
+        if wanted is not None and not any(ids[j] in wanted for j in held.tolist()):
+            continue
         rest = torch.nonzero(fold_t != f).flatten()
         model = fit_head(cfg, x[rest], y[rest], epochs, device)
         with torch.inference_mode():

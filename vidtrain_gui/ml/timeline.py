@@ -48,7 +48,6 @@ from vidtrain_gui.ml.oof import DEFAULT_FOLDS, out_of_fold
 from vidtrain_gui.ml.predict import load_head_checkpoint
 from vidtrain_gui.ml.train import classification_metrics, video_rows
 
-
 WRITE_ROWS, WRITE_SECONDS = 50_000, 2.0  # window predictions are stored in batches of this many, or this often
 
 
@@ -56,7 +55,7 @@ class PredictError(RuntimeError):
     """Prediction cannot go on; the message says why and what to do."""
 
 
-# ---- which classes -----------------------------------------------------------------------------------------------------
+# ---- which classes ---------------------------------------------------------------------------------------------------
 
 
 def class_changes(trained: list[str], current: list[str]) -> str | None:
@@ -76,7 +75,7 @@ def class_changes(trained: list[str], current: list[str]) -> str | None:
             f"{'; '.join(parts)}: predictions use the run's own classes")  # fmt: skip
 
 
-# ---- windows -------------------------------------------------------------------------------------------------------
+# ---- windows ---------------------------------------------------------------------------------------------------------
 
 
 def plan_windows(frame_count: int, fps: float, length_s: float, stride_s: float) -> tuple[np.ndarray, np.ndarray]:
@@ -175,7 +174,7 @@ def score_decoded(model, reader, spans: np.ndarray, frames: int, size, batch_siz
     return probs if probs is not None else np.full((len(spans), 0), np.nan, dtype=np.float32)
 
 
-# ---- the job -------------------------------------------------------------------------------------------------------
+# ---- the job ---------------------------------------------------------------------------------------------------------
 
 
 @dataclass
@@ -328,12 +327,13 @@ def _predict_clips(ctx, model: _Model, run: R.RunInfo, video_ids: list[int], row
     trained = {int(cid) for cid, _ in train_metrics.get("train_clips") or []}
     validated = train_metrics.get("validation") != "training_data"
     held_out = set(train_metrics.get("val_clip_ids") or []) if validated else set()
-    clips = [c for c in L.list_clips(project) if c.video_id in set(video_ids)]
+    vids = set(video_ids)
+    clips = [c for c in L.list_clips(project) if c.video_id in vids]
     oof = None
-    if model.mode == "fast" and trained and not ctx.should_stop():
+    if model.mode == "fast" and trained & {c.id for c in clips} and not ctx.should_stop():
         ctx.progress("out-of-fold", 0, 1)
         oof = out_of_fold(project, model.checkpoint, train_metrics, folds=folds, device=dev,
-                          should_stop=ctx.should_stop)  # fmt: skip
+                          should_stop=ctx.should_stop, wanted={c.id for c in clips})  # fmt: skip
         ctx.progress("out-of-fold", 1, 1)
         if oof.probs and not oof.grouped:
             ctx.log("all training clips come from one video or group: out-of-fold predictions hold out clips, "
