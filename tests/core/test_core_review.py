@@ -76,3 +76,9 @@ def test_review_queue_puts_uncertain_first_and_lists_disagreements(project, vide
     assert (item.prediction.clip_id, item.label, item.predicted) == (scored["clip"].id, "run", "walk")
     with pytest.raises(ValueError):
         review_queue(project, scored["run_id"], "random")
+    # Segments summarise windows: out of the queue unless asked for.
+    add_predictions(project, scored["run_id"], [{"video_id": video.id, "kind": "segment", "start_frame": 0,
+                                                 "end_frame": 400, "class_index": 0, "confidence": 0.5,
+                                                 "probs": [0.5, 0.5]}])  # fmt: skip
+    assert len(review_queue(project, scored["run_id"])) == 4
+    assert review_queue(project, scored["run_id"], kinds=("segment",))[0].prediction.kind == "segment"

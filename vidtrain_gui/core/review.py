@@ -108,9 +108,10 @@ class ReviewItem:
     label: Optional[str]  # the user's class of the predicted clip, when it is a tagged clip
 
 
-def review_queue(project: "Project", run_id: str, order: str = "uncertainty",
-                 limit: Optional[int] = None) -> list[ReviewItem]:  # fmt: skip
-    """A run's predictions over all videos in review order (see the module docstring); ``limit`` cuts the list."""
+def review_queue(project: "Project", run_id: str, order: str = "uncertainty", limit: Optional[int] = None,
+                 kinds: tuple[str, ...] = ("clip", "window")) -> list[ReviewItem]:  # fmt: skip
+    """A run's predictions of ``kinds`` over all videos in review order (see the module docstring); ``limit`` cuts
+    the list. Segments are left out by default: they summarise windows that are in the queue themselves."""
     if order not in ORDERS:
         raise ValueError(f"order must be one of {', '.join(ORDERS)}, got {order!r}")
     with project.read_session() as session:
@@ -122,6 +123,8 @@ def review_queue(project: "Project", run_id: str, order: str = "uncertainty",
         labels = dict(session.execute(tagged).all())
     items = []
     for pred in list_predictions(project, run_id):
+        if pred.kind not in kinds:
+            continue
         probs = sorted(decode_probs(pred.probs) or (), reverse=True)
         top1 = probs[0] if probs else pred.confidence
         margin = top1 - probs[1] if len(probs) > 1 else 2 * top1 - 1
