@@ -26,8 +26,6 @@ from urllib.parse import urlparse
 import numpy as np
 import torch
 import torch.nn.functional as F
-import torchvision.models as tvm
-import torchvision.models.video as tvv
 from torch import nn
 
 from vidtrain_gui.ml.efficientnet_lite import efficientnet_lite0
@@ -373,84 +371,99 @@ _register(
     )
 )
 
-# Weights enums are pinned (not .DEFAULT), so a torchvision upgrade cannot silently change what a key means.
-# (name, builder, weights, dotted path of the final layer, feature_dim, clip_len, clip_fps, description)
-_TORCHVISION = (
-    ("resnet18", tvm.resnet18, tvm.ResNet18_Weights.IMAGENET1K_V1, "fc", 512, None, None, "ResNet-18, ImageNet"),
-    ("resnet50", tvm.resnet50, tvm.ResNet50_Weights.IMAGENET1K_V2, "fc", 2048, None, None, "ResNet-50, ImageNet"),
-    (
-        "mobilenet_v3_large",
-        tvm.mobilenet_v3_large,
-        tvm.MobileNet_V3_Large_Weights.IMAGENET1K_V2,
-        "classifier.3",  # keeps the pretrained 960 -> 1280 pre-logits layer
-        1280,
-        None,
-        None,
-        "MobileNetV3-Large, ImageNet",
-    ),
-    (
-        "efficientnet_b0",
-        tvm.efficientnet_b0,
-        tvm.EfficientNet_B0_Weights.IMAGENET1K_V1,
-        "classifier.1",
-        1280,
-        None,
-        None,
-        "EfficientNet-B0, ImageNet",
-    ),
-    (
-        "convnext_tiny",
-        tvm.convnext_tiny,
-        tvm.ConvNeXt_Tiny_Weights.IMAGENET1K_V1,
-        "classifier.2",
-        768,
-        None,
-        None,
-        "ConvNeXt-Tiny, ImageNet",
-    ),
-    # Video: clip_len / clip_fps as in torchvision's reference training (see each weights' docs).
-    ("r3d_18", tvv.r3d_18, tvv.R3D_18_Weights.KINETICS400_V1, "fc", 512, 16, 15.0, "ResNet3D-18, Kinetics-400"),
-    (
-        "r2plus1d_18",
-        tvv.r2plus1d_18,
-        tvv.R2Plus1D_18_Weights.KINETICS400_V1,
-        "fc",
-        512,
-        16,
-        15.0,
-        "R(2+1)D-18, Kinetics-400",
-    ),
-    # S3D was trained on 64-frame clips (evaluated on 128); it needs at least 14 frames.
-    ("s3d", tvv.s3d, tvv.S3D_Weights.KINETICS400_V1, "classifier.1", 1024, 64, 15.0, "S3D, Kinetics-400"),
-    ("mvit_v2_s", tvv.mvit_v2_s, tvv.MViT_V2_S_Weights.KINETICS400_V1, "head.1", 768, 16, 7.5, "MViTv2-S, K400"),
-)
+_torchvision_registered = False
 
-for _name, _builder, _weights, _head, _dim, _clip_len, _fps, _desc in _TORCHVISION:
-    _t = _weights.transforms()
-    _crop = tuple(_t.crop_size) * (2 if len(_t.crop_size) == 1 else 1)
-    _register(
-        Backbone(
-            name=_name,
-            kind="image" if _clip_len is None else "video",
-            input_size=(int(_crop[0]), int(_crop[1])),
-            resize_size=tuple(int(s) for s in _t.resize_size),
-            mean=tuple(float(m) for m in _t.mean),
-            std=tuple(float(s) for s in _t.std),
-            feature_dim=_dim,
-            description=_desc,
-            clip_len=_clip_len,
-            clip_fps=_fps,
-            interpolation=_t.interpolation.value,
-            weights_url=_weights.url,
-            weights_id=f"torchvision:{_weights}",
-            # weights=None: the state dict is loaded by Backbone.build, from the cache only unless allowed.
-            _arch=(lambda b=_builder, n=len(_weights.meta["categories"]): b(weights=None, num_classes=n)),
-            _head=_head,
-        )
+
+def _register_torchvision() -> None:
+    """Register torchvision's backbones, on first need: importing torchvision costs every job ~1.5 s here (its ops
+    pull in torch._dynamo), and the default backbone does not need it."""
+    global _torchvision_registered
+    if _torchvision_registered:
+        return
+    _torchvision_registered = True
+    import torchvision.models as tvm
+    import torchvision.models.video as tvv
+
+    # Weights enums are pinned (not .DEFAULT), so a torchvision upgrade cannot silently change what a key means.
+    # (name, builder, weights, dotted path of the final layer, feature_dim, clip_len, clip_fps, description)
+    _TORCHVISION = (
+        ("resnet18", tvm.resnet18, tvm.ResNet18_Weights.IMAGENET1K_V1, "fc", 512, None, None, "ResNet-18, ImageNet"),
+        ("resnet50", tvm.resnet50, tvm.ResNet50_Weights.IMAGENET1K_V2, "fc", 2048, None, None, "ResNet-50, ImageNet"),
+        (
+            "mobilenet_v3_large",
+            tvm.mobilenet_v3_large,
+            tvm.MobileNet_V3_Large_Weights.IMAGENET1K_V2,
+            "classifier.3",  # keeps the pretrained 960 -> 1280 pre-logits layer
+            1280,
+            None,
+            None,
+            "MobileNetV3-Large, ImageNet",
+        ),
+        (
+            "efficientnet_b0",
+            tvm.efficientnet_b0,
+            tvm.EfficientNet_B0_Weights.IMAGENET1K_V1,
+            "classifier.1",
+            1280,
+            None,
+            None,
+            "EfficientNet-B0, ImageNet",
+        ),
+        (
+            "convnext_tiny",
+            tvm.convnext_tiny,
+            tvm.ConvNeXt_Tiny_Weights.IMAGENET1K_V1,
+            "classifier.2",
+            768,
+            None,
+            None,
+            "ConvNeXt-Tiny, ImageNet",
+        ),
+        # Video: clip_len / clip_fps as in torchvision's reference training (see each weights' docs).
+        ("r3d_18", tvv.r3d_18, tvv.R3D_18_Weights.KINETICS400_V1, "fc", 512, 16, 15.0, "ResNet3D-18, Kinetics-400"),
+        (
+            "r2plus1d_18",
+            tvv.r2plus1d_18,
+            tvv.R2Plus1D_18_Weights.KINETICS400_V1,
+            "fc",
+            512,
+            16,
+            15.0,
+            "R(2+1)D-18, Kinetics-400",
+        ),
+        # S3D was trained on 64-frame clips (evaluated on 128); it needs at least 14 frames.
+        ("s3d", tvv.s3d, tvv.S3D_Weights.KINETICS400_V1, "classifier.1", 1024, 64, 15.0, "S3D, Kinetics-400"),
+        ("mvit_v2_s", tvv.mvit_v2_s, tvv.MViT_V2_S_Weights.KINETICS400_V1, "head.1", 768, 16, 7.5, "MViTv2-S, K400"),
     )
+
+    for _name, _builder, _weights, _head, _dim, _clip_len, _fps, _desc in _TORCHVISION:
+        _t = _weights.transforms()
+        _crop = tuple(_t.crop_size) * (2 if len(_t.crop_size) == 1 else 1)
+        _register(
+            Backbone(
+                name=_name,
+                kind="image" if _clip_len is None else "video",
+                input_size=(int(_crop[0]), int(_crop[1])),
+                resize_size=tuple(int(s) for s in _t.resize_size),
+                mean=tuple(float(m) for m in _t.mean),
+                std=tuple(float(s) for s in _t.std),
+                feature_dim=_dim,
+                description=_desc,
+                clip_len=_clip_len,
+                clip_fps=_fps,
+                interpolation=_t.interpolation.value,
+                weights_url=_weights.url,
+                weights_id=f"torchvision:{_weights}",
+                # weights=None: the state dict is loaded by Backbone.build, from the cache only unless allowed.
+                _arch=(lambda b=_builder, n=len(_weights.meta["categories"]): b(weights=None, num_classes=n)),
+                _head=_head,
+            )
+        )
 
 
 def get_backbone(name: str) -> Backbone:
+    if name not in _REGISTRY:
+        _register_torchvision()
     try:
         return _REGISTRY[name]
     except KeyError:
@@ -459,4 +472,5 @@ def get_backbone(name: str) -> Backbone:
 
 def list_backbones(kind: str | None = None) -> list[str]:
     """Registered names, the default first; ``kind`` ("image" / "video") filters."""
+    _register_torchvision()
     return [n for n, b in _REGISTRY.items() if kind is None or b.kind == kind]

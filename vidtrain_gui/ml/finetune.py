@@ -58,7 +58,6 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 from torch.utils.data import DataLoader, Dataset
-from torchvision.transforms import v2
 
 from vidtrain_gui.core import videos as V
 from vidtrain_gui.jobs.ingest import open_reader
@@ -214,6 +213,8 @@ class ClipTransform:
         self.prep = frame_preprocessor(spec)
         self.aug = None
         if augment:
+            from torchvision.transforms import v2  # only when training: importing torchvision costs 1.5 s here
+
             mode = v2.InterpolationMode(spec.interpolation)
             self.aug = v2.Compose(
                 [v2.RandomResizedCrop(list(spec.input_size), scale=CROP_SCALE, interpolation=mode, antialias=True)]
