@@ -63,7 +63,7 @@ from vidtrain_gui.core import classes as CL
 from vidtrain_gui.core import labels as L
 from vidtrain_gui.core import runs as R
 from vidtrain_gui.core import videos as V
-from vidtrain_gui.core.errors import NotFoundError
+from vidtrain_gui.core.errors import VidTrainError
 from vidtrain_gui.jobs.ingest import open_reader
 from vidtrain_gui.media import MediaError
 from vidtrain_gui.ml import motion as MO
@@ -172,18 +172,11 @@ class _Model:
 
 
 def _finished_train_run(project, run_id: str) -> R.RunInfo:
+    """The run, when it is a training run that finished with a model (the rule prediction uses too)."""
     try:
-        run = R.get_run(project, run_id)
-    except NotFoundError as exc:
+        return R.resolve_train_run(project, run_id)
+    except VidTrainError as exc:
         raise ExportError(str(exc)) from None
-    if run.kind != "train":
-        raise ExportError(f"run {run_id} is a {run.kind} run; only training runs can be exported")
-    if run.status not in ("done", "stopped"):
-        why = {"failed": f"it failed ({run.error})" if run.error else "it failed", "cancelled": "it was cancelled",
-               "running": "it is still running", "queued": "it has not started"}.get(run.status, run.status)
-        raise ExportError(f"run {run_id} cannot be exported: {why}. Export a training run that is done (or was "
-                          "stopped early and kept its best epoch).")  # fmt: skip
-    return run
 
 
 def _load(folder: Path) -> _Model:
