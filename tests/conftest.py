@@ -22,4 +22,6 @@ def _engine_cache(tmp_path_factory):
     the environment so job subprocesses use it too."""
     if "VIDTRAIN_CACHE_DIR" not in os.environ:
         os.environ["VIDTRAIN_CACHE_DIR"] = str(tmp_path_factory.mktemp("vidtrain-cache"))
+    # The window's settings (core/settings.py) too: no test reads or writes the user's own.
+    os.environ.setdefault("VIDTRAIN_SETTINGS", str(tmp_path_factory.mktemp("vidtrain-settings") / "settings.json"))
     yield
