@@ -1,0 +1,373 @@
+"""The clip table (``ClipTable``): every clip of the project in one sortable table, filterable by class and by
+video, whose activation (double-click or Enter) asks the window to show that clip.
+
+It is a read-only view: ``refresh()`` reads the clips, classes and videos once (three queries) into a list of
+``ClipRow`` and resets the model, and, given the window's ``UndoHistory``, it refreshes after every step, so an edit
+made anywhere (timeline, classes panel, undo) shows here. Edits are not made in the table.
+
+The model's columns are a list of ``Column`` (title, display text, sort key, alignment, swatch), so a column is one
+line in ``COLUMNS``: the predicted class and confidence the next issue adds go there, with the fields they read
+added to ``ClipRow``. Sorting uses each column's sort key (``SORT_ROLE``) rather than its text, so frames sort as
+numbers; the filters are a ``QSortFilterProxyModel`` subclass that looks at the row's clip, not at text.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+from PySide6.QtCore import (
+    QAbstractTableModel,
+    QEvent,
+    QModelIndex,
+    QObject,
+    QPersistentModelIndex,
+    QSortFilterProxyModel,
+    Qt,
+    Signal,
+)
+from PySide6.QtGui import QColor, QIcon, QPixmap
+from PySide6.QtWidgets import (
+    QAbstractItemView,
+    QComboBox,
+    QHBoxLayout,
+    QHeaderView,
+    QLabel,
+    QTableView,
+    QVBoxLayout,
+    QWidget,
+)
+
+from vidtrain_gui.core.classes import list_classes
+from vidtrain_gui.core.labels import list_clips
+from vidtrain_gui.core.ops import ClassInfo, ClipInfo
+from vidtrain_gui.core.videos import VideoInfo, list_videos
+
+SORT_ROLE = Qt.ItemDataRole.UserRole  # each cell's sort key
+CLIP_ID_ROLE = Qt.ItemDataRole.UserRole + 1  # the row's clip id, in every column
+ALL = "all"  # filter combos' "no filter" entry
+UNTAGGED = "untagged"  # class filter's "clips without a class" entry
+_LEFT = Qt.AlignmentFlag.AlignLeft | Qt.AlignmentFlag.AlignVCenter
+_RIGHT = Qt.AlignmentFlag.AlignRight | Qt.AlignmentFlag.AlignVCenter
+
+
+@dataclass(frozen=True)
+class ClipRow:
+    """One row of the table: a clip with its video and class looked up (None if missing / untagged)."""
+
+    clip: ClipInfo
+    video: VideoInfo | None
+    label_class: ClassInfo | None
+
+    @property
+    def video_name(self) -> str:
+        return self.video.name if self.video is not None else f"(video {self.clip.video_id})"
+
+    @property
+    def duration_s(self) -> float | None:
+        if self.video is None or not self.video.fps or self.video.fps <= 0:
+            return None
+        return (self.clip.end_frame - self.clip.start_frame) / self.video.fps
+
+    @property
+    def class_name(self) -> str:
+        return self.label_class.name if self.label_class is not None else ""
+
+
+@dataclass(frozen=True)
+class Column:
+    """One column: header, the text shown, the key it sorts by, its alignment and an optional colour swatch."""
+
+    title: str
+    text: Callable[[ClipRow], str]
+    sort_key: Callable[[ClipRow], Any]
+    align: Qt.AlignmentFlag = _LEFT
+    swatch: Callable[[ClipRow], str | None] | None = None
+
+
+def _duration_text(row: ClipRow) -> str:
+    seconds = row.duration_s
+    return "" if seconds is None else f"{seconds:.2f}"
+
+
+# Sort keys are tuples ending in the start frame and clip id, so ties keep timeline order.
+COLUMNS: tuple[Column, ...] = (
+    Column("Video", lambda r: r.video_name, lambda r: (r.video_name.casefold(), r.clip.start_frame, r.clip.id)),
+    Column("Start", lambda r: str(r.clip.start_frame), lambda r: (r.clip.start_frame, r.clip.id), _RIGHT),
+    Column("End", lambda r: str(r.clip.end_frame), lambda r: (r.clip.end_frame, r.clip.id), _RIGHT),
+    Column("Duration (s)", _duration_text, lambda r: (r.duration_s or 0.0, r.clip.id), _RIGHT),
+    Column(
+        "Class",
+        lambda r: r.class_name,
+        lambda r: (r.class_name.casefold(), r.clip.start_frame, r.clip.id),
+        swatch=lambda r: r.label_class.color if r.label_class is not None else None,
+    ),
+    Column("Source", lambda r: r.clip.source, lambda r: (r.clip.source, r.clip.start_frame, r.clip.id)),
+)
+
+
+def column_index(title: str) -> int:
+    return next(i for i, column in enumerate(COLUMNS) if column.title == title)
+
+
+def color_icon(color: str, size: int = 12) -> QIcon:
+    pixmap = QPixmap(size, size)
+    pixmap.fill(QColor(color))
+    return QIcon(pixmap)
+
+
+class ClipTableModel(QAbstractTableModel):
+    """The rows (``ClipRow``) under ``COLUMNS``; read-only."""
+
+    def __init__(self, parent: QObject | None = None) -> None:
+        super().__init__(parent)
+        self._rows: list[ClipRow] = []
+        self._swatches: dict[str, QColor] = {}
+        self._sort_keys: dict[int, list[Any]] = {}  # column -> key per row, built on the first sort by it
+
+    def set_rows(self, rows: list[ClipRow]) -> None:
+        self.beginResetModel()
+        self._rows = rows
+        self._swatches = {}
+        self._sort_keys = {}
+        self.endResetModel()
+
+    def sort_key(self, row: int, column: int) -> Any:
+        keys = self._sort_keys.get(column)
+        if keys is None:  # a sort compares each row ~log n times: compute each key once
+            keys = self._sort_keys[column] = [COLUMNS[column].sort_key(r) for r in self._rows]
+        return keys[row]
+
+    def row_at(self, row: int) -> ClipRow:
+        return self._rows[row]
+
+    def row_of_clip(self, clip_id: int) -> int:
+        """The row of ``clip_id``, or -1."""
+        return next((i for i, r in enumerate(self._rows) if r.clip.id == clip_id), -1)
+
+    def rowCount(self, parent: QModelIndex | QPersistentModelIndex = QModelIndex()) -> int:  # noqa: B008
+        return 0 if parent.isValid() else len(self._rows)
+
+    def columnCount(self, parent: QModelIndex | QPersistentModelIndex = QModelIndex()) -> int:  # noqa: B008
+        return 0 if parent.isValid() else len(COLUMNS)
+
+    def data(self, index: QModelIndex | QPersistentModelIndex, role: int = Qt.ItemDataRole.DisplayRole) -> Any:
+        if not index.isValid():
+            return None
+        row, column = self._rows[index.row()], COLUMNS[index.column()]
+        if role == Qt.ItemDataRole.DisplayRole:
+            return column.text(row)
+        if role == SORT_ROLE:
+            return self.sort_key(index.row(), index.column())
+        if role == CLIP_ID_ROLE:
+            return row.clip.id
+        if role == Qt.ItemDataRole.TextAlignmentRole:
+            return column.align
+        if role == Qt.ItemDataRole.DecorationRole and column.swatch is not None:
+            color = column.swatch(row)
+            if color is None:
+                return None
+            if color not in self._swatches:  # one QColor per class colour, not per cell paint
+                self._swatches[color] = QColor(color)
+            return self._swatches[color]
+        return None
+
+    def headerData(self, section: int, orientation: Qt.Orientation,
+                   role: int = Qt.ItemDataRole.DisplayRole) -> Any:  # fmt: skip
+        if role == Qt.ItemDataRole.DisplayRole and orientation == Qt.Orientation.Horizontal:
+            return COLUMNS[section].title
+        return None
+
+
+class ClipFilterProxy(QSortFilterProxyModel):
+    """Sorts by each column's sort key; keeps the rows of one class (or untagged) and/or one video."""
+
+    def __init__(self, parent: QObject | None = None) -> None:
+        super().__init__(parent)
+        self.class_filter: Any = ALL  # ALL, UNTAGGED or a class id
+        self.video_filter: Any = ALL  # ALL or a video id
+        self.setSortRole(SORT_ROLE)
+
+    def set_filters(self, class_filter: Any, video_filter: Any) -> None:
+        if (class_filter, video_filter) == (self.class_filter, self.video_filter):
+            return
+        if hasattr(self, "endFilterChange"):  # Qt >= 6.10; invalidateRowsFilter is deprecated there
+            self.beginFilterChange()
+            self.class_filter, self.video_filter = class_filter, video_filter
+            self.endFilterChange(QSortFilterProxyModel.Direction.Rows)
+        else:
+            self.class_filter, self.video_filter = class_filter, video_filter
+            self.invalidateRowsFilter()
+
+    def filterAcceptsRow(self, source_row: int, source_parent: QModelIndex | QPersistentModelIndex) -> bool:
+        clip = self.sourceModel().row_at(source_row).clip
+        if self.video_filter != ALL and clip.video_id != self.video_filter:
+            return False
+        if self.class_filter == UNTAGGED:
+            return clip.class_id is None
+        return self.class_filter == ALL or clip.class_id == self.class_filter
+
+    def lessThan(self, left: QModelIndex | QPersistentModelIndex,
+                 right: QModelIndex | QPersistentModelIndex) -> bool:  # fmt: skip
+        # The keys are tuples, which Qt's QVariant comparison cannot order, so compare them here.
+        model = self.sourceModel()
+        return model.sort_key(left.row(), left.column()) < model.sort_key(right.row(), right.column())
+
+
+class _ActivateOnEnter(QObject):
+    """Enter/Return on the view activates the current row on every platform and style."""
+
+    def __init__(self, on_enter: Callable[[], None], parent: QObject) -> None:
+        super().__init__(parent)
+        self._on_enter = on_enter
+
+    def eventFilter(self, watched: QObject, event: QEvent) -> bool:
+        if event.type() == QEvent.Type.KeyPress and event.key() in (Qt.Key.Key_Return, Qt.Key.Key_Enter):
+            self._on_enter()
+            return True
+        return False
+
+
+class ClipTable(QWidget):
+    """All clips, sortable, filterable by class and video; activating a row emits ``clip_activated``."""
+
+    clip_activated = Signal(int, int, int)  # video id, start frame, clip id
+
+    def __init__(self, project, history=None, parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        self.project = project
+        self.history = history
+        self.model = ClipTableModel(self)
+        self.proxy = ClipFilterProxy(self)
+        self.proxy.setSourceModel(self.model)
+
+        self.class_filter = QComboBox()
+        self.video_filter = QComboBox()
+        for combo in (self.class_filter, self.video_filter):
+            combo.setSizeAdjustPolicy(QComboBox.SizeAdjustPolicy.AdjustToContents)
+            combo.currentIndexChanged.connect(self._on_filter_changed)
+
+        self.view = QTableView()
+        self.view.setModel(self.proxy)
+        self.view.setSortingEnabled(True)
+        self.view.sortByColumn(column_index("Start"), Qt.SortOrder.AscendingOrder)
+        self.view.setSelectionBehavior(QAbstractItemView.SelectionBehavior.SelectRows)
+        self.view.setSelectionMode(QAbstractItemView.SelectionMode.SingleSelection)
+        self.view.setEditTriggers(QAbstractItemView.EditTrigger.NoEditTriggers)
+        self.view.setAlternatingRowColors(True)
+        self.view.verticalHeader().hide()
+        self.view.horizontalHeader().setSectionResizeMode(QHeaderView.ResizeMode.Interactive)
+        self.view.horizontalHeader().setStretchLastSection(True)
+        self.view.doubleClicked.connect(self._on_view_double_clicked)
+        self.view.installEventFilter(_ActivateOnEnter(self._activate_current, self.view))
+
+        filters = QHBoxLayout()
+        filters.setContentsMargins(0, 0, 0, 0)
+        filters.addWidget(QLabel("Class:"))
+        filters.addWidget(self.class_filter)
+        filters.addWidget(QLabel("Video:"))
+        filters.addWidget(self.video_filter)
+        filters.addStretch(1)
+        layout = QVBoxLayout(self)
+        layout.setContentsMargins(0, 0, 0, 0)
+        layout.addLayout(filters)
+        layout.addWidget(self.view, 1)
+
+        if history is not None:
+            history.changed.connect(self._on_history_changed)
+        self.refresh()
+
+    # --- reads -----------------------------------------------------------------------------------------------
+
+    def visible_clip_ids(self) -> list[int]:
+        """The clip ids shown, top to bottom (after filters and sorting)."""
+        return [self.proxy.index(r, 0).data(CLIP_ID_ROLE) for r in range(self.proxy.rowCount())]
+
+    def selected_clip_id(self) -> int | None:
+        rows = self.view.selectionModel().selectedRows()
+        return rows[0].data(CLIP_ID_ROLE) if rows else None
+
+    def select_clip(self, clip_id: int) -> bool:
+        """Select and scroll to the clip's row; False if it is not in the project or hidden by the filters
+        (the user's filters are left as they are)."""
+        source_row = self.model.row_of_clip(clip_id)
+        if source_row < 0:
+            return False
+        index = self.proxy.mapFromSource(self.model.index(source_row, 0))
+        if not index.isValid():
+            return False
+        self.view.selectRow(index.row())
+        self.view.setCurrentIndex(index)
+        self.view.scrollTo(index)
+        return True
+
+    def set_class_filter(self, value: Any) -> None:
+        """``ALL``, ``UNTAGGED`` or a class id (ignored if no such class)."""
+        self._set_combo(self.class_filter, value)
+
+    def set_video_filter(self, value: Any) -> None:
+        """``ALL`` or a video id (ignored if no such video)."""
+        self._set_combo(self.video_filter, value)
+
+    def refresh(self) -> None:
+        """Reload clips, classes and videos; keeps the filters (where their class/video still exists), the sort
+        order and the selected clip."""
+        selected = self.selected_clip_id()
+        classes = list_classes(self.project)
+        videos = list_videos(self.project)
+        clips = list_clips(self.project)
+        by_class = {c.id: c for c in classes}
+        by_video = {v.id: v for v in videos}
+        rows = [ClipRow(clip, by_video.get(clip.video_id), by_class.get(clip.class_id)) for clip in clips]
+
+        self._fill_combo(self.class_filter, "All classes",
+                         [(c.name, c.id, c.color) for c in classes] + [("Untagged", UNTAGGED, None)])  # fmt: skip
+        self._fill_combo(self.video_filter, "All videos", [(v.name, v.id, None) for v in videos])
+        self.model.set_rows(rows)
+        self._on_filter_changed()
+        if selected is not None:
+            self.select_clip(selected)
+
+    # --- internals ---------------------------------------------------------------------------------------------
+
+    @staticmethod
+    def _fill_combo(combo: QComboBox, all_text: str, entries: list[tuple[str, Any, str | None]]) -> None:
+        current = combo.currentData() if combo.count() else ALL
+        combo.blockSignals(True)  # the filter is applied once, after the model is reset
+        try:
+            combo.clear()
+            combo.addItem(all_text, ALL)
+            for text, data, color in entries:
+                if color is not None:
+                    combo.addItem(color_icon(color), text, data)
+                else:
+                    combo.addItem(text, data)
+            found = combo.findData(current)
+            combo.setCurrentIndex(max(found, 0))
+        finally:
+            combo.blockSignals(False)
+
+    @staticmethod
+    def _set_combo(combo: QComboBox, value: Any) -> None:
+        found = combo.findData(value)
+        if found >= 0:
+            combo.setCurrentIndex(found)
+
+    def _activate_current(self) -> None:
+        index = self.view.currentIndex()
+        if index.isValid():
+            self._on_view_double_clicked(index)
+
+    def _on_view_double_clicked(self, index: QModelIndex) -> None:
+        row = self.model.row_at(self.proxy.mapToSource(index).row())
+        self.clip_activated.emit(row.clip.video_id, row.clip.start_frame, row.clip.id)
+
+    def _on_filter_changed(self, *_: object) -> None:
+        self.proxy.set_filters(self.class_filter.currentData(), self.video_filter.currentData())
+
+    def _on_history_changed(self, _result) -> None:
+        self.refresh()
+
+
+__all__ = ["ALL", "COLUMNS", "UNTAGGED", "ClipRow", "ClipTable", "ClipTableModel", "Column", "column_index"]
