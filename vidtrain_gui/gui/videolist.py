@@ -1,0 +1,470 @@
+"""The project's videos as a list (``VideoListWidget``): thumbnail, name, duration, clips per class and file status,
+with a name filter, and "Locate..." to relink a video whose file moved.
+
+The model (``VideoListModel``) reads the project in three queries per ``refresh`` (videos, clip counts, classes) and
+keeps plain values, so painting never touches the database. Thumbnails are the JPEGs the import wrote
+(``jobs.ingest.thumb_path``); they are read on a ``QThreadPool`` thread only when a row is first painted, scaled
+there, and cached by fingerprint; a grey placeholder shows until then, or when there is none.
+
+Relinking checks the chosen file's content fingerprint itself: ``core.videos.relink_video`` stores any path it is
+given, and pointing a video at another recording would silently misplace every clip on it. The file dialog and the
+error box are attributes (``locate_dialog``, ``show_error``) so tests and the window can replace them.
+
+With ``setAcceptDrops(True)`` the widget takes drops of files and folders itself and emits ``paths_dropped`` (for
+``ImportController.start``). It is off by default so that drops fall through to a window that handles them.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from PySide6.QtCore import (
+    QAbstractTableModel,
+    QModelIndex,
+    QObject,
+    QPoint,
+    QRect,
+    QSize,
+    QSortFilterProxyModel,
+    Qt,
+    QThreadPool,
+    Signal,
+    Slot,
+)
+from PySide6.QtGui import QBrush, QColor, QDragEnterEvent, QDropEvent, QImage, QPixmap
+from PySide6.QtWidgets import (
+    QAbstractItemView,
+    QApplication,
+    QFileDialog,
+    QHBoxLayout,
+    QHeaderView,
+    QLabel,
+    QLineEdit,
+    QMenu,
+    QMessageBox,
+    QPushButton,
+    QStyle,
+    QStyledItemDelegate,
+    QStyleOptionViewItem,
+    QTableView,
+    QVBoxLayout,
+    QWidget,
+)
+
+from vidtrain_gui.core import labels as L
+from vidtrain_gui.core import videos as V
+from vidtrain_gui.core.errors import VidTrainError
+from vidtrain_gui.gui.importer import paths_from_mime
+from vidtrain_gui.jobs.ingest import CheckReport, check_videos, thumb_path
+from vidtrain_gui.media.fingerprint import fingerprint
+
+NAME, DURATION, CLIPS, STATUS = range(4)
+HEADERS = ("Video", "Duration", "Clips", "Status")
+VIDEO_ID_ROLE = Qt.ItemDataRole.UserRole + 1
+CLIP_SEGMENTS_ROLE = Qt.ItemDataRole.UserRole + 2  # [(text, colour)] for the clips column
+THUMB_SIZE = QSize(64, 36)
+DIM_COLOR = QColor("#8c8c8c")  # missing rows, "untagged", separators
+BADGE_COLOR = QColor("#f4c7c3")
+UNTAGGED_COLOR = "#8c8c8c"
+VIDEO_FILTER = "Videos (*.mp4 *.m4v *.mov *.avi *.mkv *.webm *.mpg *.mpeg *.wmv *.flv *.mts *.m2ts *.ts);;All files (*)"
+
+
+def format_duration(seconds: float) -> str:
+    """``75.4`` -> ``"0:01:15"``; h:mm:ss, rounded to the second."""
+    total = max(0, round(seconds or 0))
+    h, rest = divmod(total, 3600)
+    m, s = divmod(rest, 60)
+    return f"{h}:{m:02d}:{s:02d}"
+
+
+@dataclass(frozen=True)
+class _Row:
+    video: V.VideoInfo
+    segments: tuple[tuple[str, str], ...]  # (text, colour) per class with clips, untagged last
+
+    @property
+    def counts_text(self) -> str:
+        return " · ".join(text for text, _ in self.segments)
+
+
+def _segments(counts: dict[int | None, int], classes: list) -> tuple[tuple[str, str], ...]:
+    segments = [(f"{c.name} {counts[c.id]}", c.color) for c in classes if counts.get(c.id)]
+    if counts.get(None):
+        segments.append((f"untagged {counts[None]}", UNTAGGED_COLOR))
+    return tuple(segments)
+
+
+class _ThumbSignals(QObject):
+    loaded = Signal(str, QImage)  # fingerprint, image (null when unreadable)
+
+
+def _load_thumbnail(path: str, fp: str, size: QSize, signals: _ThumbSignals) -> None:
+    # Worker thread: QImage (unlike QPixmap) may be made and scaled here.
+    image = QImage(path)
+    if not image.isNull():
+        image = image.scaled(size, Qt.AspectRatioMode.KeepAspectRatio, Qt.TransformationMode.SmoothTransformation)
+    try:
+        signals.loaded.emit(fp, image)
+    except RuntimeError:  # the list was closed meanwhile
+        pass
+
+
+class VideoListModel(QAbstractTableModel):
+    """One row per video of ``project``, in the order they were added. Call ``refresh`` after changes."""
+
+    def __init__(self, project, parent: QObject | None = None, pool: QThreadPool | None = None) -> None:
+        super().__init__(parent)
+        self._project = project
+        self._rows: list[_Row] = []
+        self._pool = pool or QThreadPool.globalInstance()
+        self._thumbs: dict[str, QPixmap] = {}
+        self._thumbs_pending: set[str] = set()
+        self._thumbs_absent: set[str] = set()  # forgotten at refresh: an import may have written it since
+        self._placeholder = QPixmap(THUMB_SIZE)
+        self._placeholder.fill(QColor("#b4b4b4"))
+        self._thumb_signals = _ThumbSignals(self)
+        self._thumb_signals.loaded.connect(self._on_thumbnail_loaded)
+
+    # --- reading the project -------------------------------------------------------------------------------
+
+    def refresh(self) -> None:
+        videos = V.list_videos(self._project)
+        counts = L.clip_counts(self._project)
+        classes = L.list_classes(self._project)
+        self.beginResetModel()
+        self._rows = [_Row(v, _segments(counts.get(v.id, {}), classes)) for v in videos]
+        self._thumbs_absent.clear()
+        self.endResetModel()
+
+    def video_at(self, row: int) -> V.VideoInfo | None:
+        return self._rows[row].video if 0 <= row < len(self._rows) else None
+
+    def row_of(self, video_id: int) -> int:
+        return next((i for i, r in enumerate(self._rows) if r.video.id == video_id), -1)
+
+    def videos(self) -> list[V.VideoInfo]:
+        return [r.video for r in self._rows]
+
+    def thumbnail(self, video_id: int) -> QPixmap | None:
+        """The loaded thumbnail of a video, or None while it is loading or when there is none."""
+        row = self.row_of(video_id)
+        return None if row < 0 else self._thumbs.get(self._rows[row].video.fingerprint)
+
+    # --- Qt model ------------------------------------------------------------------------------------------
+
+    def rowCount(self, parent: QModelIndex = QModelIndex()) -> int:  # noqa: B008 - Qt's signature
+        return 0 if parent.isValid() else len(self._rows)
+
+    def columnCount(self, parent: QModelIndex = QModelIndex()) -> int:  # noqa: B008
+        return 0 if parent.isValid() else len(HEADERS)
+
+    def headerData(self, section: int, orientation: Qt.Orientation, role: int = Qt.ItemDataRole.DisplayRole) -> Any:
+        if orientation == Qt.Orientation.Horizontal and role == Qt.ItemDataRole.DisplayRole:
+            return HEADERS[section]
+        return None
+
+    def data(self, index: QModelIndex, role: int = Qt.ItemDataRole.DisplayRole) -> Any:
+        if not index.isValid() or not 0 <= index.row() < len(self._rows):
+            return None
+        row = self._rows[index.row()]
+        video, col = row.video, index.column()
+        missing = video.status != "ok"
+        if role == Qt.ItemDataRole.DisplayRole:
+            if col == NAME:
+                return video.name
+            if col == DURATION:
+                return format_duration(video.duration_s)
+            if col == CLIPS:
+                return row.counts_text
+            return video.status
+        if role == VIDEO_ID_ROLE:
+            return video.id
+        if role == CLIP_SEGMENTS_ROLE and col == CLIPS:
+            return row.segments
+        if role == Qt.ItemDataRole.DecorationRole and col == NAME:
+            return self._thumbnail_or_placeholder(video.fingerprint)
+        if role == Qt.ItemDataRole.ForegroundRole and (missing or (col == CLIPS and not row.segments)):
+            return QBrush(DIM_COLOR)
+        if role == Qt.ItemDataRole.BackgroundRole and col == STATUS and missing:
+            return QBrush(BADGE_COLOR)
+        if role == Qt.ItemDataRole.TextAlignmentRole and col in (DURATION, STATUS):
+            return int(Qt.AlignmentFlag.AlignCenter)
+        if role == Qt.ItemDataRole.ToolTipRole:
+            if missing:
+                return f"{video.status}: {video.path}\nUse Locate... to point at the file's new place."
+            return f"{video.path}\n{video.width}x{video.height}, {video.fps:g} fps, {video.frame_count} frames"
+        return None
+
+    # --- thumbnails ----------------------------------------------------------------------------------------
+
+    def _thumbnail_or_placeholder(self, fp: str) -> QPixmap:
+        pixmap = self._thumbs.get(fp)
+        if pixmap is not None:
+            return pixmap
+        if fp not in self._thumbs_pending and fp not in self._thumbs_absent:
+            path = thumb_path(self._project, fp)
+            if path.is_file():
+                self._thumbs_pending.add(fp)
+                signals, size = self._thumb_signals, QSize(THUMB_SIZE)
+                self._pool.start(lambda: _load_thumbnail(str(path), fp, size, signals))
+            else:
+                self._thumbs_absent.add(fp)
+        return self._placeholder
+
+    @Slot(str, QImage)
+    def _on_thumbnail_loaded(self, fp: str, image: QImage) -> None:
+        self._thumbs_pending.discard(fp)
+        if image.isNull():
+            self._thumbs_absent.add(fp)
+            return
+        self._thumbs[fp] = QPixmap.fromImage(image)
+        for i, row in enumerate(self._rows):
+            if row.video.fingerprint == fp:
+                index = self.index(i, NAME)
+                self.dataChanged.emit(index, index, [Qt.ItemDataRole.DecorationRole])
+
+
+class _ClipCountsDelegate(QStyledItemDelegate):
+    """Paints "walk 3 · run 1" with each class in its own colour."""
+
+    def paint(self, painter, option: QStyleOptionViewItem, index: QModelIndex) -> None:  # type: ignore[override]
+        segments = index.data(CLIP_SEGMENTS_ROLE)
+        if not segments:
+            super().paint(painter, option, index)
+            return
+        opt = QStyleOptionViewItem(option)
+        self.initStyleOption(opt, index)
+        opt.text = ""
+        style = opt.widget.style() if opt.widget is not None else QApplication.style()
+        style.drawControl(QStyle.ControlElement.CE_ItemViewItem, opt, painter, opt.widget)
+        dim = index.data(Qt.ItemDataRole.ForegroundRole) is not None  # a missing video: no colours
+        rect = opt.rect.adjusted(4, 0, -4, 0)
+        metrics = opt.fontMetrics
+        x = rect.left()
+        painter.save()
+        painter.setFont(opt.font)
+        for i, (text, color) in enumerate(segments):
+            for part, pen in (((" · ", DIM_COLOR),) if i else ()) + ((text, DIM_COLOR if dim else QColor(color)),):
+                if x >= rect.right():
+                    break
+                painter.setPen(pen)
+                box = QRect(x, rect.top(), rect.right() - x, rect.height())
+                painter.drawText(box, int(Qt.AlignmentFlag.AlignVCenter | Qt.AlignmentFlag.AlignLeft), part)
+                x += metrics.horizontalAdvance(part)
+        painter.restore()
+
+
+class VideoListWidget(QWidget):
+    """The project's videos. Signals: ``video_activated(video_id)`` when the user makes another video current
+    (click or keyboard; not when ``select_video`` does), ``relinked(video_id)`` after Locate..., and
+    ``paths_dropped(paths)`` when files or folders are dropped on it (after ``setAcceptDrops(True)``)."""
+
+    video_activated = Signal(int)
+    relinked = Signal(int)
+    paths_dropped = Signal(list)
+
+    def __init__(self, project, parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        self._project = project
+        self._quiet = False  # set while the selection changes by program, not by the user
+        # Replaceable for tests and for the window: locate_dialog(video) -> path or None; show_error(title, text).
+        self.locate_dialog: Callable[[V.VideoInfo], str | None] = self._ask_for_file
+        self.show_error: Callable[[str, str], None] = lambda title, text: QMessageBox.warning(self, title, text)
+
+        self.model = VideoListModel(project, self)
+        self.proxy = QSortFilterProxyModel(self)
+        self.proxy.setSourceModel(self.model)
+        self.proxy.setFilterKeyColumn(NAME)
+        self.proxy.setFilterCaseSensitivity(Qt.CaseSensitivity.CaseInsensitive)
+
+        self.filter_edit = QLineEdit(self)
+        self.filter_edit.setPlaceholderText("Filter by name")
+        self.filter_edit.setClearButtonEnabled(True)
+        self.filter_edit.textChanged.connect(self._on_filter_edit_text_changed)
+        self.locate_button = QPushButton("Locate...", self)
+        self.locate_button.setToolTip("Point a missing video at its file's new place")
+        self.locate_button.setEnabled(False)
+        self.locate_button.clicked.connect(self._on_locate_button_clicked)
+        self.summary_label = QLabel(self)
+
+        self.view = QTableView(self)
+        self.view.setModel(self.proxy)
+        self.view.setSelectionBehavior(QAbstractItemView.SelectionBehavior.SelectRows)
+        self.view.setSelectionMode(QAbstractItemView.SelectionMode.SingleSelection)
+        self.view.setEditTriggers(QAbstractItemView.EditTrigger.NoEditTriggers)
+        self.view.setIconSize(THUMB_SIZE)
+        self.view.setWordWrap(False)
+        self.view.setShowGrid(False)
+        self.view.verticalHeader().hide()
+        self.view.verticalHeader().setDefaultSectionSize(THUMB_SIZE.height() + 6)
+        header = self.view.horizontalHeader()
+        header.setSectionResizeMode(NAME, QHeaderView.ResizeMode.Stretch)
+        for col in (DURATION, CLIPS, STATUS):
+            header.setSectionResizeMode(col, QHeaderView.ResizeMode.ResizeToContents)
+        self.view.setItemDelegateForColumn(CLIPS, _ClipCountsDelegate(self.view))
+        self.view.setContextMenuPolicy(Qt.ContextMenuPolicy.CustomContextMenu)
+        self.view.customContextMenuRequested.connect(self._on_view_custom_context_menu_requested)
+        self.view.selectionModel().currentRowChanged.connect(self._on_selection_current_row_changed)
+
+        top = QHBoxLayout()
+        top.addWidget(self.filter_edit, 1)
+        top.addWidget(self.locate_button)
+        layout = QVBoxLayout(self)
+        layout.setContentsMargins(0, 0, 0, 0)
+        layout.addLayout(top)
+        layout.addWidget(self.view, 1)
+        layout.addWidget(self.summary_label)
+        self.refresh()
+
+    # --- public API ----------------------------------------------------------------------------------------
+
+    def refresh(self) -> None:
+        """Reload from the project, keeping the current video (without emitting ``video_activated``)."""
+        current = self.current_video_id()
+        self._quiet = True
+        try:
+            self.model.refresh()
+            if current is not None:
+                self._select_source_row(self.model.row_of(current))
+        finally:
+            self._quiet = False
+        videos = self.model.videos()
+        missing = sum(v.status != "ok" for v in videos)
+        text = f"{len(videos)} video{'s' * (len(videos) != 1)}"
+        self.summary_label.setText(text + (f", {missing} not found or unreadable" if missing else ""))
+        self._update_locate_button()
+
+    def current_video_id(self) -> int | None:
+        index = self.view.currentIndex()
+        return None if not index.isValid() else index.data(VIDEO_ID_ROLE)
+
+    def select_video(self, video_id: int) -> bool:
+        """Make ``video_id`` current (clearing the filter if it hides it); False if there is no such video."""
+        row = self.model.row_of(video_id)
+        if row < 0:
+            return False
+        if not self.proxy.mapFromSource(self.model.index(row, NAME)).isValid():
+            self.filter_edit.clear()
+        self._quiet = True
+        try:
+            self._select_source_row(row)
+        finally:
+            self._quiet = False
+        self._update_locate_button()
+        return True
+
+    def locate(self, video_id: int) -> bool:
+        """Ask for a video's file (``locate_dialog``) and relink it if it is the same content; True if relinked.
+        A different file is refused with a message (``show_error``) and nothing changes."""
+        try:
+            video = V.get_video(self._project, video_id)
+        except VidTrainError as exc:
+            self.show_error("Cannot locate the video", str(exc))
+            return False
+        path = self.locate_dialog(video)
+        if not path:
+            return False
+        try:
+            found = fingerprint(path)
+        except OSError as exc:
+            self.show_error("Cannot read the file", f"{path}: {exc.strerror or exc}. Choose a file you can read.")
+            return False
+        if found != video.fingerprint:
+            self.show_error(
+                "Not the same video",
+                f"{Path(path).name} is not the video imported as {video.name}: its content differs, so its clips "
+                f"would not match. Choose the file that was at {video.path} (it may have been renamed).",
+            )
+            return False
+        try:
+            V.relink_video(self._project, video_id, path)
+        except VidTrainError as exc:
+            self.show_error("Cannot relink the video", str(exc))
+            return False
+        self.refresh()
+        self.relinked.emit(video_id)
+        return True
+
+    def check_files(self) -> CheckReport:
+        """Mark videos whose file is gone as missing (and found ones as ok again), then refresh."""
+        report = check_videos(self._project)
+        self.refresh()
+        return report
+
+    def context_menu(self, video_id: int) -> QMenu:
+        """The menu for a row (built separately from showing it, so it can be tested)."""
+        video = next((v for v in self.model.videos() if v.id == video_id), None)
+        menu = QMenu(self)
+        locate = menu.addAction("Locate...")
+        locate.setEnabled(video is not None and video.status != "ok")
+        locate.triggered.connect(lambda: self.locate(video_id))
+        menu.addAction("Check all files", self.check_files)
+        return menu
+
+    # --- slots ---------------------------------------------------------------------------------------------
+
+    @Slot(str)
+    def _on_filter_edit_text_changed(self, text: str) -> None:
+        self.proxy.setFilterFixedString(text.strip())
+
+    @Slot()
+    def _on_locate_button_clicked(self) -> None:
+        video_id = self.current_video_id()
+        if video_id is not None:
+            self.locate(video_id)
+
+    @Slot(QModelIndex, QModelIndex)
+    def _on_selection_current_row_changed(self, current: QModelIndex, _previous: QModelIndex) -> None:
+        self._update_locate_button()
+        if not self._quiet and current.isValid():
+            self.video_activated.emit(int(current.data(VIDEO_ID_ROLE)))
+
+    @Slot(QPoint)
+    def _on_view_custom_context_menu_requested(self, pos: QPoint) -> None:
+        index = self.view.indexAt(pos)
+        if index.isValid():
+            self.context_menu(int(index.data(VIDEO_ID_ROLE))).exec(self.view.viewport().mapToGlobal(pos))
+
+    # --- drag and drop -------------------------------------------------------------------------------------
+
+    def dragEnterEvent(self, event: QDragEnterEvent) -> None:
+        if paths_from_mime(event.mimeData()):
+            event.acceptProposedAction()
+
+    def dragMoveEvent(self, event) -> None:  # type: ignore[no-untyped-def]
+        if paths_from_mime(event.mimeData()):
+            event.acceptProposedAction()
+
+    def dropEvent(self, event: QDropEvent) -> None:
+        paths = paths_from_mime(event.mimeData())
+        if paths:
+            event.acceptProposedAction()
+            self.paths_dropped.emit(paths)
+
+    # --- helpers -------------------------------------------------------------------------------------------
+
+    def _select_source_row(self, row: int) -> None:
+        index = self.proxy.mapFromSource(self.model.index(row, NAME)) if row >= 0 else QModelIndex()
+        if not index.isValid():
+            return
+        self.view.setCurrentIndex(index)
+        self.view.scrollTo(index)
+
+    def _update_locate_button(self) -> None:
+        video_id = self.current_video_id()
+        row = self.model.row_of(video_id) if video_id is not None else -1
+        video = self.model.video_at(row)
+        self.locate_button.setEnabled(video is not None and video.status != "ok")
+
+    def _ask_for_file(self, video: V.VideoInfo) -> str | None:
+        old_dir = os.path.dirname(video.path)
+        start = old_dir if os.path.isdir(old_dir) else str(Path.home())
+        path, _ = QFileDialog.getOpenFileName(self, f"Locate {video.name}", start, VIDEO_FILTER)
+        return path or None
+
+
+__all__ = ["VideoListModel", "VideoListWidget", "format_duration"]
