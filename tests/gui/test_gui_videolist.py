@@ -122,10 +122,14 @@ def test_a_second_start_is_queued_and_cancel_stops_between_files(qtbot, project,
     (footage / "sub").mkdir()
     for i in range(3):
         shutil.copy(footage / "alpha.mp4", footage / "sub" / f"copy{i}.mp4")
+    def cancel_after_first(done, total, name):  # runs in the worker thread: deterministic, unlike a race
+        if done == 1:
+            controller.cancel()  # stops the first batch after its current file and drops the queued one
+
+    controller._signals.progressed.connect(cancel_after_first, Qt.ConnectionType.DirectConnection)
     with qtbot.waitSignal(controller.finished, timeout=TIMEOUT_MS) as blocker:
         controller.start([footage / "sub"])
         controller.start([footage / "beta.mp4"])
-        controller.cancel()  # stops the first batch after its current file and drops the queued one
     summary = blocker.args[0]
     assert summary.cancelled and summary.handled < summary.total == 3
     assert not controller.is_running and controller.queued == 0
