@@ -132,7 +132,8 @@ def test_a_second_start_is_queued_and_cancel_stops_between_files(qtbot, project,
         controller.start([footage / "beta.mp4"])
     summary = blocker.args[0]
     assert summary.cancelled and summary.handled < summary.total == 3
-    assert not controller.is_running and controller.queued == 0
+    qtbot.waitUntil(lambda: not controller.is_running, timeout=TIMEOUT_MS)
+    assert controller.queued == 0
 
 
 def test_an_unexpected_error_is_reported_by_failed(qtbot, tmp_path, footage):

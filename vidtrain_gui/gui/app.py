@@ -1,28 +1,184 @@
-"""Entry point of the window (``vidtrain-gui``).
+"""Entry point of the window (``vidtrain-gui [PATH] [--screenshot FILE]``) and its start page.
 
-The window itself (player, timeline, classes, training panel) is built by the window issues; until then this
-entry point says so and points at the headless CLI, which already does every job the window will start.
+This module owns starting the app: with a project path it opens that project; without one it shows the start page
+(recent projects, New…, Open…, Try the demo). ``--screenshot FILE`` opens the project, waits until the window is
+fully drawn (video list filled, the first video's exact frame on screen, timeline set), saves a PNG of the window
+and exits 0: how the guide's screenshots are made and how a smoke test sees the real window. torch is never
+imported here: the window reaches the ML engine only through jobs.
 """
 
 from __future__ import annotations
 
+import argparse
 import sys
+from pathlib import Path
 
-MESSAGE = """VidTrain {version}: the window is coming in the next release.
-Everything it will do is available headless now through the `vidtrain` command:
-  vidtrain init MyProject
-  vidtrain import MyProject ~/Videos/experiment1
-  vidtrain classes add MyProject grooming
-  vidtrain clips add MyProject --video 1 --start 120 --end 180 --class grooming
-  vidtrain info MyProject
-Run `vidtrain --help` for all commands."""
+from PySide6.QtCore import QTimer, Signal
+from PySide6.QtWidgets import (
+    QApplication,
+    QFileDialog,
+    QHBoxLayout,
+    QLabel,
+    QListWidget,
+    QListWidgetItem,
+    QMessageBox,
+    QPushButton,
+    QVBoxLayout,
+    QWidget,
+)
+
+from vidtrain_gui.core import settings as S
+from vidtrain_gui.core.errors import VidTrainError
+from vidtrain_gui.core.project import Project
+
+SCREENSHOT_TIMEOUT_MS = 20_000
+
+
+def demo_folder() -> Path:
+    """Where "Try the demo" makes (or finds) its project: the user's data folder."""
+    import platformdirs
+
+    return Path(platformdirs.user_data_dir("vidtrain")) / "VidTrain demo"
+
+
+class StartPage(QWidget):
+    """Recent projects, New, Open and Try the demo; emits ``project_chosen(path)``."""
+
+    project_chosen = Signal(str)
+
+    def __init__(self, settings: S.Settings, parent: QWidget | None = None):
+        super().__init__(parent)
+        self.setWindowTitle("VidTrain")
+        self.resize(520, 380)
+        layout = QVBoxLayout(self)
+        title = QLabel("<h2>VidTrain</h2>Tag a few clips, train a video classifier, review its predictions.")
+        layout.addWidget(title)
+        layout.addWidget(QLabel("Recent projects:"))
+        self.recent = QListWidget(self)
+        for path in settings.recent_projects:
+            item = QListWidgetItem(path)
+            if not (Path(path) / "project.vidtrain").is_file():
+                item.setText(f"{path}  (not found)")
+            item.setData(256, path)
+            self.recent.addItem(item)
+        self.recent.itemActivated.connect(lambda item: self.project_chosen.emit(item.data(256)))
+        layout.addWidget(self.recent, 1)
+        buttons = QHBoxLayout()
+        for text, slot in (("New…", self.new_project), ("Open…", self.open_project), ("Try the demo", self.demo)):
+            button = QPushButton(text, self)
+            button.clicked.connect(slot)
+            buttons.addWidget(button)
+        layout.addLayout(buttons)
+        self.status = QLabel("", self)
+        layout.addWidget(self.status)
+
+    def new_project(self) -> None:
+        folder = QFileDialog.getExistingDirectory(self, "Folder for the new project (empty or new)")
+        if not folder:
+            return
+        try:
+            Project.create(folder).close()
+        except VidTrainError as exc:
+            QMessageBox.warning(self, "New project", str(exc))
+            return
+        self.project_chosen.emit(folder)
+
+    def open_project(self) -> None:
+        folder = QFileDialog.getExistingDirectory(self, "Open a project folder")
+        if folder:
+            self.project_chosen.emit(folder)
+
+    def demo(self) -> None:
+        folder = demo_folder()
+        if (folder / "project.vidtrain").is_file():
+            self.project_chosen.emit(str(folder))
+            return
+        self.status.setText("Making the demo project (a few seconds)…")
+        from vidtrain_gui.gui.tasks import run_in_background
+        from vidtrain_gui.jobs.demo import make_demo_project
+
+        run_in_background(self, lambda: str(make_demo_project(folder)),
+                          done=self.project_chosen.emit,
+                          failed=lambda message: self.status.setText(f"The demo could not be made: {message}"))  # fmt: skip
+
+
+class App:
+    """The running app: the start page or one project window at a time."""
+
+    def __init__(self, settings_path: str | None = None):
+        self.settings_path = settings_path or str(S.default_settings_path())
+        self.settings = S.load_settings(self.settings_path)
+        self.window = None
+        self.start = None
+
+    def show_start(self) -> StartPage:
+        self.start = StartPage(self.settings)
+        self.start.project_chosen.connect(self.open_project)
+        self.start.show()
+        return self.start
+
+    def open_project(self, path: str):
+        from vidtrain_gui.gui.mainwindow import MainWindow, open_for_window
+
+        try:
+            project = open_for_window(path)
+        except VidTrainError as exc:
+            QMessageBox.warning(self.start, "Open project", str(exc))
+            return None
+        self.settings = S.add_recent_project(self.settings, str(project.root))
+        try:
+            S.save_settings(self.settings, self.settings_path)
+        except OSError:
+            pass
+        self.window = MainWindow(project, self.settings, self.settings_path)
+        self.window.show()
+        if self.start is not None:
+            self.start.close()
+        return self.window
+
+
+def _screenshot(window, path: str) -> None:
+    """Save ``window`` as a PNG once it is fully drawn (or after a timeout), then quit with 0."""
+    app = QApplication.instance()
+    done = {"saved": False}
+
+    def save() -> None:
+        if done["saved"]:
+            return
+        done["saved"] = True
+        app.processEvents()
+        window.grab().save(path)
+        app.exit(0)
+
+    if window.video is None:
+        QTimer.singleShot(300, save)
+    else:
+        window.player.exact_frame_shown.connect(lambda _i: QTimer.singleShot(200, save))
+        if (window.player.shown_frame() or (0, False))[1]:
+            QTimer.singleShot(200, save)
+    QTimer.singleShot(SCREENSHOT_TIMEOUT_MS, save)
 
 
 def main(argv: list[str] | None = None) -> int:
-    from vidtrain_gui import __version__
-
-    print(MESSAGE.format(version=__version__))
-    return 0
+    parser = argparse.ArgumentParser(prog="vidtrain-gui", description="The VidTrain window.")
+    parser.add_argument("project", nargs="?", help="project folder to open (default: the start page)")
+    parser.add_argument("--screenshot", metavar="FILE", help="open PROJECT, save a PNG of the drawn window, exit")
+    args = parser.parse_args(argv)
+    app = QApplication.instance() or QApplication(sys.argv[:1])
+    app.setApplicationName("VidTrain")
+    state = App()
+    if args.project:
+        window = state.open_project(args.project)
+        if window is None:
+            print(f"vidtrain-gui: cannot open {args.project}", file=sys.stderr)
+            return 1
+        if args.screenshot:
+            QTimer.singleShot(0, lambda: _screenshot(window, args.screenshot))
+    elif args.screenshot:
+        parser.error("--screenshot needs a PROJECT")
+    else:
+        state.show_start()
+    return app.exec()
 
 
 if __name__ == "__main__":

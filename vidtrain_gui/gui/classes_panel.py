@@ -23,6 +23,7 @@ from PySide6.QtWidgets import (
     QComboBox,
     QDialog,
     QDialogButtonBox,
+    QGridLayout,
     QHBoxLayout,
     QHeaderView,
     QInputDialog,
@@ -30,6 +31,7 @@ from PySide6.QtWidgets import (
     QMenu,
     QMessageBox,
     QRadioButton,
+    QSizePolicy,
     QToolButton,
     QTreeWidget,
     QTreeWidgetItem,
@@ -150,13 +152,14 @@ class ClassesPanel(QWidget):
         self._class_actions = (self.rename_action, self.recolor_action, self.hotkey_action, self.up_action,
                                self.down_action, self.delete_action)  # fmt: skip
 
-        buttons = QHBoxLayout()
+        # Two rows of four: the panel stays narrow enough to sit beside the player.
+        buttons = QGridLayout()
         buttons.setContentsMargins(0, 0, 0, 0)
-        for act in (self.add_action, *self._class_actions):
+        for k, act in enumerate((self.add_action, *self._class_actions)):
             button = QToolButton()
             button.setDefaultAction(act)
-            buttons.addWidget(button)
-        buttons.addStretch(1)
+            button.setSizePolicy(QSizePolicy.Policy.Expanding, QSizePolicy.Policy.Fixed)
+            buttons.addWidget(button, k // 4, k % 4)
         layout = QVBoxLayout(self)
         layout.setContentsMargins(0, 0, 0, 0)
         layout.addWidget(self.tree, 1)

@@ -41,7 +41,7 @@ def _scene_frame(kind: str, t: int, rng: np.random.Generator, base: np.ndarray) 
         yy, xx = np.ogrid[:h, :w]
         img[(yy - y) ** 2 + (xx - x) ** 2 <= 22**2] = (225, 40, 50)
     elif kind == "sweep":
-        x = int((t * 9) % (w + 40)) - 40
+        x = int((t * 9 + 60) % (w + 40)) - 40
         img[:, max(0, x) : max(0, x + 40)] = (60, 90, 220)
     else:
         noise = rng.integers(-6, 7, size=img.shape, dtype=np.int16)
@@ -52,9 +52,12 @@ def _scene_frame(kind: str, t: int, rng: np.random.Generator, base: np.ndarray) 
 def _write_video(path: Path, scenes: list[str], seed: int) -> None:
     rng = np.random.default_rng(seed)
     w, h = SIZE
-    yy, xx = np.mgrid[:h, :w]
-    base = np.stack([(96 + 30 * np.sin(xx / 17.0 + seed)), (100 + 25 * np.cos(yy / 13.0)),
-                     np.full((h, w), 90.0)], axis=2).astype(np.uint8)  # fmt: skip
+    # A calm "room": a vertical gradient with a faint floor grid, a little different in every video.
+    yy, xx = np.mgrid[:h, :w].astype(np.float64)
+    shade = yy / h
+    base = np.stack([70 + 50 * shade + 4 * seed, 78 + 46 * shade, 92 + 20 * shade], axis=2)
+    base[(yy > h * 0.6) & (((xx + 7 * seed) % 40 < 2) | (yy % 24 < 2))] *= 0.8
+    base = base.clip(0, 255).astype(np.uint8)
     tmp = path.with_name(path.stem + ".part.mp4")
     with av.open(str(tmp), "w") as out:
         stream = out.add_stream("libx264", rate=FPS)

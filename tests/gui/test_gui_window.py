@@ -1,0 +1,173 @@
+"""The real main window, headless: a project of generated videos (the demo project), keyboard and mouse labeling,
+undo and redo, close and reopen, a second window read-only, import with a refusal, no torch in the window's
+process, and ``vidtrain-gui PROJECT --screenshot FILE``."""
+
+from __future__ import annotations
+
+import shutil
+import subprocess
+import sys
+import textwrap
+
+import pytest
+from PySide6.QtCore import Qt
+
+from vidtrain_gui.core import classes as CL
+from vidtrain_gui.core import labels as L
+from vidtrain_gui.core import videos as V
+from vidtrain_gui.gui.mainwindow import MainWindow, open_for_window
+from vidtrain_gui.jobs.demo import make_demo_project
+
+
+@pytest.fixture(scope="module")
+def demo(tmp_path_factory):
+    return make_demo_project(tmp_path_factory.mktemp("demo") / "proj", videos=2)
+
+
+@pytest.fixture
+def project_path(demo, tmp_path):
+    """A fresh copy of the demo project for each test (its videos stay where the demo made them)."""
+    dest = tmp_path / "proj"
+    shutil.copytree(demo, dest, ignore=shutil.ignore_patterns("videos", ".project.lock"))
+    return dest
+
+
+def _window(qtbot, path, errors=None):
+    window = MainWindow(open_for_window(path), settings_path=str(path.parent / "settings.json"))
+    if errors is not None:
+        window.show_error = lambda message, title="VidTrain": errors.append(message)
+    qtbot.addWidget(window)
+    window.show()
+    qtbot.waitUntil(lambda: window.video is not None, timeout=5000)
+    qtbot.waitUntil(lambda: (window.player.shown_frame() or (0, False))[1], timeout=10000)
+    return window
+
+
+def _key(qtbot, window, key, modifier=Qt.KeyboardModifier.NoModifier):
+    qtbot.keyClick(window, key, modifier)
+
+
+def _clips(path):
+    from vidtrain_gui.core.project import Project
+
+    p = Project.open(path, readonly=True)
+    try:
+        names = {c.id: c.name for c in CL.list_classes(p)}
+        return sorted((c.video_id, c.start_frame, c.end_frame, names.get(c.class_id)) for c in L.list_clips(p))
+    finally:
+        p.close()
+
+
+def test_keyboard_labeling_undo_redo_and_reopen(qtbot, project_path):
+    before = _clips(project_path)
+    window = _window(qtbot, project_path)
+    video = window.video.id
+    for _ in range(5):
+        _key(qtbot, window, Qt.Key.Key_Right)
+    assert window.player.current_frame == 5
+    _key(qtbot, window, Qt.Key.Key_I)
+    _key(qtbot, window, Qt.Key.Key_Right, Qt.KeyboardModifier.ShiftModifier)
+    _key(qtbot, window, Qt.Key.Key_Right, Qt.KeyboardModifier.ShiftModifier)
+    assert window.player.current_frame == 25
+    _key(qtbot, window, Qt.Key.Key_O)
+    hotkey = {c.name: c.hotkey for c in CL.list_classes(window.project)}["sweep"]
+    qtbot.keyClicks(window, hotkey)
+    assert _clips(project_path) == sorted(before + [(video, 5, 26, "sweep")])  # saved at once
+    # No marks: a clip of the default length (2 s = 50 frames) centred on the playhead.
+    window.player.seek(300)
+    qtbot.waitUntil(lambda: window.player.current_frame == 300)
+    qtbot.keyClicks(window, {c.name: c.hotkey for c in CL.list_classes(window.project)}["ball"])
+    assert (video, 275, 325, "ball") in _clips(project_path)
+    _key(qtbot, window, Qt.Key.Key_Z, Qt.KeyboardModifier.ControlModifier)
+    assert (video, 275, 325, "ball") not in _clips(project_path)
+    _key(qtbot, window, Qt.Key.Key_Z, Qt.KeyboardModifier.ControlModifier | Qt.KeyboardModifier.ShiftModifier)
+    assert (video, 275, 325, "ball") in _clips(project_path)
+    # Delete removes the selected clip (the one just made), and [ ] jump between clips.
+    _key(qtbot, window, Qt.Key.Key_Delete)
+    assert (video, 275, 325, "ball") not in _clips(project_path)
+    window.player.seek(0)
+    qtbot.waitUntil(lambda: window.player.current_frame == 0)
+    _key(qtbot, window, Qt.Key.Key_BracketRight)
+    assert window.player.current_frame == 5
+    after = _clips(project_path)
+    window.close()
+    again = _window(qtbot, project_path)
+    assert _clips(project_path) == after and (video, 5, 26, "sweep") in after
+    again.close()
+
+
+def test_mouse_drawn_clip_and_clip_table(qtbot, project_path):
+    window = _window(qtbot, project_path)
+    count = len(_clips(project_path))
+    window.timeline.clip_drawn.emit(100, 140)  # the widget's own mouse handling is tested in test_gui_timeline
+    assert len(_clips(project_path)) == count + 1
+    window.timeline.clip_moved.emit(window.selected_clip, 200, 240)
+    assert (window.video.id, 200, 240, None) in _clips(project_path)
+    window.close()
+
+
+def test_second_window_is_read_only_and_says_so(qtbot, project_path):
+    first = _window(qtbot, project_path)
+    errors: list[str] = []
+    second = _window(qtbot, project_path, errors)
+    assert not first.project.readonly and second.project.readonly
+    assert second.banner.isVisible() and "read-only" in second.windowTitle()
+    count = len(_clips(project_path))
+    qtbot.keyClicks(second, "1")
+    assert len(_clips(project_path)) == count and errors and "read-only" in errors[0]
+    second.close()
+    first.close()
+
+
+def test_import_shows_refusals_and_keeps_the_rest(qtbot, project_path, tmp_path):
+    from videogen import write_pyav
+
+    errors: list[str] = []
+    window = _window(qtbot, project_path, errors)
+    good = write_pyav(tmp_path / "new.mp4", 40, size=(160, 120))
+    bad = tmp_path / "notes.mp4"
+    bad.write_text("not a video")
+    with qtbot.waitSignal(window.importer.finished, timeout=30000):
+        window.import_paths([str(good), str(bad)])
+    assert any("notes.mp4" in e for e in errors)
+    assert "new.mp4" in {v.name for v in V.list_videos(window.project)}
+    window.close()
+
+
+def test_window_process_never_imports_torch(project_path, tmp_path):
+    from videogen import write_pyav
+
+    extra = write_pyav(tmp_path / "extra.mp4", 30, size=(160, 120))
+    script = textwrap.dedent(f"""
+        import os, sys
+        os.environ["QT_QPA_PLATFORM"] = "offscreen"
+        os.environ["VIDTRAIN_SETTINGS"] = {str(tmp_path / "s.json")!r}
+        from PySide6.QtWidgets import QApplication
+        app = QApplication([])
+        from vidtrain_gui.gui.mainwindow import MainWindow, open_for_window
+        w = MainWindow(open_for_window({str(project_path)!r}))
+        w.show()
+        done = []
+        w.importer.finished.connect(lambda s: (done.append(1), app.quit()))
+        w.import_paths([{str(extra)!r}])
+        app.exec()
+        assert done, "import did not finish"
+        w.close()
+        bad = sorted(m for m in sys.modules if m == "torch" or m.startswith("torch."))
+        print("TORCH", bad)
+    """)
+    out = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=120)
+    assert out.returncode == 0, out.stderr[-2000:]
+    assert "TORCH []" in out.stdout
+
+
+def test_screenshot_option_saves_the_drawn_window(project_path, tmp_path):
+    shot = tmp_path / "window.png"
+    env = {**__import__("os").environ, "QT_QPA_PLATFORM": "offscreen", "VIDTRAIN_SETTINGS": str(tmp_path / "s.json")}
+    out = subprocess.run([sys.executable, "-m", "vidtrain_gui.gui.app", str(project_path), "--screenshot", str(shot)],
+                         capture_output=True, text=True, timeout=120, env=env)  # fmt: skip
+    assert out.returncode == 0, out.stderr[-2000:]
+    from PySide6.QtGui import QImage
+
+    image = QImage(str(shot))
+    assert not image.isNull() and image.width() >= 800 and image.height() >= 500

@@ -1,0 +1,409 @@
+"""The main window: one open project, its videos, the player and timeline, classes, clips, and keyboard labeling.
+
+This module owns putting the views together and the **labeling controller**: it turns keys and the timeline's
+signals into the core's undoable operations (through :class:`~vidtrain_gui.gui.undo.UndoHistory`) and pushes the
+results back into the views. The views never write to the database themselves.
+
+- **Opening.** A project is opened for writing when this window can take its writer lock; otherwise (another
+  window or app instance is editing it) it is opened read-only and the window says so in a banner; edits are then
+  refused by the core with a clear message.
+- **Saving.** There is no Save: every edit is one committed transaction in the core.
+- **Keys** (window-wide shortcuts, so they work whichever view has focus, except in text fields): Space play/pause,
+  Left/Right one frame, Shift+Left/Right ten, J/K/L shuttle, I/O in and out marks, 1-9 tag with that class (the
+  marked range, else a clip of the default length centred on the playhead), Delete remove the selected clip,
+  [ and ] previous/next clip, Ctrl+G go to a frame or time, Ctrl+Z / Ctrl+Shift+Z undo/redo.
+- **Layout and preferences** are kept in the typed settings file (core/settings.py): geometry, dock state,
+  recent projects, default clip length.
+"""
+
+from __future__ import annotations
+
+import base64
+from pathlib import Path
+
+from PySide6.QtCore import QByteArray, Qt, QTimer, Signal
+from PySide6.QtGui import QAction, QKeySequence, QShortcut
+from PySide6.QtWidgets import (
+    QDockWidget,
+    QFileDialog,
+    QInputDialog,
+    QLabel,
+    QMainWindow,
+    QMessageBox,
+    QProgressBar,
+    QSplitter,
+    QVBoxLayout,
+    QWidget,
+)
+
+from vidtrain_gui.core import labels as L
+from vidtrain_gui.core import settings as S
+from vidtrain_gui.core import videos as V
+from vidtrain_gui.core.errors import VidTrainError
+from vidtrain_gui.core.project import Project
+from vidtrain_gui.gui.classes_panel import ClassesPanel
+from vidtrain_gui.gui.cliptable import ClipTable
+from vidtrain_gui.gui.importer import ImportController, paths_from_mime
+from vidtrain_gui.gui.player import PlayerWidget
+from vidtrain_gui.gui.timeline import TimelineWidget
+from vidtrain_gui.gui.undo import UndoHistory
+from vidtrain_gui.gui.videolist import VideoListWidget
+from vidtrain_gui.jobs.ingest import load_index
+
+READ_ONLY_BANNER = "Opened read-only: another VidTrain window is editing this project. Close it to make changes here."
+
+
+def open_for_window(path: str | Path) -> Project:
+    """The project at ``path``, with its writer lock when it can be had, else read-only."""
+    project = Project.open(path)
+    if project.try_lock_writer():
+        return project
+    project.close()
+    return Project.open(path, readonly=True)
+
+
+class MainWindow(QMainWindow):
+    """One project's window. ``project`` is open (see :func:`open_for_window`); the window closes it."""
+
+    video_shown = Signal(int)
+
+    def __init__(self, project: Project, settings: S.Settings | None = None, settings_path: str | None = None):
+        super().__init__()
+        self.project = project
+        self.settings_path = settings_path or str(S.default_settings_path())
+        self.settings = settings or S.load_settings(self.settings_path)
+        self.history = UndoHistory(project, self)
+        self.video: V.VideoInfo | None = None
+        self.marks: list[int | None] = [None, None]
+        self.selected_clip: int | None = None
+        self.setWindowTitle(f"{project.root.name} — VidTrain" + (" (read-only)" if project.readonly else ""))
+        self.setAcceptDrops(True)
+        self._build()
+        self._shortcuts()
+        self._connect()
+        self._restore_layout()
+        self.videos.refresh()
+        first = V.list_videos(project)
+        if first:
+            QTimer.singleShot(0, lambda: self.show_video(first[0].id))
+
+    # ---- building --------------------------------------------------------------------------------------------
+
+    def _build(self) -> None:
+        self.player = PlayerWidget(self)
+        self.timeline = TimelineWidget(self)
+        centre = QSplitter(Qt.Orientation.Vertical, self)
+        centre.addWidget(self.player)
+        centre.addWidget(self.timeline)
+        centre.setStretchFactor(0, 5)
+        centre.setStretchFactor(1, 1)
+        holder = QWidget(self)
+        layout = QVBoxLayout(holder)
+        layout.setContentsMargins(0, 0, 0, 0)
+        self.banner = QLabel(READ_ONLY_BANNER, holder)
+        self.banner.setObjectName("readOnlyBanner")
+        self.banner.setStyleSheet("background: #7a5c00; color: white; padding: 4px;")
+        self.banner.setVisible(self.project.readonly)
+        layout.addWidget(self.banner)
+        layout.addWidget(centre, 1)
+        self.setCentralWidget(holder)
+
+        self.videos = VideoListWidget(self.project, self)
+        self.classes = ClassesPanel(self.project, self.history, self)
+        self.clips = ClipTable(self.project, self.history, self)
+        for title, name, widget, area in (
+            ("Videos", "videosDock", self.videos, Qt.DockWidgetArea.LeftDockWidgetArea),
+            ("Classes", "classesDock", self.classes, Qt.DockWidgetArea.RightDockWidgetArea),
+            ("Clips", "clipsDock", self.clips, Qt.DockWidgetArea.BottomDockWidgetArea),
+        ):
+            dock = QDockWidget(title, self)
+            dock.setObjectName(name)
+            dock.setWidget(widget)
+            self.addDockWidget(area, dock)
+
+        self.importer = ImportController(self.project, self)
+        self.progress = QProgressBar(self)
+        self.progress.setMaximumWidth(240)
+        self.progress.setVisible(False)
+        self.statusBar().addPermanentWidget(self.progress)
+
+        file_menu = self.menuBar().addMenu("&File")
+        self._action(file_menu, "Import &Files…", self.import_files, QKeySequence("Ctrl+I"))
+        self._action(file_menu, "Import F&older…", self.import_folder)
+        file_menu.addSeparator()
+        self._action(file_menu, "&Close Project", self.close, QKeySequence.StandardKey.Close)
+        edit = self.menuBar().addMenu("&Edit")
+        undo = self.history.stack.createUndoAction(self, "&Undo")
+        undo.setShortcuts([QKeySequence.StandardKey.Undo])
+        redo = self.history.stack.createRedoAction(self, "&Redo")
+        redo.setShortcuts([QKeySequence("Ctrl+Shift+Z"), QKeySequence.StandardKey.Redo])
+        edit.addAction(undo)
+        edit.addAction(redo)
+        self._action(edit, "&Go to Frame or Time…", self.ask_jump, QKeySequence("Ctrl+G"))
+        view = self.menuBar().addMenu("&View")
+        for dock in self.findChildren(QDockWidget):
+            view.addAction(dock.toggleViewAction())
+
+    def _action(self, menu, text: str, slot, shortcut=None) -> QAction:
+        action = QAction(text, self)
+        if shortcut is not None:
+            action.setShortcut(shortcut)
+        action.triggered.connect(slot)
+        menu.addAction(action)
+        return action
+
+    def _shortcuts(self) -> None:
+        keys = {
+            "Space": self.player.toggle_play, "Right": lambda: self.player.step(1),
+            "Left": lambda: self.player.step(-1), "Shift+Right": lambda: self.player.step(10),
+            "Shift+Left": lambda: self.player.step(-10), "J": lambda: self.player.shuttle(-1),
+            "K": lambda: self.player.shuttle(0), "L": lambda: self.player.shuttle(1),
+            "I": lambda: self.set_mark(0), "O": lambda: self.set_mark(1), "Delete": self.delete_selected_clip,
+            "[": lambda: self.jump_clip(-1), "]": lambda: self.jump_clip(1),
+        }  # fmt: skip
+        for digit in "123456789":
+            keys[digit] = lambda d=digit: self.tag_with_hotkey(d)
+        self._keys = []
+        for key, slot in keys.items():
+            shortcut = QShortcut(QKeySequence(key), self)
+            shortcut.setContext(Qt.ShortcutContext.WindowShortcut)
+            shortcut.activated.connect(slot)
+            self._keys.append(shortcut)
+
+    def _connect(self) -> None:
+        self.player.frame_changed.connect(self._on_player_frame_changed)
+        self.timeline.seek_requested.connect(self.player.seek)
+        self.timeline.clip_drawn.connect(self._on_timeline_clip_drawn)
+        self.timeline.clip_resized.connect(self._on_timeline_clip_resized)
+        self.timeline.clip_moved.connect(self._on_timeline_clip_moved)
+        self.timeline.clip_selected.connect(self._on_timeline_clip_selected)
+        self.videos.video_activated.connect(self.show_video)
+        self.videos.relinked.connect(lambda vid: self.show_video(vid) if self.video and vid == self.video.id else None)
+        self.clips.clip_activated.connect(self._on_clips_clip_activated)
+        self.classes.classes_changed.connect(self._reload_timeline)
+        self.history.changed.connect(self._on_history_changed)
+        self.history.failed.connect(self.show_error)
+        self.importer.progress.connect(self._on_importer_progress)
+        self.importer.finished.connect(self._on_importer_finished)
+        self.importer.failed.connect(self._on_importer_failed)
+
+    # ---- videos ----------------------------------------------------------------------------------------------
+
+    def show_video(self, video_id: int) -> None:
+        """Show a video in the player and timeline (a missing file shows its status instead)."""
+        try:
+            video = V.get_video(self.project, video_id)
+        except VidTrainError as exc:
+            self.show_error(str(exc))
+            return
+        self.video = video
+        self.marks = [None, None]
+        self.selected_clip = None
+        self.videos.select_video(video_id)
+        timestamps = None
+        if video.status == "ok" and Path(video.path).is_file():
+            try:
+                index = load_index(self.project, video)  # cached at import: a file read, not a scan
+                timestamps = index.timestamps()
+            except Exception:  # noqa: BLE001 - seconds then come from the frame rate
+                index = timestamps = None
+            self.player.open_video(video.path, video.frame_count, video.fps, timestamps,
+                                   cache_dir=str(self.project.cache_dir / "strips"), cache_key=video.fingerprint,
+                                   index=index)  # fmt: skip
+        else:
+            self.player.close_video()
+            self.statusBar().showMessage(f"{video.name} is {video.status}: use Locate… in the video list", 8000)
+        self.timeline.set_video(video.frame_count, video.fps, timestamps)
+        self._reload_timeline()
+        self.video_shown.emit(video_id)
+
+    def _reload_timeline(self) -> None:
+        from vidtrain_gui.core import classes as CL
+
+        self.timeline.set_classes([(c.id, c.name, c.color) for c in CL.list_classes(self.project)])
+        if self.video is not None:
+            self.timeline.set_clips(L.list_clips(self.project, video_id=self.video.id))
+            self.timeline.set_selected_clip(self.selected_clip)
+            self.timeline.set_marks(*self.marks)
+
+    # ---- labeling --------------------------------------------------------------------------------------------
+
+    def _do(self, op):
+        try:
+            return self.history.do(op)
+        except VidTrainError as exc:
+            self.show_error(str(exc))
+            return None
+
+    def set_mark(self, which: int) -> None:
+        if self.video is None:
+            return
+        self.marks[which] = self.player.current_frame
+        self.timeline.set_marks(*self.marks)
+        self.statusBar().showMessage(f"{'in' if which == 0 else 'out'} mark at frame {self.player.current_frame}", 3000)
+
+    def tag_range(self) -> tuple[int, int]:
+        """The frames a class hotkey tags: the marked range (both marks inclusive), else a clip of the default
+        length centred on the playhead, clamped to the video."""
+        n = self.video.frame_count
+        a, b = self.marks
+        if a is not None or b is not None:
+            a = self.player.current_frame if a is None else a
+            b = self.player.current_frame if b is None else b
+            lo, hi = min(a, b), max(a, b)
+            return lo, min(n, hi + 1)
+        length = max(1, round(self.settings.default_clip_length_s * self.video.fps))
+        start = max(0, min(n - length, self.player.current_frame - length // 2))
+        return start, min(n, start + length)
+
+    def tag_with_hotkey(self, digit: str) -> None:
+        if self.video is None:
+            return
+        class_id = self.classes.hotkey_map().get(digit)
+        if class_id is None:
+            self.statusBar().showMessage(f"no class has the hotkey {digit}", 3000)
+            return
+        start, end = self.tag_range()
+        result = self._do(L.AddClip(self.video.id, start, end, class_id))
+        if result is not None:
+            self.marks = [None, None]
+            self.selected_clip = result.value.id
+            self._reload_timeline()
+            for warning in result.warnings:
+                self.statusBar().showMessage(warning, 5000)
+
+    def delete_selected_clip(self) -> None:
+        if self.selected_clip is not None and self._do(L.DeleteClip(self.selected_clip)) is not None:
+            self.selected_clip = None
+            self._reload_timeline()
+
+    def jump_clip(self, direction: int) -> None:
+        if self.video is None:
+            return
+        here = self.player.current_frame
+        starts = sorted(c.start_frame for c in L.list_clips(self.project, video_id=self.video.id))
+        target = [s for s in starts if s > here] if direction > 0 else [s for s in starts if s < here]
+        if target:
+            self.player.seek(target[0] if direction > 0 else target[-1])
+
+    def ask_jump(self) -> None:
+        text, ok = QInputDialog.getText(self, "Go to", "Frame number or time (s, m:ss.s, h:mm:ss.s):")
+        if ok and not self.player.jump_to(text):
+            self.show_error(f"{text!r} is neither a frame number nor a time")
+
+    def _on_player_frame_changed(self, frame: int) -> None:
+        self.timeline.set_playhead(frame)
+
+    def _on_timeline_clip_drawn(self, start: int, end: int) -> None:
+        if self.video is not None and (result := self._do(L.AddClip(self.video.id, start, end))) is not None:
+            self.selected_clip = result.value.id
+            self._reload_timeline()
+
+    def _on_timeline_clip_resized(self, clip_id: int, start: int, end: int) -> None:
+        self._do(L.ResizeClip(clip_id, start, end))
+        self._reload_timeline()
+
+    def _on_timeline_clip_moved(self, clip_id: int, start: int, end: int) -> None:
+        self._do(L.MoveClip(clip_id, start))
+        self._reload_timeline()
+
+    def _on_timeline_clip_selected(self, clip_id: int) -> None:
+        self.selected_clip = clip_id
+        self.timeline.set_selected_clip(clip_id)
+        self.clips.select_clip(clip_id)
+
+    def _on_clips_clip_activated(self, video_id: int, start_frame: int, clip_id: int) -> None:
+        if self.video is None or self.video.id != video_id:
+            self.show_video(video_id)
+        self.selected_clip = clip_id
+        self.player.seek(start_frame)
+        self.timeline.set_selected_clip(clip_id)
+
+    def _on_history_changed(self, _result) -> None:
+        self._reload_timeline()
+        self.videos.refresh()
+
+    # ---- import ----------------------------------------------------------------------------------------------
+
+    def import_paths(self, paths: list[str]) -> None:
+        if paths:
+            self.progress.setVisible(True)
+            self.progress.setRange(0, 0)
+            self.importer.start(paths)
+
+    def import_files(self) -> None:
+        files, _ = QFileDialog.getOpenFileNames(self, "Import videos", self.settings.last_import_dir or "")
+        self.import_paths(files)
+
+    def import_folder(self) -> None:
+        folder = QFileDialog.getExistingDirectory(self, "Import a folder of videos", self.settings.last_import_dir or "")
+        self.import_paths([folder] if folder else [])
+
+    def _on_importer_progress(self, done: int, total: int, name: str) -> None:
+        self.progress.setRange(0, max(total, 1))
+        self.progress.setValue(done)
+        self.statusBar().showMessage(f"importing {name} ({done}/{total})")
+
+    def _on_importer_finished(self, summary) -> None:
+        self.progress.setVisible(False)
+        self.videos.refresh()
+        self.clips.refresh()
+        refused = list(getattr(summary, "refused", []) or [])
+        self.statusBar().showMessage(f"import finished: {len(refused)} file(s) refused" if refused else
+                                     "import finished", 8000)  # fmt: skip
+        if refused:
+            lines = "\n".join(why for _path, why in refused[:30])
+            self.show_error(f"{len(refused)} file(s) were not imported:\n{lines}", title="Import")
+        if self.video is None and (videos := V.list_videos(self.project)):
+            self.show_video(videos[0].id)
+
+    def _on_importer_failed(self, message: str) -> None:
+        self.progress.setVisible(False)
+        self.videos.refresh()
+        self.show_error(message, title="Import")
+
+    def dragEnterEvent(self, event) -> None:  # noqa: N802 - Qt's name
+        if paths_from_mime(event.mimeData()):
+            event.acceptProposedAction()
+
+    def dropEvent(self, event) -> None:  # noqa: N802 - Qt's name
+        self.import_paths(paths_from_mime(event.mimeData()))
+        event.acceptProposedAction()
+
+    # ---- messages, layout ------------------------------------------------------------------------------------
+
+    def show_error(self, message: str, title: str = "VidTrain") -> None:
+        """A message box the user closes; tests replace it (the window keeps working either way)."""
+        QMessageBox.warning(self, title, message)
+
+    def _restore_layout(self) -> None:
+        if self.settings.window_geometry:
+            self.restoreGeometry(QByteArray(base64.b64decode(self.settings.window_geometry)))
+        else:
+            self.resize(1280, 800)
+        if self.settings.window_state:
+            self.restoreState(QByteArray(base64.b64decode(self.settings.window_state)))
+        else:  # first start: the player gets the room, the side panels what their contents need (once laid out)
+            QTimer.singleShot(0, self._default_dock_sizes)
+
+    def _default_dock_sizes(self) -> None:
+        docks = {d.objectName(): d for d in self.findChildren(QDockWidget)}
+        self.resizeDocks([docks["videosDock"], docks["classesDock"]], [380, 250], Qt.Orientation.Horizontal)
+        self.resizeDocks([docks["clipsDock"]], [200], Qt.Orientation.Vertical)
+
+    def closeEvent(self, event) -> None:  # noqa: N802 - Qt's name
+        self.importer.cancel()
+        self.importer.wait()
+        self.player.close_video()
+        self.settings = S.add_recent_project(self.settings, str(self.project.root))
+        self.settings.window_geometry = base64.b64encode(bytes(self.saveGeometry())).decode("ascii")
+        self.settings.window_state = base64.b64encode(bytes(self.saveState())).decode("ascii")
+        try:
+            S.save_settings(self.settings, self.settings_path)
+        except OSError:
+            pass  # preferences are a convenience: a full disk must not stop the window from closing
+        self.project.close()
+        super().closeEvent(event)
+
+
+__all__ = ["MainWindow", "READ_ONLY_BANNER", "open_for_window"]
