@@ -4,10 +4,12 @@ process, and ``vidtrain-gui PROJECT --screenshot FILE``."""
 
 from __future__ import annotations
 
+import os
 import shutil
 import subprocess
 import sys
 import textwrap
+from pathlib import Path
 
 import pytest
 from PySide6.QtCore import Qt
@@ -17,6 +19,8 @@ from vidtrain_gui.core import labels as L
 from vidtrain_gui.core import videos as V
 from vidtrain_gui.gui.mainwindow import MainWindow, open_for_window
 from vidtrain_gui.jobs.demo import make_demo_project
+
+SHARED_FOOTAGE = Path(os.environ.get("VIDTRAIN_SHARED_DATA", Path(__file__).resolve().parents[2].parent / "shared" / "data")) / "footage"
 
 
 @pytest.fixture(scope="module")
@@ -96,14 +100,57 @@ def test_keyboard_labeling_undo_redo_and_reopen(qtbot, project_path):
     again.close()
 
 
-def test_mouse_drawn_clip_and_clip_table(qtbot, project_path):
+def test_mouse_labeling_in_the_windows_timeline_and_the_clip_table(qtbot, project_path):
+    import pyqtgraph as pg
+    from PySide6.QtCore import QPointF
+    from PySide6.QtTest import QTest
+
+    old_limit = pg.getConfigOption("mouseRateLimit")
+    pg.setConfigOption("mouseRateLimit", -1)  # synthetic drags come faster than pyqtgraph's 10 ms rate limit
+    try:
+        window = _window(qtbot, project_path)
+        video = window.video.id
+        timeline = window.timeline
+        timeline.set_visible_range(80, 180)
+        qtbot.wait(50)
+
+        def px(frame, y):
+            return timeline.plot.mapFromScene(timeline.view_box.mapViewToScene(QPointF(frame, y)))
+
+        viewport = timeline.plot.viewport()
+        a, b = px(100.2, 0.7), px(140.2, 0.7)  # the clip track spans y 0.45-0.95, empty between 75 and 125
+        QTest.mousePress(viewport, Qt.MouseButton.LeftButton, pos=a)
+        for k in range(1, 5):
+            QTest.mouseMove(viewport, a + (b - a) * (k / 4))
+        QTest.mouseRelease(viewport, Qt.MouseButton.LeftButton, pos=b)
+        drawn = [c for c in _clips(project_path) if c[0] == video and c[3] is None]
+        assert len(drawn) == 1 and abs(drawn[0][1] - 100) <= 1 and abs(drawn[0][2] - 140) <= 1
+        # The new clip is selected: Delete removes it, Ctrl+Z brings it back.
+        _key(qtbot, window, Qt.Key.Key_Delete)
+        assert not [c for c in _clips(project_path) if c[0] == video and c[3] is None]
+        _key(qtbot, window, Qt.Key.Key_Z, Qt.KeyboardModifier.ControlModifier)
+        assert [c for c in _clips(project_path) if c[0] == video and c[3] is None] == drawn
+        # The clip table follows, and activating a row seeks the player to the clip.
+        qtbot.waitUntil(lambda: len(window.clips.visible_clip_ids()) == len(_clips(project_path)))
+        window.clips.clip_activated.emit(video, 125, window.clips.visible_clip_ids()[0])
+        qtbot.waitUntil(lambda: window.player.current_frame == 125)
+        window.close()
+    finally:
+        pg.setConfigOption("mouseRateLimit", old_limit)
+
+
+def test_layout_and_recent_projects_are_remembered(qtbot, project_path):
+    from vidtrain_gui.core import settings as S
+
     window = _window(qtbot, project_path)
-    count = len(_clips(project_path))
-    window.timeline.clip_drawn.emit(100, 140)  # the widget's own mouse handling is tested in test_gui_timeline
-    assert len(_clips(project_path)) == count + 1
-    window.timeline.clip_moved.emit(window.selected_clip, 200, 240)
-    assert (window.video.id, 200, 240, None) in _clips(project_path)
+    window.resize(760, 560)
+    qtbot.wait(20)
     window.close()
+    saved = S.load_settings(project_path.parent / "settings.json")
+    assert saved.recent_projects[0] == str(project_path) and saved.window_geometry and saved.window_state
+    again = _window(qtbot, project_path)
+    assert (again.width(), again.height()) == (760, 560)
+    again.close()
 
 
 def test_second_window_is_read_only_and_says_so(qtbot, project_path):
@@ -131,6 +178,22 @@ def test_import_shows_refusals_and_keeps_the_rest(qtbot, project_path, tmp_path)
         window.import_paths([str(good), str(bad)])
     assert any("notes.mp4" in e for e in errors)
     assert "new.mp4" in {v.name for v in V.list_videos(window.project)}
+    window.close()
+
+
+@pytest.mark.skipif(not (SHARED_FOOTAGE / "vtest.avi").exists(), reason="../shared/data/footage is absent")
+def test_real_footage_imports_and_plays_frame_exact(qtbot, project_path):
+    errors: list[str] = []
+    window = _window(qtbot, project_path, errors)
+    with qtbot.waitSignal(window.importer.finished, timeout=120000):
+        window.import_paths([str(SHARED_FOOTAGE / "vtest.avi"), str(SHARED_FOOTAGE / "m3v1mp4.mp4")])
+    names = {v.name: v.id for v in V.list_videos(window.project)}
+    assert {"vtest.avi", "m3v1mp4.mp4"} <= set(names) and not errors
+    window.show_video(names["vtest.avi"])
+    window.player.seek(400)
+    qtbot.waitUntil(lambda: window.player.shown_frame() == (400, True), timeout=10000)
+    image = window.player.current_image()
+    assert image is not None and image.width() > 0
     window.close()
 
 
