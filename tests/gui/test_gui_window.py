@@ -234,3 +234,51 @@ def test_screenshot_option_saves_the_drawn_window(project_path, tmp_path):
 
     image = QImage(str(shot))
     assert not image.isNull() and image.width() >= 800 and image.height() >= 500
+
+
+def test_start_page_creates_a_project_and_a_moved_file_shows_missing(qtbot, project_path, tmp_path, monkeypatch):
+    from PySide6.QtWidgets import QFileDialog
+
+    from vidtrain_gui.gui.app import App
+
+    app_state = App(settings_path=str(tmp_path / "s.json"))
+    start = app_state.show_start()
+    qtbot.addWidget(start)
+    monkeypatch.setattr(QFileDialog, "getExistingDirectory", lambda *a, **k: str(tmp_path / "fresh"))
+    start.new_project()
+    window = app_state.window
+    qtbot.addWidget(window)
+    assert window is not None and window.project.root == tmp_path / "fresh" and not window.project.readonly
+    assert (tmp_path / "fresh" / "project.vidtrain").is_file() and window.video is None
+    window.close()
+    # A video whose file went away since the last session is marked missing when the project opens.
+    from vidtrain_gui.core.project import Project
+    from videogen import write_pyav
+
+    moved = write_pyav(tmp_path / "soon-gone.mp4", 30, size=(160, 120))
+    p = Project.open(project_path)
+    from vidtrain_gui.jobs.ingest import import_paths
+
+    list(import_paths(p, [moved], thumbnails=False))
+    p.close()
+    moved.unlink()
+    window = _window(qtbot, project_path)
+    qtbot.waitUntil(lambda: {v.name: v.status for v in V.list_videos(window.project)}["soon-gone.mp4"] == "missing")
+    window.close()
+
+
+def test_try_the_demo_makes_the_demo_project_and_opens_it(qtbot, tmp_path, monkeypatch):
+    import vidtrain_gui.gui.app as gui_app
+
+    monkeypatch.setattr(gui_app, "demo_folder", lambda: tmp_path / "demo")
+    state = gui_app.App(settings_path=str(tmp_path / "s.json"))
+    start = state.show_start()
+    qtbot.addWidget(start)
+    start.demo()  # made off the GUI thread; the window opens when it is ready
+    qtbot.waitUntil(lambda: state.window is not None, timeout=60000)
+    window = state.window
+    qtbot.addWidget(window)
+    assert [c.name for c in CL.list_classes(window.project)] == ["ball", "sweep", "still"]
+    assert len(V.list_videos(window.project)) == 3 and len(L.list_clips(window.project)) == 12
+    qtbot.waitUntil(lambda: (window.player.shown_frame() or (0, False))[1], timeout=10000)
+    window.close()

@@ -86,6 +86,23 @@ class MainWindow(QMainWindow):
         first = V.list_videos(project)
         if first:
             QTimer.singleShot(0, lambda: self.show_video(first[0].id))
+        if not project.readonly:
+            self._check_files()
+
+    def _check_files(self) -> None:
+        """Mark videos whose file has gone (or come back) since the last session, off the GUI thread."""
+        from vidtrain_gui.gui.tasks import run_in_background
+        from vidtrain_gui.jobs.ingest import check_videos
+
+        def done(report) -> None:
+            if report.missing or report.found:
+                self.videos.refresh()
+                if report.missing:
+                    self.statusBar().showMessage(f"{len(report.missing)} video file(s) not found: use Locate… in "
+                                                 "the video list", 10000)  # fmt: skip
+
+        run_in_background(self, lambda: check_videos(self.project), done=done,
+                          failed=lambda message: self.statusBar().showMessage(message, 8000))  # fmt: skip
 
     # ---- building --------------------------------------------------------------------------------------------
 
