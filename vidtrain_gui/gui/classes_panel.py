@@ -49,7 +49,6 @@ from vidtrain_gui.core.classes import (
     SetClassHotkey,
     list_classes,
 )
-from vidtrain_gui.core.errors import VidTrainError
 from vidtrain_gui.core.ops import ClassInfo
 
 NO_HOTKEY = "None"  # the hotkey dialog's entry for "no hotkey"
@@ -290,11 +289,7 @@ class ClassesPanel(QWidget):
 
     def _do(self, op):
         """One undoable step; a refused one is shown and returns None (nothing changed, nothing pushed)."""
-        try:
-            return self.history.do(op)
-        except VidTrainError as exc:
-            self.show_error(str(exc))
-            return None
+        return self.history.attempt(op, self.show_error)
 
     def _update_actions(self) -> None:
         row = self.tree.indexOfTopLevelItem(self.tree.currentItem()) if self.tree.currentItem() else -1

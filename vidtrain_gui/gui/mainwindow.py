@@ -246,11 +246,7 @@ class MainWindow(QMainWindow):
     # ---- labeling --------------------------------------------------------------------------------------------
 
     def _do(self, op):
-        try:
-            return self.history.do(op)
-        except VidTrainError as exc:
-            self.show_error(str(exc))
-            return None
+        return self.history.attempt(op, self.show_error)
 
     def set_mark(self, which: int) -> None:
         if self.video is None:

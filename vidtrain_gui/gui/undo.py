@@ -62,6 +62,14 @@ class UndoHistory(QObject):
         self.changed.emit(result)
         return result
 
+    def attempt(self, op, show_error):
+        """:meth:`do`, for a view: a refused operation goes to ``show_error(message)`` and gives None."""
+        try:
+            return self.do(op)
+        except VidTrainError as exc:
+            show_error(str(exc))
+            return None
+
     def _apply(self, op):
         """Apply an inverse for undo/redo; returns the operation that reverts it again (None after a failure)."""
         if op is None:
