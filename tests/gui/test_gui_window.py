@@ -282,3 +282,14 @@ def test_try_the_demo_makes_the_demo_project_and_opens_it(qtbot, tmp_path, monke
     assert len(V.list_videos(window.project)) == 3 and len(L.list_clips(window.project)) == 12
     qtbot.waitUntil(lambda: (window.player.shown_frame() or (0, False))[1], timeout=10000)
     window.close()
+
+
+def test_typing_in_a_text_field_does_not_tag(qtbot, project_path):
+    window = _window(qtbot, project_path)
+    count = len(_clips(project_path))
+    field = window.videos.filter_edit
+    field.setFocus()
+    qtbot.waitUntil(field.hasFocus)
+    qtbot.keyClicks(field, "demo1")
+    assert field.text() == "demo1" and len(_clips(project_path)) == count
+    window.close()
