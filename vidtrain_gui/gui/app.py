@@ -99,7 +99,8 @@ class StartPage(QWidget):
 
         run_in_background(self, lambda: str(make_demo_project(folder)),
                           done=self.project_chosen.emit,
-                          failed=lambda message: self.status.setText(f"The demo could not be made: {message}"))  # fmt: skip
+                          failed=lambda message: self.status.setText(f"The demo could not be made: {message}"),
+                          )  # fmt: skip
 
 
 class App:

@@ -36,6 +36,7 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
+from vidtrain_gui.core import classes as CL
 from vidtrain_gui.core import labels as L
 from vidtrain_gui.core import settings as S
 from vidtrain_gui.core import videos as V
@@ -220,7 +221,7 @@ class MainWindow(QMainWindow):
         timestamps = None
         if video.status == "ok" and Path(video.path).is_file():
             try:
-                index = load_index(self.project, video)  # cached at import: a file read, not a scan
+                index = load_index(self.project, video)  # saved at import: a file read (a rebuild if cleared)
                 timestamps = index.timestamps()
             except Exception:  # noqa: BLE001 - seconds then come from the frame rate
                 index = timestamps = None
@@ -235,8 +236,6 @@ class MainWindow(QMainWindow):
         self.video_shown.emit(video_id)
 
     def _reload_timeline(self) -> None:
-        from vidtrain_gui.core import classes as CL
-
         self.timeline.set_classes([(c.id, c.name, c.color) for c in CL.list_classes(self.project)])
         if self.video is not None:
             self.timeline.set_clips(L.list_clips(self.project, video_id=self.video.id))
@@ -340,6 +339,8 @@ class MainWindow(QMainWindow):
 
     def import_paths(self, paths: list[str]) -> None:
         if paths:
+            first = Path(paths[0])
+            self.settings.last_import_dir = str(first if first.is_dir() else first.parent)
             self.progress.setVisible(True)
             self.progress.setRange(0, 0)
             self.importer.start(paths)
@@ -349,7 +350,8 @@ class MainWindow(QMainWindow):
         self.import_paths(files)
 
     def import_folder(self) -> None:
-        folder = QFileDialog.getExistingDirectory(self, "Import a folder of videos", self.settings.last_import_dir or "")
+        folder = QFileDialog.getExistingDirectory(self, "Import a folder of videos",
+                                                  self.settings.last_import_dir or "")  # fmt: skip
         self.import_paths([folder] if folder else [])
 
     def _on_importer_progress(self, done: int, total: int, name: str) -> None:
