@@ -110,7 +110,7 @@ def test_scaled_frames_and_lru_cache(tmp_path):
     assert not small.flags.writeable  # shared cached arrays are read-only
     for i in range(20):
         reader.frame(i, size=(96, 64))
-    assert reader._cache_bytes <= 10 * 96 * 64 * 3  # bounded
+    assert reader._cache.used_bytes <= 10 * 96 * 64 * 3  # bounded
 
 
 def test_variable_frame_rate_is_exact_and_flagged(tmp_path):

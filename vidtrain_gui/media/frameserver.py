@@ -42,7 +42,6 @@ import os
 import queue
 import threading
 import time
-from collections import OrderedDict
 from collections.abc import Callable
 from pathlib import Path
 
@@ -51,6 +50,7 @@ import cv2
 import numpy as np
 
 from vidtrain_gui.media.index import FrameIndex, build_index
+from vidtrain_gui.media.lru import FrameLRU
 from vidtrain_gui.media.reader import VideoReader, open_container
 
 STRIP_WIDTH = 160
@@ -125,14 +125,13 @@ class FrameServer:
         self._on_frame, self._on_error = on_frame, on_error
         self._cache_dir = Path(cache_dir) if cache_dir is not None else None
         self._cache_key = cache_key
-        self._strip_width, self._strip_bytes, self._lru_bytes = strip_width, strip_bytes, lru_bytes
+        self._strip_width, self._strip_bytes = strip_width, strip_bytes
         self._deliver_lock = threading.RLock()  # guards _gen and every callback
         self._cond = threading.Condition()  # guards _job
         self._gen = 0
         self._job: tuple | None = None
         self._closing = False
-        self._lru: OrderedDict[tuple[int, Size], np.ndarray] = OrderedDict()  # worker thread only
-        self._lru_used = 0
+        self._lru = FrameLRU(lru_bytes)  # worker thread only
         self._strip: dict[int, np.ndarray] = {}
         self._strip_keys: list[int] = []  # sorted
         self._strip_lock = threading.Lock()
@@ -276,7 +275,7 @@ class FrameServer:
                         if abort():
                             break
                         if (j, size) not in self._lru:
-                            self._lru_put((j, size), reader.frame(j, size))
+                            self._lru.put((j, size), reader.frame(j, size))
             except _Superseded:
                 self.stats["superseded"] += 1
             except Exception as e:  # MediaError, IndexError, FFmpeg errors: report and carry on
@@ -290,7 +289,6 @@ class FrameServer:
     def _serve(self, reader: _Reader, gen: int, i: int, size: Size, back: bool = False) -> None:
         hit = self._lru.get((i, size))
         if hit is not None:
-            self._lru.move_to_end((i, size))
             self.stats["lru_hits"] += 1
             self._deliver(gen, i, hit, True)
             return
@@ -305,20 +303,11 @@ class FrameServer:
             key = int(keys[self.index.keyframe_at_or_before(i)]) if len(keys) and self.index.exact_seek else 0
             for j in range(max(key, i - PREFETCH), i):
                 if (j, size) not in self._lru:
-                    self._lru_put((j, size), reader.frame(j, size))
+                    self._lru.put((j, size), reader.frame(j, size))
         arr = reader.frame(i, size)
-        self._lru_put((i, size), arr)
+        self._lru.put((i, size), arr)
         self.stats["exact"] += 1
         self._deliver(gen, i, arr, True)
-
-    def _lru_put(self, key: tuple[int, Size], arr: np.ndarray) -> None:
-        if key in self._lru or arr.nbytes > self._lru_bytes:
-            return
-        self._lru[key] = arr
-        self._lru_used += arr.nbytes
-        while self._lru_used > self._lru_bytes:
-            _, old = self._lru.popitem(last=False)
-            self._lru_used -= old.nbytes
 
     def _proxy(self, reader: _Reader, i: int, size: Size) -> np.ndarray | None:
         """The frame nearest in time to ``i`` among the strip and the LRU, scaled to ``size``."""
@@ -348,7 +337,7 @@ class FrameServer:
             arr = self._lru.get((j, size))
             if arr is None:
                 arr = reader.frame(j, size)  # after the first frame: the next one, no seek
-                self._lru_put((j, size), arr)  # stepping back after a pause is then instant
+                self._lru.put((j, size), arr)  # stepping back after a pause is then instant
             item = (gen, j, arr, float(self._ts[j] - self._ts[i]), rate)
             while True:
                 if not self._current(gen):

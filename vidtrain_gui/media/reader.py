@@ -12,7 +12,6 @@ A reader is not thread-safe: give each thread its own.
 from __future__ import annotations
 
 import os
-from collections import OrderedDict
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -23,6 +22,7 @@ import numpy as np
 from vidtrain_gui.media.convert import Converter
 from vidtrain_gui.media.errors import DECODE_ERROR, MediaError
 from vidtrain_gui.media.index import FrameIndex, build_index
+from vidtrain_gui.media.lru import FrameLRU
 
 DEFAULT_CACHE_BYTES = 192 << 20
 
@@ -61,9 +61,7 @@ class VideoReader:
         # reading close to OpenCV's C++ loop on small frames.
         self._pts_list = index.pts.tolist() if index.mode == "pts" else None
         self._anchors = {int(p): int(o) for o, p in zip(index.key_ordinals, index.key_pts)}
-        self._cache: OrderedDict[tuple, np.ndarray] = OrderedDict()
-        self._cache_bytes = 0
-        self._cache_limit = cache_bytes
+        self._cache = FrameLRU(cache_bytes)
         self.stats = {"seeks": 0, "decoded": 0, "converted": 0, "cache_hits": 0}
 
     # -- properties --
@@ -124,7 +122,6 @@ class VideoReader:
             self._container.close()
             self._container = None
         self._cache.clear()
-        self._cache_bytes = 0
 
     def __enter__(self) -> VideoReader:
         return self
@@ -229,15 +226,6 @@ class VideoReader:
             arr = np.ascontiguousarray(np.rot90(arr, k))
         return arr
 
-    def _cache_put(self, key: tuple, arr: np.ndarray) -> None:
-        if arr.nbytes > self._cache_limit:
-            return
-        self._cache[key] = arr
-        self._cache_bytes += arr.nbytes
-        while self._cache_bytes > self._cache_limit:
-            _, old = self._cache.popitem(last=False)
-            self._cache_bytes -= old.nbytes
-
     def frame(self, i: int, size: tuple[int, int] | None = None) -> np.ndarray:
         """Exactly the i-th decoded frame, RGB ``[H, W, 3]``; ``size=(w, h)`` scales it while converting."""
         i = int(i)
@@ -246,12 +234,11 @@ class VideoReader:
         key = (i, size)
         hit = self._cache.get(key)
         if hit is not None:
-            self._cache.move_to_end(key)
             self.stats["cache_hits"] += 1
             return hit
         arr = self._convert(self._decode_to(i), size)
         arr.setflags(write=False)  # cached arrays are shared: nobody may scribble on them
-        self._cache_put(key, arr)
+        self._cache.put(key, arr)
         return arr
 
     def av_frame(self, i: int):
