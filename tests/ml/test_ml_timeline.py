@@ -201,6 +201,16 @@ def test_failed_and_cancelled_runs_cannot_predict(trained, capsys):
 # ---- the parts -----------------------------------------------------------------------------------------------------
 
 
+def _reference_rows(frame_idx, start, end, frames):
+    """The rule written out for one clip, plainly (how training picked rows before it was vectorised)."""
+    inside = [k for k, f in enumerate(frame_idx) if start <= f < end]
+    if not inside:
+        mid = (start + end - 1) / 2.0
+        nearest = min(range(len(frame_idx)), key=lambda k: (abs(frame_idx[k] - mid), k))
+        return [nearest] * frames
+    return [inside[min(int((t + 0.5) * len(inside) / frames), len(inside) - 1)] for t in range(frames)]
+
+
 def test_window_rows_pick_exactly_the_rows_a_clip_would():
     rng = np.random.default_rng(0)
     frame_idx = np.unique(rng.integers(0, 3000, 400))
@@ -209,6 +219,7 @@ def test_window_rows_pick_exactly_the_rows_a_clip_would():
     rows = window_rows(frame_idx, starts, ends, 8)
     for k in range(len(starts)):
         assert rows[k].tolist() == clip_rows(frame_idx, int(starts[k]), int(ends[k]), 8).tolist()
+        assert rows[k].tolist() == _reference_rows(frame_idx.tolist(), int(starts[k]), int(ends[k]), 8)
 
 
 def test_plan_windows_covers_the_video_with_equal_windows():

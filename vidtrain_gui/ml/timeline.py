@@ -46,7 +46,7 @@ from vidtrain_gui.ml.features import extract_features
 from vidtrain_gui.ml.finetune import clip_logits, decode_size, load_finetuned
 from vidtrain_gui.ml.oof import DEFAULT_FOLDS, out_of_fold
 from vidtrain_gui.ml.predict import load_head_checkpoint
-from vidtrain_gui.ml.train import classification_metrics, video_rows
+from vidtrain_gui.ml.train import classification_metrics, video_rows, window_rows
 
 WRITE_ROWS, WRITE_SECONDS = 50_000, 2.0  # window predictions are stored in batches of this many, or this often
 
@@ -91,26 +91,6 @@ def plan_windows(frame_count: int, fps: float, length_s: float, stride_s: float)
     if starts[-1] + length < frame_count:
         starts = np.append(starts, frame_count - length)
     return starts, starts + length
-
-
-def window_rows(frame_idx: np.ndarray, starts: np.ndarray, ends: np.ndarray, frames: int) -> np.ndarray:
-    """``[N, frames]`` row indices into a video's cached features, window by window exactly as
-    ``train.clip_rows`` picks them for a clip (tested to agree)."""
-    frame_idx = np.asarray(frame_idx, dtype=np.int64)
-    lo = np.searchsorted(frame_idx, starts, side="left")
-    hi = np.searchsorted(frame_idx, ends, side="left")
-    m = hi - lo
-    pos = np.floor((np.arange(frames) + 0.5)[None, :] * m[:, None] / frames).astype(np.int64)
-    rows = lo[:, None] + np.minimum(pos, np.maximum(m - 1, 0)[:, None])
-    empty = np.flatnonzero(m == 0)
-    if len(empty):
-        # No sample inside a short window: the sample nearest its middle (the first of equals, as argmin).
-        mid = (starts[empty] + ends[empty] - 1) / 2.0
-        right = np.clip(np.searchsorted(frame_idx, mid, side="left"), 0, len(frame_idx) - 1)
-        left = np.clip(right - 1, 0, len(frame_idx) - 1)
-        nearest = np.where(np.abs(frame_idx[left] - mid) <= np.abs(frame_idx[right] - mid), left, right)
-        rows[empty] = nearest[:, None]
-    return rows
 
 
 def score_rows(head: torch.nn.Module, feats: np.ndarray, rows: np.ndarray, device: torch.device,

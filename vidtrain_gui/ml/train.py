@@ -63,17 +63,29 @@ class TrainingError(RuntimeError):
 
 
 def clip_rows(frame_idx: np.ndarray, start: int, end: int, frames: int) -> np.ndarray:
-    """Indices into a video's cached rows for one clip ``[start, end)``: ``frames`` of them, evenly spread."""
-    lo, hi = np.searchsorted(frame_idx, start, side="left"), np.searchsorted(frame_idx, end, side="left")
-    m = int(hi - lo)
-    if m == 0:
-        # No sampled frame inside a short clip: the nearest sample to its middle stands for all of it.
-        mid = (start + end - 1) / 2.0
-        nearest = int(np.argmin(np.abs(frame_idx.astype(np.float64) - mid)))
-        return np.full(frames, nearest, dtype=np.int64)
-    # The centre of each of `frames` equal parts; with m < frames some rows repeat, in order.
-    pos = np.floor((np.arange(frames) + 0.5) * m / frames).astype(np.int64)
-    return lo + np.minimum(pos, m - 1)
+    """Indices into a video's cached rows for one clip ``[start, end)`` (:func:`window_rows` for one)."""
+    return window_rows(frame_idx, np.array([start]), np.array([end]), frames)[0]
+
+
+def window_rows(frame_idx: np.ndarray, starts: np.ndarray, ends: np.ndarray, frames: int) -> np.ndarray:
+    """``[N, frames]`` row indices into a video's cached features for N clips or windows ``[starts, ends)``:
+    ``frames`` rows each, at the centres of ``frames`` equal parts of the samples inside (some repeat when there
+    are fewer samples than frames); a clip with no sample inside gets the sample nearest its middle."""
+    frame_idx = np.asarray(frame_idx, dtype=np.int64)
+    lo = np.searchsorted(frame_idx, starts, side="left")
+    hi = np.searchsorted(frame_idx, ends, side="left")
+    m = hi - lo
+    pos = np.floor((np.arange(frames) + 0.5)[None, :] * m[:, None] / frames).astype(np.int64)
+    rows = lo[:, None] + np.minimum(pos, np.maximum(m - 1, 0)[:, None])
+    empty = np.flatnonzero(m == 0)
+    if len(empty):
+        # No sample inside a short window: the sample nearest its middle (the first of equals, as argmin).
+        mid = (starts[empty] + ends[empty] - 1) / 2.0
+        right = np.clip(np.searchsorted(frame_idx, mid, side="left"), 0, len(frame_idx) - 1)
+        left = np.clip(right - 1, 0, len(frame_idx) - 1)
+        nearest = np.where(np.abs(frame_idx[left] - mid) <= np.abs(frame_idx[right] - mid), left, right)
+        rows[empty] = nearest[:, None]
+    return rows
 
 
 @dataclass
