@@ -277,17 +277,16 @@ class MainWindow(QMainWindow):
             return
         start, end = self.tag_range()
         result = self._do(L.AddClip(self.video.id, start, end, class_id))
-        if result is not None:
+        if result is not None:  # the timeline was reloaded by history.changed: only marks and selection change
             self.marks = [None, None]
-            self.selected_clip = result.value.id
-            self._reload_timeline()
+            self.timeline.set_marks(None, None)
+            self._select(result.value.id)
             for warning in result.warnings:
                 self.statusBar().showMessage(warning, 5000)
 
     def delete_selected_clip(self) -> None:
         if self.selected_clip is not None and self._do(L.DeleteClip(self.selected_clip)) is not None:
-            self.selected_clip = None
-            self._reload_timeline()
+            self._select(None)
 
     def jump_clip(self, direction: int) -> None:
         if self.video is None:
@@ -308,28 +307,30 @@ class MainWindow(QMainWindow):
 
     def _on_timeline_clip_drawn(self, start: int, end: int) -> None:
         if self.video is not None and (result := self._do(L.AddClip(self.video.id, start, end))) is not None:
-            self.selected_clip = result.value.id
-            self._reload_timeline()
+            self._select(result.value.id)
 
     def _on_timeline_clip_resized(self, clip_id: int, start: int, end: int) -> None:
-        self._do(L.ResizeClip(clip_id, start, end))
-        self._reload_timeline()
+        if self._do(L.ResizeClip(clip_id, start, end)) is None:
+            self._reload_timeline()  # refused: show the clip where it still is
 
     def _on_timeline_clip_moved(self, clip_id: int, start: int, end: int) -> None:
-        self._do(L.MoveClip(clip_id, start))
-        self._reload_timeline()
+        if self._do(L.MoveClip(clip_id, start)) is None:
+            self._reload_timeline()
 
     def _on_timeline_clip_selected(self, clip_id: int) -> None:
+        self._select(clip_id)
+
+    def _select(self, clip_id: int | None) -> None:
         self.selected_clip = clip_id
         self.timeline.set_selected_clip(clip_id)
-        self.clips.select_clip(clip_id)
+        if clip_id is not None:
+            self.clips.select_clip(clip_id)
 
     def _on_clips_clip_activated(self, video_id: int, start_frame: int, clip_id: int) -> None:
         if self.video is None or self.video.id != video_id:
             self.show_video(video_id)
-        self.selected_clip = clip_id
         self.player.seek(start_frame)
-        self.timeline.set_selected_clip(clip_id)
+        self._select(clip_id)
 
     def _on_history_changed(self, _result) -> None:
         self._reload_timeline()
