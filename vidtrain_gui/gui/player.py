@@ -28,6 +28,7 @@ from PySide6.QtCore import QObject, QRect, QSize, Qt, QTimer, Signal
 from PySide6.QtGui import QColor, QFontDatabase, QImage, QPainter, QPaintEvent, QResizeEvent
 from PySide6.QtWidgets import QLabel, QSizePolicy, QVBoxLayout, QWidget
 
+from vidtrain_gui.gui.timeline import format_seconds
 from vidtrain_gui.media.frameserver import FrameServer
 from vidtrain_gui.media.index import FrameIndex
 from vidtrain_gui.media.reader import open_container
@@ -41,10 +42,7 @@ _TIME_RE = re.compile(r"^(?:(?:(\d+):)?(\d+):)?(\d+(?:\.\d*)?|\.\d+)s?$")
 
 def format_clock(seconds: float) -> str:
     """``49.364`` -> ``"0:49.36"``, ``3725.3`` -> ``"1:02:05.30"`` (hundredths: a frame at 50 fps still reads)."""
-    total = round(max(0.0, seconds), 2)
-    minutes, secs = divmod(total, 60)
-    hours, minutes = divmod(int(minutes), 60)
-    return f"{hours}:{minutes:02d}:{secs:05.2f}" if hours else f"{minutes}:{secs:05.2f}"
+    return format_seconds(max(0.0, seconds), 2)
 
 
 def parse_jump(text: str) -> tuple[str, float] | None:
