@@ -2,7 +2,9 @@
 
 This module owns reading a fast-mode checkpoint back (:func:`load_head_checkpoint`, weights only: no pickled code
 runs) and scoring clips with it from the feature cache (:func:`clip_probabilities`), the same way training built
-its samples (``train.build_samples``), so a clip scored here sees exactly the rows it was trained on.
+its samples (``train.build_samples``), so a clip scored here sees exactly the rows it was trained on. The two
+scoring passes live here and serve clips and the predict job's windows alike: :func:`score_rows` (a fast-mode head
+over gathered feature rows) and :func:`score_decoded` (a fine-tuned model over frames decoded in one forward pass).
 """
 
 from __future__ import annotations
@@ -15,11 +17,13 @@ from torch import nn
 
 from vidtrain_gui.core import videos as V
 from vidtrain_gui.jobs.ingest import open_reader
+from vidtrain_gui.media import MediaError
+from vidtrain_gui.media.reader import sample_indices
 from vidtrain_gui.ml.backbones import get_backbone
 from vidtrain_gui.ml.features import extract_features
 from vidtrain_gui.ml.finetune import clip_logits, decode_size, load_finetuned
 from vidtrain_gui.ml.heads import make_head
-from vidtrain_gui.ml.train import clip_rows, video_rows
+from vidtrain_gui.ml.train import video_rows, window_rows
 
 
 class CheckpointError(RuntimeError):
@@ -57,20 +61,23 @@ def clip_probabilities(project, checkpoint: str | Path, clips, *, device: str = 
                      motion=motion)  # fmt: skip
     loaded = {vid: video_rows(project, videos[vid], ck["feature_key"], rate, motion) for vid in wanted if vid in videos}
     out = np.full((len(clips), int(cfg["num_classes"])), np.nan, dtype=np.float32)
-    rows, xs = [], []
-    for k, clip in enumerate(clips):
-        entry = loaded.get(clip.video_id)
+    head = head.to(device)
+    for vid, rows in _by_video(clips).items():
+        entry = loaded.get(vid)
         if entry is None:
             continue
         feats, frame_idx = entry
-        xs.append(feats[clip_rows(frame_idx, clip.start_frame, clip.end_frame, frames)])
-        rows.append(k)
-    head = head.to(device)
-    with torch.inference_mode():
-        for i in range(0, len(xs), batch_size):
-            x = torch.from_numpy(np.stack(xs[i : i + batch_size])).to(device)
-            out[rows[i : i + batch_size]] = torch.softmax(head(x), dim=1).float().cpu().numpy()
+        spans = np.array([[clips[k].start_frame, clips[k].end_frame] for k in rows])
+        out[rows] = score_rows(head, feats, window_rows(frame_idx, spans[:, 0], spans[:, 1], frames),
+                               torch.device(device), batch_size)  # fmt: skip
     return out
+
+
+def _by_video(clips) -> dict[int, list[int]]:
+    by_video: dict[int, list[int]] = {}
+    for k, clip in enumerate(clips):
+        by_video.setdefault(clip.video_id, []).append(k)
+    return by_video
 
 
 def finetuned_probabilities(project, checkpoint: str | Path, clips, *, device: str = "cpu", batch_size: int = 8):
@@ -84,17 +91,75 @@ def finetuned_probabilities(project, checkpoint: str | Path, clips, *, device: s
     spec = get_backbone(cfg["backbone"])
     videos = {v.id: v for v in V.list_videos(project)}
     out = np.full((len(clips), int(cfg["num_classes"])), np.nan, dtype=np.float32)
-    by_video: dict[int, list[int]] = {}
-    for k, clip in enumerate(clips):
-        by_video.setdefault(clip.video_id, []).append(k)
-    for vid, rows in by_video.items():
+    for vid, rows in _by_video(clips).items():
         video = videos.get(vid)
         if video is None or not Path(video.path).exists():
             continue
+        spans = np.array([[clips[k].start_frame, clips[k].end_frame] for k in rows])
         with open_reader(project, video) as reader:
-            size = decode_size(spec, *reader.size)
-            for i in range(0, len(rows), batch_size):
-                part = rows[i : i + batch_size]
-                x = np.stack([reader.sample(clips[k], int(cfg["frames"]), size) for k in part])
-                out[part] = torch.softmax(clip_logits(model, x), dim=1).numpy()
+            probs = score_decoded(model, reader, spans, int(cfg["frames"]), decode_size(spec, *reader.size),
+                                  batch_size=batch_size)  # fmt: skip
+        if probs.shape[1]:
+            out[rows] = probs
     return out
+
+
+def score_rows(head: torch.nn.Module, feats: np.ndarray, rows: np.ndarray, device: torch.device,
+               batch_size: int = 2048) -> np.ndarray:  # fmt: skip
+    """Softmax probabilities ``[N, C]`` of a fast-mode head on ``feats[rows]`` (``rows`` ``[N, T]``)."""
+    out = []
+    with torch.inference_mode():
+        for i in range(0, len(rows), batch_size):
+            x = torch.from_numpy(np.ascontiguousarray(feats[rows[i : i + batch_size]])).to(device)
+            out.append(torch.softmax(head(x), dim=1).float().cpu().numpy())
+    return np.concatenate(out) if out else np.zeros((0, 0), np.float32)
+
+
+def score_decoded(model, reader, spans: np.ndarray, frames: int, size, batch_size: int = 8,
+                  should_stop=lambda: False) -> np.ndarray:  # fmt: skip
+    """Softmax probabilities ``[N, C]`` of a fine-tuned model on windows or clips ``spans`` (``[N, 2]`` frame
+    ranges, sorted by start), ``frames`` frames each as ``VideoReader.sample`` picks them, decoded in one forward
+    pass; only the frames of windows not yet scored are held. Rows the video could not give stay NaN."""
+    if len(spans) == 0:
+        return np.zeros((0, 0), np.float32)
+    idx = np.stack([sample_indices(int(s), int(e), frames) for s, e in spans])
+    order = np.argsort(idx.max(axis=1), kind="stable")  # a window is complete once its last frame is decoded
+    last, first = idx.max(axis=1), idx.min(axis=1)
+    # The lowest frame any window from the k-th (in completion order) on still needs.
+    still_needed = np.minimum.accumulate(first[order][::-1])[::-1]
+    probs: np.ndarray | None = None
+    held: dict[int, np.ndarray] = {}
+    batch: list[int] = []
+    k = 0
+
+    def flush() -> None:
+        nonlocal probs
+        x = np.stack([np.stack([held[int(j)] for j in idx[w]]) for w in batch])
+        p = torch.softmax(clip_logits(model, x), dim=1).numpy()
+        if probs is None:
+            probs = np.full((len(spans), p.shape[1]), np.nan, dtype=np.float32)
+        probs[batch] = p
+        batch.clear()
+
+    try:
+        for i, arr in reader.frames_at(np.unique(idx).tolist(), size):
+            held[i] = arr
+            if k >= len(order) or last[order[k]] > i:
+                continue
+            while k < len(order) and last[order[k]] <= i:
+                batch.append(int(order[k]))
+                k += 1
+            if len(batch) >= batch_size:
+                flush()
+                if should_stop():
+                    return probs
+            low = int(still_needed[k]) if k < len(order) else i + 1
+            if batch:
+                low = min(low, int(first[batch].min()))
+            for j in [j for j in held if j < low]:
+                del held[j]
+    except MediaError:
+        pass  # a damaged tail: the windows decoded so far keep their scores
+    if batch:
+        flush()
+    return probs if probs is not None else np.full((len(spans), 0), np.nan, dtype=np.float32)

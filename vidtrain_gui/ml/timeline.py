@@ -39,13 +39,12 @@ from vidtrain_gui.core.predictions import add_predictions
 from vidtrain_gui.core.segments import Postprocess, resegment
 from vidtrain_gui.jobs.ingest import open_reader
 from vidtrain_gui.media import MediaError
-from vidtrain_gui.media.reader import sample_indices
 from vidtrain_gui.ml.backbones import get_backbone
 from vidtrain_gui.ml.device import describe_device, pick_device
 from vidtrain_gui.ml.features import extract_features
-from vidtrain_gui.ml.finetune import clip_logits, decode_size, load_finetuned
+from vidtrain_gui.ml.finetune import decode_size, load_finetuned
 from vidtrain_gui.ml.oof import DEFAULT_FOLDS, out_of_fold
-from vidtrain_gui.ml.predict import load_head_checkpoint
+from vidtrain_gui.ml.predict import load_head_checkpoint, score_decoded, score_rows
 from vidtrain_gui.ml.train import classification_metrics, video_rows, window_rows
 
 WRITE_ROWS, WRITE_SECONDS = 50_000, 2.0  # window predictions are stored in batches of this many, or this often
@@ -91,67 +90,6 @@ def plan_windows(frame_count: int, fps: float, length_s: float, stride_s: float)
     if starts[-1] + length < frame_count:
         starts = np.append(starts, frame_count - length)
     return starts, starts + length
-
-
-def score_rows(head: torch.nn.Module, feats: np.ndarray, rows: np.ndarray, device: torch.device,
-               batch_size: int = 2048) -> np.ndarray:  # fmt: skip
-    """Softmax probabilities ``[N, C]`` of a fast-mode head on ``feats[rows]`` (``rows`` ``[N, T]``)."""
-    out = []
-    with torch.inference_mode():
-        for i in range(0, len(rows), batch_size):
-            x = torch.from_numpy(np.ascontiguousarray(feats[rows[i : i + batch_size]])).to(device)
-            out.append(torch.softmax(head(x), dim=1).float().cpu().numpy())
-    return np.concatenate(out) if out else np.zeros((0, 0), np.float32)
-
-
-def score_decoded(model, reader, spans: np.ndarray, frames: int, size, batch_size: int = 8,
-                  should_stop=lambda: False) -> np.ndarray:  # fmt: skip
-    """Softmax probabilities ``[N, C]`` of a fine-tuned model on windows or clips ``spans`` (``[N, 2]`` frame
-    ranges, sorted by start), ``frames`` frames each as ``VideoReader.sample`` picks them, decoded in one forward
-    pass; only the frames of windows not yet scored are held. Rows the video could not give stay NaN."""
-    if len(spans) == 0:
-        return np.zeros((0, 0), np.float32)
-    idx = np.stack([sample_indices(int(s), int(e), frames) for s, e in spans])
-    order = np.argsort(idx.max(axis=1), kind="stable")  # a window is complete once its last frame is decoded
-    last, first = idx.max(axis=1), idx.min(axis=1)
-    # The lowest frame any window from the k-th (in completion order) on still needs.
-    still_needed = np.minimum.accumulate(first[order][::-1])[::-1]
-    probs: np.ndarray | None = None
-    held: dict[int, np.ndarray] = {}
-    batch: list[int] = []
-    k = 0
-
-    def flush() -> None:
-        nonlocal probs
-        x = np.stack([np.stack([held[int(j)] for j in idx[w]]) for w in batch])
-        p = torch.softmax(clip_logits(model, x), dim=1).numpy()
-        if probs is None:
-            probs = np.full((len(spans), p.shape[1]), np.nan, dtype=np.float32)
-        probs[batch] = p
-        batch.clear()
-
-    try:
-        for i, arr in reader.frames_at(np.unique(idx).tolist(), size):
-            held[i] = arr
-            if k >= len(order) or last[order[k]] > i:
-                continue
-            while k < len(order) and last[order[k]] <= i:
-                batch.append(int(order[k]))
-                k += 1
-            if len(batch) >= batch_size:
-                flush()
-                if should_stop():
-                    return probs
-            low = int(still_needed[k]) if k < len(order) else i + 1
-            if batch:
-                low = min(low, int(first[batch].min()))
-            for j in [j for j in held if j < low]:
-                del held[j]
-    except MediaError:
-        pass  # a damaged tail: the windows decoded so far keep their scores
-    if batch:
-        flush()
-    return probs if probs is not None else np.full((len(spans), 0), np.nan, dtype=np.float32)
 
 
 # ---- the job ---------------------------------------------------------------------------------------------------------
