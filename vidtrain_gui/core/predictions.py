@@ -99,24 +99,24 @@ def _row(run_id: str, given: Mapping[str, Any]) -> dict[str, Any]:
 
 
 def add_predictions(project: "Project", run_id: str, predictions: Iterable[Mapping[str, Any]], *,
-                    replace_kind: Optional[str] = None, video_ids: Optional[Iterable[int]] = None) -> int:
+                    replace_kind: Optional[str] = None, run_config: Optional[dict] = None) -> int:
     """Insert many predictions of run ``run_id`` in one transaction (all or none); returns how many.
 
     Each mapping has video_id, start_frame, end_frame, class_index, confidence, and optionally kind ("window"),
-    clip_id, probs (floats or encoded bytes) and origin. ``replace_kind``: the run's predictions of that kind
-    (of ``video_ids`` only, when given) are deleted in the same transaction, so readers see the old set or the new
-    one, never a mix (how segments are recomputed).
+    clip_id, probs (floats or encoded bytes) and origin. ``replace_kind``: the run's predictions of that kind are
+    deleted in the same transaction, and ``run_config`` becomes the run's config in it, so readers see the old set
+    with its settings or the new one with its, never a mix (how segments are recomputed).
     """
     project.require_writable()
     rows = [_row(run_id, given) for given in predictions]
     with project.session() as session:
-        if session.get(Run, run_id) is None:
+        run = session.get(Run, run_id)
+        if run is None:
             raise NotFoundError(f"There is no run {run_id!r} in this project: create the run first.")
+        if run_config is not None:
+            run.config = run_config
         if replace_kind is not None:
-            gone = delete(Prediction).where(Prediction.run_id == run_id, Prediction.kind == replace_kind)
-            if video_ids is not None:
-                gone = gone.where(Prediction.video_id.in_(list(video_ids)))
-            session.execute(gone)
+            session.execute(delete(Prediction).where(Prediction.run_id == run_id, Prediction.kind == replace_kind))
         if rows:
             # A foreign-key failure (unknown video) rolls the whole batch back.
             session.execute(insert(Prediction), rows)

@@ -188,10 +188,8 @@ def resegment(project: "Project", run_id: str, postprocess: Optional[Postprocess
                 "video_id": vid, "kind": "segment", "start_frame": seg.start_frame, "end_frame": seg.end_frame,
                 "class_index": seg.class_index, "confidence": seg.confidence, "probs": encode_probs(seg.probs),
             })  # fmt: skip
-    count = add_predictions(project, run_id, rows, replace_kind="segment")
-    if postprocess is not None:
-        R.update_run(project, run_id, config={**config, "postprocess": post.to_dict()})
-    return count
+    new_config = {**config, "postprocess": post.to_dict()} if postprocess is not None else None
+    return add_predictions(project, run_id, rows, replace_kind="segment", run_config=new_config)
 
 
 __all__ = ["Postprocess", "Segment", "UNASSIGNED", "resegment", "segment_windows", "smooth", "spans"]
