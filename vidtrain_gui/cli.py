@@ -337,29 +337,6 @@ def _train_distributed(args, config: dict) -> int:
     return 0 if result is None or result.status in ("done", "stopped") else EXIT_ERROR
 
 
-def _frame_seconds(project):
-    """(video, frame) -> seconds from the video's frame index (exact on variable frame rate); fps when the index
-    cannot be had (a missing file whose cached index was cleared)."""
-    from vidtrain_gui.jobs.ingest import load_index
-
-    known: dict = {}
-
-    def seconds(video, frame: int):
-        if video.id not in known:
-            try:
-                index = load_index(project, video)
-                known[video.id] = (index.timestamps(), index.duration_s())
-            except Exception:  # noqa: BLE001 - seconds are a convenience column; frames are the truth
-                known[video.id] = None
-        entry = known[video.id]
-        if entry is None:
-            return frame / video.fps if video.fps else None
-        ts, duration = entry
-        return float(ts[frame]) if frame < len(ts) else float(duration)
-
-    return seconds
-
-
 def _segment_settings(args) -> dict:
     """The segment settings given on the command line (core.segments.Postprocess fields)."""
     given = {k: v for k, v in (("smoothing", args.smoothing), ("min_segment_s", args.min_segment)) if v is not None}
@@ -415,15 +392,16 @@ def _threshold(text: str) -> tuple[str, float]:
 def cmd_export(args) -> int:
     from vidtrain_gui.core import runs as R
     from vidtrain_gui.core.labelio import export_labels, export_predictions
+    from vidtrain_gui.jobs.ingest import frame_seconds
 
     if args.what == "model":
         return _export_model(args)
     with _open(args, readonly=True) as p:
         if args.what == "predictions":
             run = R.resolve_prediction_run(p, args.run)
-            text = export_predictions(p, run.id, args.level, args.format, _frame_seconds(p))
+            text = export_predictions(p, run.id, args.level, args.format, frame_seconds(p))
         else:
-            text = export_labels(p, args.format, _frame_seconds(p))
+            text = export_labels(p, args.format, frame_seconds(p))
     if args.out:
         Path(args.out).write_text(text, encoding="utf-8")
         print(f"wrote {args.out}", file=sys.stderr)

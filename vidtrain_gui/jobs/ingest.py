@@ -178,3 +178,24 @@ def open_reader(project, video, **kwargs) -> VideoReader:
         raise MediaError(E.NOT_FOUND, f"{Path(video.path).name} is missing: relink it (vidtrain import or Locate...)",
                          video.path)
     return VideoReader(video.path, load_index(project, video), **kwargs)
+
+
+def frame_seconds(project):
+    """(video, frame) -> seconds from the video's frame index (exact on variable frame rate); fps when the index
+    cannot be had (a missing file whose cached index was cleared)."""
+    known: dict = {}
+
+    def seconds(video, frame: int):
+        if video.id not in known:
+            try:
+                index = load_index(project, video)
+                known[video.id] = (index.timestamps(), index.duration_s())
+            except Exception:  # noqa: BLE001 - seconds are a convenience column; frames are the truth
+                known[video.id] = None
+        entry = known[video.id]
+        if entry is None:
+            return frame / video.fps if video.fps else None
+        ts, duration = entry
+        return float(ts[frame]) if frame < len(ts) else float(duration)
+
+    return seconds
