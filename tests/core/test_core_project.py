@@ -244,3 +244,25 @@ def test_closed_project_refuses_use(tmp_path: Path) -> None:
     with pytest.raises(ProjectClosedError):
         with project.session():
             pass
+
+
+def test_opening_a_project_twice_in_one_process_keeps_its_locks(tmp_path: Path) -> None:
+    """Opening checks the file without a handle of its own: closing one would drop this process's SQLite locks,
+    and another process ending its connection would then delete the WAL under the open project, which would read
+    stale data from then on (seen: a window not seeing the run its job had just written)."""
+    import subprocess
+    import sys
+
+    root = tmp_path / "p"
+    Project.create(root).close()
+    first = Project.open(root)
+    try:
+        assert list_classes(first) == []  # its connection is open, in WAL mode
+        Project.open(root).close()  # the same project again, in this process
+        code = ("import sys; from vidtrain_gui.core.project import Project; from vidtrain_gui.core.classes import "
+                "add_class; p = Project.open(sys.argv[1]); add_class(p, sys.argv[2]); p.close()")
+        for name in ("walk", "groom"):  # the second writes to a new WAL if the first could delete the old one
+            subprocess.run([sys.executable, "-c", code, str(root), name], check=True, timeout=60)
+        assert [c.name for c in list_classes(first)] == ["walk", "groom"]
+    finally:
+        first.close()

@@ -57,7 +57,6 @@ PathLike = Union[str, "os.PathLike[str]"]
 DB_NAME = "project.vidtrain"
 LOCK_NAME = ".project.lock"
 DEFAULT_BUSY_TIMEOUT_MS = 5000
-_SQLITE_HEADER = b"SQLite format 3\x00"
 _BEGIN_OPTION = "vidtrain_begin"
 
 
@@ -345,16 +344,18 @@ def _readonly_uri(db_path: Path) -> str:
 
 def _check_database(db_path: Path) -> int:
     """Make sure ``db_path`` is a VidTrain database and return its schema version, without writing to it."""
+    # Only SQLite opens the file: closing any other handle on it would drop every lock this process holds on the
+    # database (POSIX locks belong to the process, not the handle), and another process could then delete the WAL
+    # under a project this process has open (SQLite's "POSIX advisory locking" caveat).
+    not_sqlite = NotADatabaseError(
+        f"{db_path} is not a SQLite database (perhaps another file was renamed): "
+        "restore project.vidtrain from a backup, or create a new project."
+    )
     try:
-        with open(db_path, "rb") as f:
-            header = f.read(len(_SQLITE_HEADER))
+        if db_path.stat().st_size == 0:
+            raise not_sqlite
     except OSError as exc:
         raise ProjectError(f"Cannot read {db_path} ({exc.strerror}): check the file's permissions.") from exc
-    if header != _SQLITE_HEADER:
-        raise NotADatabaseError(
-            f"{db_path} is not a SQLite database (perhaps another file was renamed): "
-            "restore project.vidtrain from a backup, or create a new project."
-        )
     try:
         conn = sqlite3.connect(_readonly_uri(db_path), uri=True, isolation_level=None)
         try:
@@ -369,6 +370,8 @@ def _check_database(db_path: Path) -> int:
             "and that no other program holds them locked."
         ) from exc
     except sqlite3.DatabaseError as exc:  # "file is not a database", "malformed": the content is broken
+        if "not a database" in str(exc):
+            raise not_sqlite from exc
         raise NotADatabaseError(
             f"{db_path} cannot be read as a SQLite database ({exc}): restore project.vidtrain from a backup, "
             "or create a new project."
