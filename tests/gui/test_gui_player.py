@@ -312,3 +312,82 @@ def test_signals_do_not_eat_references_to_true(qtbot, player, videos):
         player.seek(k % 2 + 1)
     qtbot.waitUntil(lambda: player.shown_frame() == (player.current_frame, True), timeout=WAIT)
     assert sys.getrefcount(True) > before - 30
+
+
+# --- the loop (review queue: play a clip over and over) -----------------------------------------------------------
+
+
+def test_play_range_loops_inside_the_range(qtbot, player, videos):
+    open_(qtbot, player, videos["short"], N_SHORT)
+    changed, shown = [], []
+    player.frame_changed.connect(changed.append)
+    player.exact_frame_shown.connect(shown.append)
+    player.play_range(40, 52)
+    assert player.loop_range == (40, 52) and player.is_playing and player.current_frame == 40
+    # Round three times: each pass reaches the range's last frame, then starts over at its first.
+    qtbot.waitUntil(lambda: changed.count(40) >= 3 and changed.count(51) >= 2, timeout=3 * WAIT)
+    assert player.is_playing
+    assert all(40 <= f < 52 for f in changed), changed
+    assert all(40 <= f < 52 for f in shown), shown  # the frame after the range never reached the screen
+    first_pass = changed[: changed.index(51) + 2]
+    assert first_pass == list(range(40, 52)) + [40], first_pass  # in order, the last frame shown, then round
+    player.pause()
+    qtbot.waitUntil(lambda: player.shown_frame() == (player.current_frame, True), timeout=WAIT)
+    assert 40 <= shown_index(player) < 52 and player.loop_range == (40, 52)  # pausing keeps the loop
+
+
+def test_a_loop_ending_with_the_video_goes_round_instead_of_stopping(qtbot, player, videos):
+    open_(qtbot, player, videos["short"], N_SHORT)
+    changed = []
+    player.frame_changed.connect(changed.append)
+    player.play_range(N_SHORT - 6, N_SHORT + 50)  # clamped to the video's end
+    assert player.loop_range == (N_SHORT - 6, N_SHORT)
+    qtbot.waitUntil(lambda: changed.count(N_SHORT - 6) >= 3, timeout=3 * WAIT)
+    assert player.is_playing and changed.count(N_SHORT - 1) >= 2
+    assert set(changed) == set(range(N_SHORT - 6, N_SHORT))
+
+
+def test_seeking_outside_the_loop_or_opening_a_video_ends_it(qtbot, player, videos):
+    open_(qtbot, player, videos["short"], N_SHORT)
+    with pytest.raises(ValueError):
+        player.set_loop(30, 30)
+    assert player.loop_range is None
+    player.play_range(20, 30)
+    player.seek(25)  # inside: the loop stays
+    assert player.loop_range == (20, 30)
+    player.seek(90)  # outside: it ends, and playback goes on from there past the old range
+    assert player.loop_range is None and player.is_playing
+    qtbot.waitUntil(lambda: player.current_frame >= 100, timeout=WAIT)
+    player.pause()
+    # Stepping is not held in the range: a step out of it ends the loop like any seek.
+    player.set_loop(60, 70)
+    seek(qtbot, player, 69)
+    player.step(1)
+    assert player.current_frame == 70 and player.loop_range is None
+    player.set_loop(0, 10)
+    open_(qtbot, player, videos["long"], N_LONG)
+    assert player.loop_range is None
+    player.set_loop(5)  # to the video's end
+    assert player.loop_range == (5, N_LONG)
+    player.set_loop(None)
+    assert player.loop_range is None
+    player.close_video()
+    player.set_loop(1, 3)  # no video: nothing to loop
+    assert player.loop_range is None
+
+
+def test_void_qt_calls_cannot_use_up_none(qtbot):
+    """The same PySide6 build takes a reference from None on calls of Qt methods that return nothing; gui/qtfix.py
+    pins None where that happens, else a few thousand calls (one repaint of the training plots is about a thousand)
+    abort the interpreter at its next garbage collection."""
+    import gc
+    import sys
+
+    from PySide6.QtWidgets import QLabel
+
+    label = QLabel()
+    qtbot.addWidget(label)
+    for _ in range(200_000):  # more references than None has in a fresh interpreter
+        label.setText("x")
+    gc.collect()
+    assert sys.getrefcount(None) > 0

@@ -5,3 +5,4 @@ Importing it first mends a PySide6 bug that would otherwise abort the app (see :
 from vidtrain_gui.gui import qtfix
 
 qtfix.mend_signal_refcounts()
+qtfix.pin_none()
