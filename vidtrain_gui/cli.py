@@ -17,6 +17,7 @@ from pathlib import Path
 
 from vidtrain_gui import __version__
 from vidtrain_gui.core import labels as L
+from vidtrain_gui.core import runs as R
 from vidtrain_gui.core import videos as V
 from vidtrain_gui.core.errors import ClassInUseError, NotFoundError, VidTrainError
 from vidtrain_gui.core.project import Project
@@ -162,6 +163,36 @@ def cmd_info(args) -> int:
     return 0
 
 
+def cmd_devices(args) -> int:
+    """What the Advanced training dialog offers: the devices here (the one "auto" picks first) and the backbones
+    with whether their weights are on this machine."""
+    from vidtrain_gui.ml.backbones import get_backbone, list_backbones  # torch: only in this command's process
+    from vidtrain_gui.ml.device import DeviceUnavailableError, describe_device, pick_device
+
+    devices = [{"id": "auto", "name": describe_device(pick_device("auto"))}, {"id": "cpu", "name": "CPU"}]
+    for choice in ["mps"] + [f"cuda:{i}" for i in range(_cuda_count())]:
+        try:
+            devices.append({"id": choice, "name": describe_device(pick_device(choice))})
+        except (DeviceUnavailableError, ValueError):
+            pass
+    backbones = []
+    for name in list_backbones():
+        b = get_backbone(name)
+        backbones.append({"name": name, "kind": b.kind, "description": b.description, "feature_dim": b.feature_dim,
+                          "weights_available": b.has_default_weights()})  # fmt: skip
+    out = {"devices": devices, "default": devices[0]["name"], "backbones": backbones}
+    _emit(args, out, "\n".join([f"{d['id']}\t{d['name']}" for d in devices] + [""] + [
+        f"{b['name']}\t{b['kind']}\t{'weights here' if b['weights_available'] else 'weights not downloaded'}"
+        for b in backbones]))  # fmt: skip
+    return 0
+
+
+def _cuda_count() -> int:
+    import torch
+
+    return torch.cuda.device_count() if torch.cuda.is_available() else 0
+
+
 def cmd_classes(args) -> int:
     with _open(args, readonly=args.action == "list") as p:
         if args.action == "list":
@@ -230,6 +261,8 @@ class _HumanEvents:
                 print(f"{e['stage']}: {e['done']}/{e['total']} {e.get('video', '')}".rstrip(), flush=True)
             elif kind == "log":
                 print(f"{e['level']}: {e['message']}", file=sys.stderr if e["level"] != "info" else sys.stdout)
+            elif kind == "device":
+                print(f"device: {e['name']}")
             elif kind == "started":
                 print(f"run {e['run_id']} started ({e['kind']})")
             elif kind == "done":
@@ -243,10 +276,15 @@ class _HumanEvents:
         sys.stdout.flush()
 
 
-def _run_as_job(args, project, kind: str, config: dict, work, **run_fields) -> int:
+def _job(args, project, kind: str, config: dict, work, **run_fields):
+    """Run ``work`` as a job (jobs.runner.run_job) reporting to stdout; returns its finished RunInfo."""
     from vidtrain_gui.jobs.runner import run_job
 
-    run = run_job(project, kind, config, work, stdout=sys.stdout if args.json else _HumanEvents(), **run_fields)
+    return run_job(project, kind, config, work, stdout=sys.stdout if args.json else _HumanEvents(), **run_fields)
+
+
+def _run_as_job(args, project, kind: str, config: dict, work, **run_fields) -> int:
+    run = _job(args, project, kind, config, work, **run_fields)
     return 0 if run.status in ("done", "stopped") else EXIT_ERROR
 
 
@@ -275,7 +313,6 @@ def _train_work(args, dist=None):
 
     def work(ctx):
         # torch is imported only inside the job
-        from vidtrain_gui.core import runs as R
         from vidtrain_gui.ml.distributed import SINGLE
 
         d = dist or SINGLE
@@ -307,8 +344,17 @@ def cmd_train(args) -> int:
     config.update({"unfreeze": args.unfreeze} if args.mode == "finetune" else fast)
     if int(os.environ.get("WORLD_SIZE", "1")) > 1:  # started by torchrun as one of several processes
         return _train_distributed(args, config)
+    if args.predict:
+        config["predict_after"] = True  # a window reattaching later knows a prediction run follows
     with _open(args) as p:
-        return _run_as_job(args, p, "train", config, _train_work(args))
+        run = _job(args, p, "train", config, _train_work(args))
+        if run.status not in ("done", "stopped"):
+            return EXIT_ERROR
+        if not args.predict or not (R.run_dir(p, run.id) / "best.pt").is_file():
+            return 0
+        # The same process goes on to predict: the window's Train button shows predictions without a second
+        # start of Python and torch (seconds on a laptop).
+        return _predict_job(args, p, R.get_run(p, run.id), stride_s=None, video_ids=None, post={}, folds=5)
 
 
 def _train_distributed(args, config: dict) -> int:
@@ -346,26 +392,29 @@ def _segment_settings(args) -> dict:
 
 
 def cmd_predict(args) -> int:
-    from vidtrain_gui.core import runs as R
 
     with _open(args) as p:
         train_run = R.resolve_train_run(p, args.run)  # a failed or cancelled run is refused before any job
         video_ids = [_video(p, ref).id for ref in args.videos] if args.videos else None
-        post = _segment_settings(args)
-        config = {"train_run": train_run.id, "stride_s": args.stride, "video_ids": video_ids, "device": args.device,
-                  "folds": args.folds, "postprocess": post}
+        return _predict_job(args, p, train_run, stride_s=args.stride, video_ids=video_ids,
+                            post=_segment_settings(args), folds=args.folds)  # fmt: skip
 
-        def work(ctx):
-            from vidtrain_gui.ml.timeline import predict  # torch is imported only inside the job
 
-            return predict(ctx, run_id=train_run.id, stride_s=args.stride, video_ids=video_ids, device=args.device,
-                           postprocess=post, folds=args.folds)
+def _predict_job(args, p, train_run, *, stride_s, video_ids, post: dict, folds: int) -> int:
+    """The prediction job of ``train_run`` (``vidtrain predict``, and ``vidtrain train --predict`` after training)."""
+    config = {"train_run": train_run.id, "stride_s": stride_s, "video_ids": video_ids, "device": args.device,
+              "folds": folds, "postprocess": post}  # fmt: skip
 
-        return _run_as_job(args, p, "predict", config, work, parent_run_id=train_run.id, classes=train_run.classes)
+    def work(ctx):
+        from vidtrain_gui.ml.timeline import predict  # torch is imported only inside the job
+
+        return predict(ctx, run_id=train_run.id, stride_s=stride_s, video_ids=video_ids, device=args.device,
+                       postprocess=post, folds=folds)  # fmt: skip
+
+    return _run_as_job(args, p, "predict", config, work, parent_run_id=train_run.id, classes=train_run.classes)
 
 
 def cmd_segments(args) -> int:
-    from vidtrain_gui.core import runs as R
     from vidtrain_gui.core.segments import Postprocess, resegment
 
     with _open(args) as p:
@@ -390,7 +439,6 @@ def _threshold(text: str) -> tuple[str, float]:
 
 
 def cmd_export(args) -> int:
-    from vidtrain_gui.core import runs as R
     from vidtrain_gui.core.labelio import export_labels, export_predictions
     from vidtrain_gui.jobs.ingest import frame_seconds
 
@@ -411,7 +459,6 @@ def cmd_export(args) -> int:
 
 
 def _export_model(args) -> int:
-    from vidtrain_gui.core import runs as R
 
     if not args.out:
         raise CliError("export model needs --out DIR (the bundle's folder)")
@@ -438,7 +485,6 @@ def cmd_import_labels(args) -> int:
 
 
 def cmd_runs(args) -> int:
-    from vidtrain_gui.core import runs as R
     from vidtrain_gui.jobs.runner import reap_stale_runs, request_cancel, request_stop
 
     with _open(args, readonly=False) as p:
@@ -476,6 +522,8 @@ def build_parser() -> argparse.ArgumentParser:
     common.add_argument("--json", action="store_true", default=argparse.SUPPRESS, help="machine-readable output")
     parser = argparse.ArgumentParser(prog="vidtrain", description=__doc__.split("\n")[0], parents=[common])
     parser.add_argument("--version", action="version", version=f"vidtrain {__version__}")
+    # For the window, which starts jobs detached (see main()).
+    parser.add_argument("--detached", metavar="LOG", help=argparse.SUPPRESS)
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
     def add(name, help_, project=True, **kw):
@@ -499,6 +547,8 @@ def build_parser() -> argparse.ArgumentParser:
     sp.add_argument("--search", nargs="*", default=[])
     sp.set_defaults(func=cmd_check)
     add("info", "summary of a project: videos, classes, clips").set_defaults(func=cmd_info)
+    add("devices", "the devices and backbones training can use on this machine", project=False).set_defaults(
+        func=cmd_devices)
 
     sp = add("classes", "list, add, rename, recolor, set hotkey, remove classes", project=False)
     csub = sp.add_subparsers(dest="action", required=True)
@@ -575,6 +625,8 @@ def build_parser() -> argparse.ArgumentParser:
                     help="finetune: how many of the backbone's last blocks to train, or 'all' (default 4)")
     sp.add_argument("--seed", type=int, default=0)
     sp.add_argument("--device", default="auto")
+    sp.add_argument("--predict", action="store_true",
+                    help="when training ends, predict every video with the new run (as `vidtrain predict`)")
     sp.set_defaults(func=cmd_train)
 
     def segment_options(sp):
@@ -622,7 +674,20 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+def _detached(argv: list[str]) -> None:
+    """``--detached LOG`` (before the command): a job the window started detached, with nobody reading its output.
+    Its standard output goes nowhere (the events are in the run's events file) and its standard error to LOG from
+    the start, so that even a usage error is there for the window to show."""
+    if "--detached" in argv[:-1]:
+        for fd, path, flags in ((1, os.devnull, os.O_WRONLY),
+                                (2, argv[argv.index("--detached") + 1], os.O_WRONLY | os.O_CREAT | os.O_APPEND)):
+            target = os.open(path, flags, 0o644)
+            os.dup2(target, fd)
+            os.close(target)
+
+
 def main(argv: list[str] | None = None) -> int:
+    _detached(sys.argv[1:] if argv is None else argv)
     parser = build_parser()
     args = parser.parse_args(argv)
     args.json = getattr(args, "json", False)

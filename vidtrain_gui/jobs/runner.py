@@ -9,6 +9,7 @@ in the foreground). It prints one JSON object per line on stdout and appends the
     {"type": "progress", "stage": "features", "done": 120, "total": 900, ...}
     {"type": "epoch", "epoch": 3, ...}                       (training)
     {"type": "log", "level": "info" | "warning" | "error", "message": ...}
+    {"type": "device", "name": "CUDA: NVIDIA H100 ..." | "Apple MPS" | "CPU (8 threads)"}   (what it runs on)
     {"type": "done", "run_id": ..., "status": "done" | "stopped", "metrics": {...}}
     {"type": "error", "run_id": ..., "message": ...}
     {"type": "cancelled", "run_id": ...}
@@ -263,7 +264,7 @@ def _rank_error(run_dir: Path, unless: str | None = None) -> str | None:
 # --- from outside the job: stop, cancel, find dead jobs, read events -----------------------------------------
 
 
-def _alive(pid: int | None) -> bool:
+def job_alive(pid: int | None) -> bool:
     """Is a VidTrain job with this pid still running on this machine? (Checks the command line where /proc
     exists, so a recycled pid of an unrelated program does not count.)"""
     if not pid:
@@ -288,14 +289,14 @@ def request_stop(project, run_id: str) -> None:
     """Ask a job to finish its current step and end "stopped" (STOP file, plus SIGINT when it runs here)."""
     run = R.get_run(project, run_id)
     (R.run_dir(project, run_id) / STOP_FILE).touch()
-    if run.hostname == socket.gethostname() and _alive(run.pid) and run.pid != os.getpid():
+    if run.hostname == socket.gethostname() and job_alive(run.pid) and run.pid != os.getpid():
         os.kill(run.pid, signal.SIGINT)
 
 
 def request_cancel(project, run_id: str) -> bool:
     """End a job now (SIGTERM). False when its process is not running here."""
     run = R.get_run(project, run_id)
-    if run.hostname == socket.gethostname() and _alive(run.pid) and run.pid != os.getpid():
+    if run.hostname == socket.gethostname() and job_alive(run.pid) and run.pid != os.getpid():
         os.kill(run.pid, signal.SIGTERM)
         return True
     return False
@@ -310,7 +311,7 @@ def reap_stale_runs(project) -> list[str]:
             continue
         if run.status == "queued" and run.pid is None:
             continue  # not started yet
-        if not _alive(run.pid):
+        if not job_alive(run.pid):
             message = "the job's process ended without reporting (killed, crashed or out of memory)"
             R.update_run(project, run.id, status="failed", error=message)
             with open(R.run_dir(project, run.id) / EVENTS_FILE, "a", encoding="utf-8") as f:

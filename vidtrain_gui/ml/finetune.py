@@ -513,6 +513,7 @@ def finetune(
         validation = "held_out"
 
     dev = pick_device(device)
+    ctx.emit({"type": "device", "name": describe_device(dev)})  # what the window shows
     workers = (0 if dev.type != "cuda" else min(8, max(1, (os.cpu_count() or 2) - 1))) if workers is None else workers
     class_weights = balanced_weights(torch.tensor([labels[i] for i in train_idx]), len(classes)).to(dev)
     rank_batch = -(-batch_size // dist.world_size)  # every rank's share of the global batch

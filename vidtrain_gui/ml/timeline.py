@@ -142,6 +142,7 @@ def predict(ctx, *, run_id: str | None = None, stride_s: float | None = None, vi
     project = ctx.project
     run = R.resolve_train_run(project, run_id)
     dev = pick_device(device)
+    ctx.emit({"type": "device", "name": describe_device(dev)})  # what the window shows
     model = _load(project, run, dev)
     cfg = model.config
     trained_classes = list(run.classes or model.checkpoint["class_names"])

@@ -344,6 +344,7 @@ def train(
     classes, clips = _tagged_clips(project, clip_ids)  # before any feature work: a bad project fails in a blink
     class_names = [c.name for c in classes]
 
+    ctx.emit({"type": "device", "name": describe_device(pick_device(device))})  # what the window shows
     report = extract_features(
         project, backbone=spec, weights=weights, sample_fps=sample_fps, device=device, motion=motion,
         video_ids=_feature_share(project, key, sample_fps, motion, dist), emit=ctx.emit, should_stop=ctx.should_stop,
