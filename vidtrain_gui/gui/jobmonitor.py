@@ -1,15 +1,16 @@
 """Starting a job from the window and following it: a `vidtrain` process the window does not own.
 
-This module owns :class:`JobMonitor`. A job (features, training, prediction, export) runs as its own process in a
-session of its own (not a ``QProcess`` child, which Qt kills with its owner), so closing the window never kills it,
-a crash or a CUDA error in it cannot take the window down, and its memory is freed when it ends. The window learns
+This module owns :class:`JobMonitor`. A job (features, training, prediction, export) runs as its own process,
+started detached (``QProcess.startDetached``: a session of its own, not a child that Qt kills with its owner), so
+closing the window never kills it, a crash or a CUDA error in it cannot take the window down, and its memory is
+freed when it ends. The window learns
 what the job does the same way whether it started it a second ago or reopened the project an hour later: by
 reading the run's ``runs/<id>/events.jsonl`` (``jobs.runner.read_events``), polled on a timer, so its signals
 replay the history and then follow.
 
 - **Start**: the process is found in the runs table by its pid (the job records it as it starts); if it dies
   before recording a run (bad arguments, a project it cannot open), its standard error, kept in
-  ``cache/jobs/<pid>.log``, is the message of ``start_failed``.
+  ``cache/jobs/start-<time>.log`` (``vidtrain --detached``), is the message of ``start_failed``.
 - **Follow**: ``event_received(dict)`` for every event; ``finished(status, event)`` once, at the job's last event
   (``done``, ``cancelled`` or ``error``). A job whose process vanished without a last event (killed, out of memory)
   is marked failed by ``reap_stale_runs`` after a few quiet seconds, which writes that last event.
@@ -20,16 +21,17 @@ The window's thread only reads small files and one row of the runs table per pol
 
 from __future__ import annotations
 
-import subprocess
+import os
+import signal
 import sys
 import time
 from pathlib import Path
 
-from PySide6.QtCore import QObject, QTimer, Signal
+from PySide6.QtCore import QObject, QProcess, QTimer, Signal
 
 from vidtrain_gui.core import runs as R
 from vidtrain_gui.core.errors import VidTrainError
-from vidtrain_gui.jobs.runner import read_events, reap_stale_runs, request_cancel, request_stop
+from vidtrain_gui.jobs.runner import job_alive, read_events, reap_stale_runs, request_cancel, request_stop
 
 POLL_MS = 100
 FIND_RUN_TIMEOUT_S = 60.0  # a cold start (imports, schema check) takes a few seconds; a stuck one is reported
@@ -55,7 +57,6 @@ class JobMonitor(QObject):
         self._started_at = self._started_wall = 0.0
         self._last_news = 0.0
         self._log: Path | None = None
-        self._process: subprocess.Popen | None = None
         self._timer = QTimer(self)
         self._timer.setInterval(poll_ms)
         self._timer.timeout.connect(self._poll)
@@ -63,22 +64,20 @@ class JobMonitor(QObject):
     # ---- starting and attaching ----------------------------------------------------------------------------
 
     def start(self, args: list[str]) -> bool:
-        """Start ``vidtrain --json ARGS`` as a process of its own session (``args`` name the command and the
-        project, as on the command line). False, with ``start_failed``, if it could not be started at all."""
+        """Start ``vidtrain --json ARGS`` detached (``args`` name the command and the project, as on the command
+        line). False, with ``start_failed``, if it could not be started at all."""
         logs = self.project.cache_dir / "jobs"
         logs.mkdir(parents=True, exist_ok=True)
         self._log = logs / f"start-{time.time_ns()}.log"
-        command = [sys.executable, "-m", "vidtrain_gui.cli", "--json", *[str(a) for a in args]]
-        try:
-            with open(self._log, "wb") as err:
-                # Its own session: closing the window (or Ctrl+C in the window's terminal) does not reach it. The
-                # events are read from events.jsonl, so stdout goes nowhere.
-                self._process = subprocess.Popen(command, cwd=self.project.root, stdin=subprocess.DEVNULL,
-                                                 stdout=subprocess.DEVNULL, stderr=err, start_new_session=True)
-        except OSError as exc:
-            self.start_failed.emit(f"could not start {sys.executable}: {exc}")
+        # The events are read from events.jsonl: its standard output is not needed, and its standard error goes
+        # to the log file, both redirected by the job itself (``--detached``: a detached process's output cannot
+        # be redirected from here portably).
+        arguments = ["-m", "vidtrain_gui.cli", "--detached", str(self._log), "--json", *[str(a) for a in args]]
+        ok, pid = QProcess.startDetached(sys.executable, arguments, str(self.project.root))
+        if not ok or not pid:
+            self.start_failed.emit(f"could not start {sys.executable} (is the installation complete?)")
             return False
-        self.pid = self._process.pid
+        self.pid = int(pid)
         self._started_at = self._last_news = time.monotonic()
         self._started_wall = time.time()
         self._timer.start()
@@ -101,8 +100,25 @@ class JobMonitor(QObject):
             request_stop(self.project, self.run_id)
 
     def cancel(self) -> bool:
-        """End the job now (ends "cancelled"); False when its process is not running on this machine."""
-        return self.run_id is not None and not self.is_finished and request_cancel(self.project, self.run_id)
+        """End the job now (ends "cancelled"); False when its process is not running on this machine. A job
+        cancelled before it made its run ends with ``start_failed``."""
+        if self.is_finished:
+            return False
+        if self.run_id is not None:
+            return request_cancel(self.project, self.run_id)
+        if self.pid is not None and job_alive(self.pid):
+            os.kill(self.pid, signal.SIGTERM)
+            return True
+        return False
+
+    def detach(self) -> None:
+        """Stop following (the window closes); the job goes on, and can be attached again."""
+        self._timer.stop()
+
+    @property
+    def log_path(self) -> Path | None:
+        """The job's standard error (for a job this monitor started)."""
+        return self._log
 
     # ---- following -----------------------------------------------------------------------------------------
 
@@ -122,12 +138,14 @@ class JobMonitor(QObject):
             self._check_alive()
 
     def _find_run(self) -> None:
+        gone = not job_alive(self.pid) and time.monotonic() - self._started_at > 0.5
+        # Runs are read after the liveness check: a quick job that recorded its run and ended is still found.
         for run in R.list_runs(self.project):
             # pids are reused: only a run created after this start can be this job's.
             if run.pid == self.pid and run.created_at.timestamp() >= self._started_wall - 1.0:
                 self.attach(run.id)
                 return
-        if self._process is not None and self._process.poll() is not None:
+        if gone:
             self._timer.stop()
             self.is_finished = True
             self.start_failed.emit(self._start_error() or "the job ended before it started (no message)")

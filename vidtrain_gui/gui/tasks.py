@@ -26,11 +26,14 @@ class _Task(QRunnable):
 
     def run(self) -> None:
         try:
-            result = self.fn()
-        except Exception as exc:  # noqa: BLE001 - any failure becomes a message for the window
-            self.relay.failed.emit(str(exc) or type(exc).__name__)
-        else:
-            self.relay.done.emit(result)
+            try:
+                result = self.fn()
+            except Exception as exc:  # noqa: BLE001 - any failure becomes a message for the window
+                self.relay.failed.emit(str(exc) or type(exc).__name__)
+            else:
+                self.relay.done.emit(result)
+        except RuntimeError:
+            pass  # the widget that waited (and its relay) was closed meanwhile: nobody is left to tell
 
 
 def run_in_background(parent: QObject, fn: Callable[[], Any], *, done: Callable[[Any], None],
