@@ -259,7 +259,37 @@ def table(qtbot, project, history, world):
 def _row(table, clip_id):
     proxy = table.proxy
     r = table.visible_clip_ids().index(clip_id)
-    return [proxy.index(r, c).data() for c in range(proxy.columnCount())]
+    return [proxy.index(r, c).data() for c in range(6)]  # the label columns; predictions: their own test
+
+
+def test_the_table_shows_the_shown_prediction_runs_class_and_confidence(table, project, world):
+    from vidtrain_gui.core import runs as R
+    from vidtrain_gui.core.predictions import add_predictions
+
+    run = R.create_run(project, "predict", {}, classes=["groom", "walk", "gone"])
+    a_walk, b_none = world["clips"]["a_walk"], world["clips"]["b_none"]
+    add_predictions(project, run.id, [
+        {"video_id": a_walk.video_id, "clip_id": a_walk.id, "kind": "clip", "start_frame": 100, "end_frame": 150,
+         "class_index": 1, "confidence": 0.875, "origin": "out-of-fold"},
+        {"video_id": b_none.video_id, "clip_id": b_none.id, "kind": "clip", "start_frame": 0, "end_frame": 5,
+         "class_index": 2, "confidence": 0.5, "origin": "new"},
+    ])  # fmt: skip
+    predicted, confidence = column_index("Predicted"), column_index("Confidence")
+
+    def cells(clip_id):
+        r = table.visible_clip_ids().index(clip_id)
+        return [table.proxy.index(r, c).data() for c in (predicted, confidence)]
+
+    assert cells(a_walk.id) == ["", ""]  # no run shown yet
+    table.set_prediction_run(run.id)
+    assert cells(a_walk.id) == ["walk", "0.88"] and cells(b_none.id) == ["gone", "0.50"]
+    assert cells(world["clips"]["a_groom"].id) == ["", ""]  # a clip the run did not score
+    r = table.visible_clip_ids().index(a_walk.id)
+    assert table.proxy.index(r, predicted).data(Qt.ItemDataRole.DecorationRole) is not None  # the class's colour
+    table.view.sortByColumn(confidence, Qt.SortOrder.DescendingOrder)
+    assert table.visible_clip_ids()[:2] == [a_walk.id, b_none.id]
+    table.set_prediction_run(None)
+    assert cells(a_walk.id) == ["", ""]
 
 
 def test_the_table_shows_each_clip(table, world):

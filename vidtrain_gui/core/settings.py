@@ -48,6 +48,7 @@ class Settings:
     default_clip_length_s: float = 2.0
     playback_rate: float = 1.0
     last_import_dir: Optional[str] = None
+    train_options: dict[str, Any] = field(default_factory=dict)  # the Advanced dialog's; checked by the window
     extra: dict[str, Any] = field(default_factory=dict)
 
 
@@ -105,6 +106,7 @@ _CHECKERS = {
     "window_state": lambda v: v if isinstance(v, str) else None,
     "default_clip_length_s": _positive_float,
     "playback_rate": _positive_float,
+    "train_options": lambda v: v if isinstance(v, dict) else None,
 }
 
 

@@ -6,9 +6,10 @@ It is a read-only view: ``refresh()`` reads the clips, classes and videos once (
 made anywhere (timeline, classes panel, undo) shows here. Edits are not made in the table.
 
 The model's columns are a list of ``Column`` (title, display text, sort key, alignment, swatch), so a column is one
-line in ``COLUMNS``: the predicted class and confidence the next issue adds go there, with the fields they read
-added to ``ClipRow``. Sorting uses each column's sort key (``SORT_ROLE``) rather than its text, so frames sort as
-numbers; the filters are a ``QSortFilterProxyModel`` subclass that looks at the row's clip, not at text.
+line in ``COLUMNS``; the predicted class and confidence columns read the shown prediction run's clip
+predictions (``set_prediction_run``), one query per refresh. Sorting uses each column's sort key (``SORT_ROLE``)
+rather than its text, so frames sort as numbers; the filters are a ``QSortFilterProxyModel`` subclass that looks
+at the row's clip, not at text.
 """
 
 from __future__ import annotations
@@ -40,8 +41,11 @@ from PySide6.QtWidgets import (
 )
 
 from vidtrain_gui.core.classes import list_classes
+from vidtrain_gui.core.errors import VidTrainError
 from vidtrain_gui.core.labels import list_clips
 from vidtrain_gui.core.ops import ClassInfo, ClipInfo
+from vidtrain_gui.core.predictions import list_predictions
+from vidtrain_gui.core.runs import get_run
 from vidtrain_gui.core.videos import VideoInfo, list_videos
 
 SORT_ROLE = Qt.ItemDataRole.UserRole  # each cell's sort key
@@ -53,12 +57,24 @@ _RIGHT = Qt.AlignmentFlag.AlignRight | Qt.AlignmentFlag.AlignVCenter
 
 
 @dataclass(frozen=True)
+class ClipPrediction:
+    """What the shown prediction run says of a clip: class (name as trained, its colour in the project if the class
+    still exists), confidence, and whether the model trained on the clip (``origin``)."""
+
+    name: str
+    color: str | None
+    confidence: float
+    origin: str | None
+
+
+@dataclass(frozen=True)
 class ClipRow:
     """One row of the table: a clip with its video and class looked up (None if missing / untagged)."""
 
     clip: ClipInfo
     video: VideoInfo | None
     label_class: ClassInfo | None
+    prediction: ClipPrediction | None = None  # of the prediction run shown in the window
 
     @property
     def video_name(self) -> str:
@@ -104,6 +120,18 @@ COLUMNS: tuple[Column, ...] = (
         swatch=lambda r: r.label_class.color if r.label_class is not None else None,
     ),
     Column("Source", lambda r: r.clip.source, lambda r: (r.clip.source, r.clip.start_frame, r.clip.id)),
+    Column(
+        "Predicted",
+        lambda r: r.prediction.name if r.prediction else "",
+        lambda r: (r.prediction.name.casefold() if r.prediction else "", r.clip.start_frame, r.clip.id),
+        swatch=lambda r: r.prediction.color if r.prediction else None,
+    ),
+    Column(
+        "Confidence",
+        lambda r: f"{r.prediction.confidence:.2f}" if r.prediction else "",
+        lambda r: (r.prediction.confidence if r.prediction else -1.0, r.clip.id),
+        _RIGHT,
+    ),
 )
 
 
@@ -238,6 +266,7 @@ class ClipTable(QWidget):
         super().__init__(parent)
         self.project = project
         self.history = history
+        self.prediction_run_id: str | None = None
         self.model = ClipTableModel(self)
         self.proxy = ClipFilterProxy(self)
         self.proxy.setSourceModel(self.model)
@@ -319,7 +348,9 @@ class ClipTable(QWidget):
         clips = list_clips(self.project)
         by_class = {c.id: c for c in classes}
         by_video = {v.id: v for v in videos}
-        rows = [ClipRow(clip, by_video.get(clip.video_id), by_class.get(clip.class_id)) for clip in clips]
+        predicted = self._clip_predictions(classes)
+        rows = [ClipRow(clip, by_video.get(clip.video_id), by_class.get(clip.class_id), predicted.get(clip.id))
+                for clip in clips]  # fmt: skip
 
         self._fill_combo(self.class_filter, "All classes",
                          [(c.name, c.id, c.color) for c in classes] + [("Untagged", UNTAGGED, None)])  # fmt: skip
@@ -328,6 +359,27 @@ class ClipTable(QWidget):
         self._on_filter_changed()
         if selected is not None:
             self.select_clip(selected)
+
+    def set_prediction_run(self, run_id: str | None) -> None:
+        """Show what prediction run ``run_id`` says of each clip (None: no prediction columns' values)."""
+        self.prediction_run_id = run_id
+        self.refresh()
+
+    def _clip_predictions(self, classes: list[ClassInfo]) -> dict[int, ClipPrediction]:
+        run_id = self.prediction_run_id
+        if run_id is None:
+            return {}
+        try:
+            names = get_run(self.project, run_id).classes or []
+        except VidTrainError:  # the run was deleted
+            return {}
+        colors = {c.name: c.color for c in classes}
+        out = {}
+        for p in list_predictions(self.project, run_id, kind="clip"):
+            if p.clip_id is not None:
+                name = names[p.class_index] if 0 <= p.class_index < len(names) else f"#{p.class_index}"
+                out[p.clip_id] = ClipPrediction(name, colors.get(name), float(p.confidence), p.origin)
+        return out
 
     # --- internals ---------------------------------------------------------------------------------------------
 
