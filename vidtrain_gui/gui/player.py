@@ -11,6 +11,12 @@ then the exact frame. During playback ``current_frame`` follows the frames actua
 server's paced ``play_from``; reverse playback (J) asks for the frame due by the wall clock each time the previous
 one has been shown exactly, dropping frames rather than slowing down when decoding backwards is slow.
 
+A **loop** (``set_loop``/``play_range``: the review queue plays a clip over and over) only changes forward playback:
+when the frame after the range comes due it is not shown, playback starts again at the range's start (a new
+``play_from``, so the pacing is the server's as always and the frames just played come from its cache); a range
+that ends with the video goes round one frame after its last frame was shown. Seeking outside the range, stepping
+out of it, or opening or closing a video ends the loop; stepping and reverse playback are not constrained.
+
 Pictures are requested at the size they are drawn (device pixels, never above the video's own size, width rounded
 up to 16 so small resizes reuse the server's cache) and re-requested, debounced, after a resize; in between the
 current picture is scaled. Keyboard shortcuts belong to the window, which calls the methods here.
@@ -143,6 +149,7 @@ class PlayerWidget(QWidget):
         self._image: QImage | None = None
         self._shown: tuple[int, bool] | None = None
         self._error: str | None = None
+        self._loop: tuple[int, int] | None = None  # [start, end) forward playback goes round in
 
         self._bridge = _Bridge(self)
         self._bridge.frame_arrived.connect(self._on_server_frame, Qt.ConnectionType.QueuedConnection)
@@ -162,6 +169,9 @@ class PlayerWidget(QWidget):
         self._reverse_timer = QTimer(self)
         self._reverse_timer.setTimerType(Qt.TimerType.PreciseTimer)
         self._reverse_timer.timeout.connect(self._on_reverse_tick)
+        self._loop_timer = QTimer(self, singleShot=True)  # a loop ending with the video: shows its last frame
+        self._loop_timer.setTimerType(Qt.TimerType.PreciseTimer)
+        self._loop_timer.timeout.connect(self._loop_back)
         self._update_info()
 
     # ---- opening and closing -------------------------------------------------------------------------------
@@ -209,8 +219,9 @@ class PlayerWidget(QWidget):
         return True
 
     def close_video(self) -> None:
-        """Stop playback, join the server's threads and show nothing."""
+        """Stop playback, join the server's threads and show nothing; ends the loop."""
         self._set_mode("paused")
+        self._loop = None
         self._resize_timer.stop()
         if self._server is not None:
             server, self._server = self._server, None
@@ -254,6 +265,11 @@ class PlayerWidget(QWidget):
         return self._rate
 
     @property
+    def loop_range(self) -> tuple[int, int] | None:
+        """The half-open range ``(start, end)`` forward playback loops in, or None."""
+        return self._loop
+
+    @property
     def server(self) -> FrameServer | None:
         """The open video's FrameServer (its ``strip_progress``, ``stats``), or None."""
         return self._server
@@ -294,8 +310,11 @@ class PlayerWidget(QWidget):
         if self._server is None or self._count <= 0:
             return
         f = min(max(int(frame), 0), self._count - 1)
+        if self._loop is not None and not self._loop[0] <= f < self._loop[1]:
+            self._loop = None
         if f == self._current and (self._mode != "paused" or self._want == f):
             return  # already shown or on its way; also ends a loop if the window seeks in answer to frame_changed
+        self._loop_timer.stop()
         self._current = f
         if self._mode == "forward":
             self._gen = self._server.play_from(f, self._rate, self._req_size)
@@ -335,11 +354,31 @@ class PlayerWidget(QWidget):
         if self._server is None:
             return
         if self._current >= self._count - 1:
-            self.seek(0)
+            self.seek(self._loop[0] if self._loop is not None else 0)
         self._start_forward(1.0)
 
     def pause(self) -> None:
         self._set_mode("paused")
+
+    def set_loop(self, start_frame: int | None, end_frame: int | None = None) -> None:
+        """Make forward playback go round in frames ``[start_frame, end_frame)`` (``end_frame`` None: to the
+        video's end), clamped to the video; ``start_frame`` None, or no open video, clears the loop. Does not
+        seek or play (see ``play_range``). An empty range raises ValueError."""
+        if start_frame is None or self._server is None:
+            self._loop = None
+            return
+        start = max(int(start_frame), 0)
+        end = self._count if end_frame is None else min(int(end_frame), self._count)
+        if start >= end:
+            raise ValueError(f"A loop needs start < end within the video's {self._count} frames, "
+                             f"got {start_frame}-{end_frame}.")  # fmt: skip
+        self._loop = (start, end)
+
+    def play_range(self, start_frame: int, end_frame: int) -> None:
+        """Play frames ``[start_frame, end_frame)`` over and over: ``set_loop``, seek to the start, play."""
+        self.set_loop(start_frame, end_frame)
+        self.seek(start_frame)
+        self.play()
 
     def toggle_play(self) -> None:
         if self.is_playing:
@@ -359,7 +398,7 @@ class PlayerWidget(QWidget):
         elif direction > 0:
             rate = min(self._rate * 2, MAX_SHUTTLE_RATE) if self._mode == "forward" else 1.0
             if self._current >= self._count - 1:
-                self.seek(0)
+                self.seek(self._loop[0] if self._loop is not None else 0)
             self._start_forward(rate)
         else:
             rate = max(self._rate * 2, -MAX_SHUTTLE_RATE) if self._mode == "backward" else -1.0
@@ -386,6 +425,7 @@ class PlayerWidget(QWidget):
         old_mode, self._mode = self._mode, mode
         if rate is not None:
             self._rate = rate
+        self._loop_timer.stop()  # going round is for the playback that asked for it
         if mode != "backward":
             self._reverse_timer.stop()
         if mode == "paused" and old_mode != "paused" and self._server is not None:
@@ -397,6 +437,15 @@ class PlayerWidget(QWidget):
         if was != self.is_playing:
             self.playing_changed.emit(self.is_playing)
             self._update_info()
+
+    def _loop_back(self) -> None:
+        """Forward playback reached the loop's end: play on from its start."""
+        if self._mode != "forward" or self._loop is None or self._server is None:
+            return
+        self._current = self._loop[0]
+        self._gen = self._server.play_from(self._current, self._rate, self._req_size)
+        self.frame_changed.emit(self._current)
+        self._update_info()
 
     def _on_reverse_tick(self) -> None:
         if self._mode != "backward" or self._rev_pending or self._server is None:
@@ -418,6 +467,9 @@ class PlayerWidget(QWidget):
     def _on_server_frame(self, session: int, i: int, arr: np.ndarray, exact: bool, gen: int) -> None:
         if session != self._session or gen != self._gen:
             return  # answers a request made before the latest one (or another video)
+        if exact and self._mode == "forward" and self._loop is not None and i >= self._loop[1]:
+            self._loop_back()  # the frame after the loop came due: go round instead of showing it
+            return
         self._set_picture(i, arr, exact)
         if exact and self._mode != "paused" and i != self._current:
             self._current = i
@@ -430,7 +482,10 @@ class PlayerWidget(QWidget):
                 if i <= 0:
                     self.pause()
             elif self._mode == "forward" and i >= self._count - 1:
-                self.pause()
+                if self._loop is not None:  # the loop ends with the video: go round when this frame's time is up
+                    self._loop_timer.start(max(1, round(1000 / (self._fps * self._rate))))
+                else:
+                    self.pause()
         self._update_info()
 
     def _set_picture(self, i: int, arr: np.ndarray, exact: bool) -> None:
