@@ -13,7 +13,12 @@ results back into the views. The views never write to the database themselves.
   marked range, else a clip of the default length centred on the playhead), Delete remove the selected clip,
   [ and ] previous/next clip, Ctrl+G go to a frame or time, Ctrl+Z / Ctrl+Shift+Z undo/redo.
 - **Layout and preferences** are kept in the typed settings file (core/settings.py): geometry, dock state,
-  recent projects, default clip length.
+  recent projects, default clip length, training options.
+- **The model side** (Train, the training panel, run history, the prediction track and its sliders, the review
+  queue, the confusion matrix, export) is built and wired by :class:`~vidtrain_gui.gui.workbench.Workbench`; the
+  window tells it which video is shown and when labels changed, and in the review queue the class keys correct the
+  current prediction instead of tagging.
+- **Closing** never stops a running job (it is a separate process); a reopened window follows it again.
 """
 
 from __future__ import annotations
@@ -89,6 +94,7 @@ class MainWindow(QMainWindow):
             QTimer.singleShot(0, lambda: self.show_video(first[0].id))
         if not project.readonly:
             self._check_files()
+        QTimer.singleShot(0, self.workbench.after_open)
 
     def _check_files(self) -> None:
         """Mark videos whose file has gone (or come back) since the last session, off the GUI thread."""
@@ -158,9 +164,12 @@ class MainWindow(QMainWindow):
         edit.addAction(undo)
         edit.addAction(redo)
         self._action(edit, "&Go to Frame or Time…", self.ask_jump, QKeySequence("Ctrl+G"))
-        view = self.menuBar().addMenu("&View")
+        self.view_menu = self.menuBar().addMenu("&View")
         for dock in self.findChildren(QDockWidget):
-            view.addAction(dock.toggleViewAction())
+            self.view_menu.addAction(dock.toggleViewAction())
+        from vidtrain_gui.gui.workbench import Workbench  # after the labeling side it extends
+
+        self.workbench = Workbench(self)
 
     def _action(self, menu, text: str, slot, shortcut=None) -> QAction:
         action = QAction(text, self)
@@ -233,6 +242,7 @@ class MainWindow(QMainWindow):
             self.statusBar().showMessage(f"{video.name} is {video.status}: use Locate… in the video list", 8000)
         self.timeline.set_video(video.frame_count, video.fps, timestamps)
         self._reload_timeline()
+        self.workbench.on_video_shown(video)
         self.video_shown.emit(video_id)
 
     def _reload_timeline(self) -> None:
@@ -274,6 +284,9 @@ class MainWindow(QMainWindow):
         class_id = self.classes.hotkey_map().get(digit)
         if class_id is None:
             self.statusBar().showMessage(f"no class has the hotkey {digit}", 3000)
+            return
+        if self.workbench.review_has_focus():  # in the review queue a class key corrects the prediction
+            self.workbench.review.correct_current(class_id)
             return
         start, end = self.tag_range()
         result = self._do(L.AddClip(self.video.id, start, end, class_id))
@@ -335,6 +348,7 @@ class MainWindow(QMainWindow):
     def _on_history_changed(self, _result) -> None:
         self._reload_timeline()
         self.videos.refresh()
+        self.workbench.on_labels_changed()
 
     # ---- import ----------------------------------------------------------------------------------------------
 
@@ -410,6 +424,7 @@ class MainWindow(QMainWindow):
     def closeEvent(self, event) -> None:  # noqa: N802 - Qt's name
         self.importer.cancel()
         self.importer.wait()
+        self.workbench.close()  # pending segment settings are saved; a running job keeps running
         self.player.close_video()
         self.settings = S.add_recent_project(self.settings, str(self.project.root))
         self.settings.window_geometry = base64.b64encode(bytes(self.saveGeometry())).decode("ascii")
