@@ -677,8 +677,14 @@ def build_parser() -> argparse.ArgumentParser:
 def _detached(argv: list[str]) -> None:
     """``--detached LOG`` (before the command): a job the window started detached, with nobody reading its output.
     Its standard output goes nowhere (the events are in the run's events file) and its standard error to LOG from
-    the start, so that even a usage error is there for the window to show."""
+    the start, so that even a usage error is there for the window to show. It also runs at a lower priority (nice
+    10): on a laptop whose cores the job fills, the window must still get the CPU at once when it needs it."""
     if "--detached" in argv[:-1]:
+        if hasattr(os, "nice"):
+            try:
+                os.nice(10)
+            except OSError:
+                pass  # not allowed here: the job runs at the normal priority
         for fd, path, flags in ((1, os.devnull, os.O_WRONLY),
                                 (2, argv[argv.index("--detached") + 1], os.O_WRONLY | os.O_CREAT | os.O_APPEND)):
             target = os.open(path, flags, 0o644)

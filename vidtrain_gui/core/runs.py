@@ -158,9 +158,12 @@ def get_run(project: "Project", run_id: str) -> RunInfo:
         return _info(_run_or_fail(session, run_id))
 
 
-def list_runs(project: "Project", kind: Optional[str] = None, status: Optional[str] = None) -> list[RunInfo]:
-    """Runs, newest first, optionally only one kind and/or status."""
+def list_runs(project: "Project", kind: Optional[str] = None, status: Optional[str] = None,
+              pid: Optional[int] = None) -> list[RunInfo]:  # fmt: skip
+    """Runs, newest first, optionally only one kind, status and/or process id."""
     query = select(Run).order_by(Run.created_at.desc(), Run.id.desc())
+    if pid is not None:
+        query = query.where(Run.pid == int(pid))
     if kind is not None:
         query = query.where(Run.kind == _check("kind", kind))
     if status is not None:

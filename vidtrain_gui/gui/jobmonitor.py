@@ -140,9 +140,9 @@ class JobMonitor(QObject):
     def _find_run(self) -> None:
         gone = not job_alive(self.pid) and time.monotonic() - self._started_at > 0.5
         # Runs are read after the liveness check: a quick job that recorded its run and ended is still found.
-        for run in R.list_runs(self.project):
+        for run in R.list_runs(self.project, pid=self.pid):
             # pids are reused: only a run created after this start can be this job's.
-            if run.pid == self.pid and run.created_at.timestamp() >= self._started_wall - 1.0:
+            if run.created_at.timestamp() >= self._started_wall - 1.0:
                 self.attach(run.id)
                 return
         if gone:

@@ -165,12 +165,16 @@ def column_index(title: str) -> int:
     return next(i for i, column in enumerate(COLUMNS) if column.title == title)
 
 
+RESIZE_PRECISION_ROWS = 30
+
+
 class RunsModel(QAbstractTableModel):
     """The rows (``TrainRow``) under ``COLUMNS``; read-only. The shown run is bold, its start time marked."""
 
     def __init__(self, parent: QObject | None = None) -> None:
         super().__init__(parent)
         self._rows: list[TrainRow] = []
+        self._sort_keys: dict[int, list[Any]] = {}
         self.shown_run_id: str | None = None  # the training run whose predictions are on screen
         self._bold = QFont()
         self._bold.setBold(True)
@@ -178,12 +182,26 @@ class RunsModel(QAbstractTableModel):
     def set_rows(self, rows: list[TrainRow]) -> None:
         self.beginResetModel()
         self._rows = rows
+        self._sort_keys = {}
         self.endResetModel()
 
+    def sort_key(self, row: int, column: int) -> Any:
+        """Column ``column``'s sort key of row ``row``, computed once per column after each reset (a sort asks
+        for each about log n times; a project can hold hundreds of runs)."""
+        keys = self._sort_keys.get(column)
+        if keys is None:
+            keys = self._sort_keys[column] = [COLUMNS[column].sort_key(r) for r in self._rows]
+        return keys[row]
+
     def set_shown_run(self, run_id: str | None) -> None:
-        self.shown_run_id = run_id
-        if self._rows:
-            self.dataChanged.emit(self.index(0, 0), self.index(len(self._rows) - 1, len(COLUMNS) - 1))
+        """Mark ``run_id`` as shown: only its row and the previously shown one are redrawn (their text and font:
+        no sort key changes, so the proxy does not sort again)."""
+        before, self.shown_run_id = self.shown_run_id, run_id
+        roles = [Qt.ItemDataRole.DisplayRole, Qt.ItemDataRole.FontRole, Qt.ItemDataRole.ToolTipRole]
+        for changed in {before, run_id} - {None}:
+            row = self.row_of_run(changed)
+            if row >= 0:
+                self.dataChanged.emit(self.index(row, 0), self.index(row, len(COLUMNS) - 1), roles)
 
     def row_at(self, row: int) -> TrainRow:
         return self._rows[row]
@@ -232,7 +250,8 @@ class RunsProxy(QSortFilterProxyModel):
 
     def lessThan(self, left: QModelIndex | QPersistentModelIndex,
                  right: QModelIndex | QPersistentModelIndex) -> bool:  # fmt: skip
-        return left.data(SORT_ROLE) < right.data(SORT_ROLE)
+        model = self.sourceModel()
+        return model.sort_key(left.row(), left.column()) < model.sort_key(right.row(), right.column())
 
 
 # --- comparing two runs ------------------------------------------------------------------------------------------
@@ -362,6 +381,8 @@ class RunsPanel(QWidget):
         self.view.setAlternatingRowColors(True)
         self.view.verticalHeader().hide()
         self.view.horizontalHeader().setSectionResizeMode(QHeaderView.ResizeMode.ResizeToContents)
+        # Column widths from the first rows only: measuring every row of hundreds of runs would stall the window.
+        self.view.horizontalHeader().setResizeContentsPrecision(RESIZE_PRECISION_ROWS)
         self.view.doubleClicked.connect(self._on_view_double_clicked)
         self.view.installEventFilter(_ActivateOnEnter(self._activate_current, self.view))
         self.view.selectionModel().selectionChanged.connect(self._on_selection_changed)

@@ -522,11 +522,10 @@ class TrainPanel(QWidget):
     @staticmethod
     def _paint(curve: pg.PlotDataItem, color: str) -> None:
         curve.setPen(pg.mkPen(color, width=2))
-        curve.setSymbolBrush(pg.mkBrush(color))
-        curve.setSymbolPen(pg.mkPen(color))
 
     def _make_curve(self, plot: pg.PlotWidget, name: str, color: str) -> pg.PlotDataItem:
-        curve = plot.plot([], [], name=name, symbol="o", symbolSize=4)
+        # Lines without point symbols: symbols (a scatter item per curve) made each redraw cost tens of ms.
+        curve = plot.plot([], [], name=name)
         self._paint(curve, color)
         return curve
 

@@ -21,7 +21,7 @@ loop benchmark measures to).
 
 from __future__ import annotations
 
-from PySide6.QtCore import QObject, Qt, QThreadPool, Signal
+from PySide6.QtCore import QObject, Qt, QThreadPool, QTimer, Signal
 from PySide6.QtGui import QAction, QKeySequence
 from PySide6.QtWidgets import QDockWidget, QToolBar
 
@@ -173,20 +173,21 @@ class Workbench(QObject):
 
     def _on_job_started(self, run_id: str, kind: str) -> None:
         self.panel.begin(run_id, kind)
-        self.runs.refresh()
+        if kind == "train":
+            self.runs.refresh()  # the new run's row (the list is read again when the pipeline ends)
 
     def _on_job_finished(self, kind: str, status: str, event: dict) -> None:
-        self.runs.refresh()
         if status == "failed":
             self.window.show_error(f"The {'training' if kind == 'train' else 'prediction'} job failed: "
                                    f"{event.get('message') or 'no message'}", title="Training")  # fmt: skip
 
     def _on_pipeline_finished(self, status: str, train_run_id: str, prediction_run_id: str) -> None:
         self.panel.finish(status, {})
-        self.runs.refresh()
-        if prediction_run_id and status in ("done", "stopped"):
-            self.show_predictions(prediction_run_id)
         self.window.statusBar().showMessage(self._outcome(status, train_run_id), 10000)
+        # Each view is refreshed in its own turn of the event loop: together they would stall the window.
+        QTimer.singleShot(0, self.runs.refresh)
+        if prediction_run_id and status in ("done", "stopped"):
+            QTimer.singleShot(0, lambda: self.show_predictions(prediction_run_id))
 
     def _outcome(self, status: str, train_run_id: str) -> str:
         try:
@@ -216,10 +217,10 @@ class Workbench(QObject):
             self.window.show_error(str(exc))
             return
         self.shown_run_id = run_id
-        self.window.clips.set_prediction_run(run_id)
-        self.review.set_run(run_id)
+        self.review.set_run(run_id)  # these two read in the background
         self.confusion.set_run(run_id)
-        self.runs.set_shown(run_id)
+        QTimer.singleShot(0, lambda: self.window.clips.set_prediction_run(run_id))
+        QTimer.singleShot(0, lambda: self.runs.set_shown(run_id))
 
     def on_video_shown(self, video) -> None:
         self.track.show_video(video.id if video is not None else None, video.fps if video is not None else 0.0)
