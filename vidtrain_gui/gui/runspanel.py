@@ -380,8 +380,8 @@ class RunsPanel(QWidget):
         self.view.setEditTriggers(QAbstractItemView.EditTrigger.NoEditTriggers)
         self.view.setAlternatingRowColors(True)
         self.view.verticalHeader().hide()
-        self.view.horizontalHeader().setSectionResizeMode(QHeaderView.ResizeMode.ResizeToContents)
-        # Column widths from the first rows only: measuring every row of hundreds of runs would stall the window.
+        # Column widths are measured once per refresh, from the first rows only (not on every change of a cell:
+        # measuring hundreds of runs stalled the window for a tenth of a second).
         self.view.horizontalHeader().setResizeContentsPrecision(RESIZE_PRECISION_ROWS)
         self.view.doubleClicked.connect(self._on_view_double_clicked)
         self.view.installEventFilter(_ActivateOnEnter(self._activate_current, self.view))
@@ -421,6 +421,7 @@ class RunsPanel(QWidget):
         self._parent_of = {r.id: r.parent_run_id for r in predictions if r.parent_run_id is not None}
         self.model.set_rows([TrainRow(run, newest.get(run.id)) for run in trains])
         self.model.set_shown_run(self._parent_of.get(self._shown_prediction or ""))
+        self.view.resizeColumnsToContents()
         for run_id in selected:
             self._select(run_id, add=True)
         self._on_selection_changed()
