@@ -105,6 +105,7 @@ class Workbench(QObject):
         self.export_action.triggered.connect(self.open_export)
         for action in (self.train_action, self.advanced_action, self.export_action):
             bar.addAction(action)
+        self.train_action.setEnabled(not self.project.readonly)  # another window edits the project
         self.train_button = bar.widgetForAction(self.train_action)
         self.train_button.setObjectName("trainButton")
         w.addToolBar(Qt.ToolBarArea.TopToolBarArea, bar)
@@ -139,6 +140,7 @@ class Workbench(QObject):
             return
         self.runs.refresh()
         self.review.set_hotkeys(self.window.classes.hotkey_map())
+        self.panel.set_classes([(c.name, c.color) for c in CL.list_classes(self.project)])
         if self.controller.reattach():
             self.docks["trainingDock"].raise_()
             self.window.statusBar().showMessage("A training run is in progress: following it", 8000)
@@ -172,9 +174,8 @@ class Workbench(QObject):
         LogDialog(events, extra, self.window).exec()
 
     def _on_job_started(self, run_id: str, kind: str) -> None:
-        self.panel.begin(run_id, kind)
-        if kind == "train":
-            self.runs.refresh()  # the new run's row (the list is read again when the pipeline ends)
+        self.panel.begin(run_id, kind)  # the run list is read again when the pipeline ends, not now: at a job's
+        # start the machine is busiest, and hundreds of runs take tens of milliseconds to read and lay out
 
     def _on_job_finished(self, kind: str, status: str, event: dict) -> None:
         if status == "failed":
