@@ -3,10 +3,9 @@
 This module owns :class:`JobMonitor`. A job (features, training, prediction, export) runs as its own process,
 started detached (``QProcess.startDetached``: a session of its own, not a child that Qt kills with its owner), so
 closing the window never kills it, a crash or a CUDA error in it cannot take the window down, and its memory is
-freed when it ends. The window learns
-what the job does the same way whether it started it a second ago or reopened the project an hour later: by
-reading the run's ``runs/<id>/events.jsonl`` (``jobs.runner.read_events``), polled on a timer, so its signals
-replay the history and then follow.
+freed when it ends. The window learns what the job does the same way whether it started it a second ago or
+reopened the project an hour later: by reading the run's ``runs/<id>/events.jsonl`` (``jobs.runner.read_events``),
+polled on a timer, so its signals replay the history and then follow.
 
 - **Start**: the process is found in the runs table by its pid (the job records it as it starts); if it dies
   before recording a run (bad arguments, a project it cannot open), its standard error, kept in
