@@ -14,6 +14,7 @@ import json
 import numpy as np
 import onnxruntime as ort
 import pytest
+from fakevideo import fake_video as _video
 from PySide6.QtCore import Qt
 from videogen import write_pyav
 
@@ -44,9 +45,6 @@ def _permissions_ignored(tmp_path) -> bool:
     return True
 
 
-def _video(p, name: str, fps: float):
-    return V.add_video(p, path=f"/v/{name}", fingerprint=f"fp-{name}", size_bytes=1, fps=fps, frame_count=500,
-                       duration_s=20, width=64, height=48, codec="h264")  # fmt: skip
 
 
 @pytest.fixture

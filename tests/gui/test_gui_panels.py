@@ -6,6 +6,7 @@ sorts and activates the project's clips and follows the history."""
 from __future__ import annotations
 
 import pytest
+from fakevideo import fake_video as _video
 from PySide6.QtCore import QPoint, Qt
 from PySide6.QtGui import QColor
 from PySide6.QtWidgets import QToolButton
@@ -13,15 +14,11 @@ from PySide6.QtWidgets import QToolButton
 from vidtrain_gui.core import classes as CL
 from vidtrain_gui.core import labels as L
 from vidtrain_gui.core.project import Project
-from vidtrain_gui.core.videos import add_video
 from vidtrain_gui.gui.classes_panel import ClassesPanel, DeleteClassDialog
 from vidtrain_gui.gui.cliptable import ALL, UNTAGGED, ClipTable, column_index
 from vidtrain_gui.gui.undo import UndoHistory
 
 
-def _video(p, name: str, fps: float):
-    return add_video(p, path=f"/v/{name}", fingerprint=f"fp-{name}", size_bytes=1, fps=fps, frame_count=500,
-                     duration_s=20, width=64, height=48, codec="h264")  # fmt: skip
 
 
 @pytest.fixture

@@ -8,6 +8,7 @@ from __future__ import annotations
 import threading
 
 import pytest
+from fakevideo import fake_video as _video
 from PySide6.QtCore import Qt
 from PySide6.QtGui import QColor
 
@@ -17,7 +18,6 @@ from vidtrain_gui.core import runs as R
 from vidtrain_gui.core.predictions import add_predictions, list_predictions
 from vidtrain_gui.core.project import Project
 from vidtrain_gui.core.review import ACCEPTED, accept_prediction
-from vidtrain_gui.core.videos import add_video
 from vidtrain_gui.gui import reviewpanel
 from vidtrain_gui.gui.reviewpanel import COLUMNS, HINT, LOADING, ReviewPanel
 from vidtrain_gui.gui.undo import UndoHistory
@@ -25,9 +25,6 @@ from vidtrain_gui.gui.undo import UndoHistory
 WAIT = 5000
 
 
-def _video(p, name: str, fps: float):
-    return add_video(p, path=f"/v/{name}", fingerprint=f"fp-{name}", size_bytes=1, fps=fps, frame_count=500,
-                     duration_s=20, width=64, height=48, codec="h264")  # fmt: skip
 
 
 @pytest.fixture

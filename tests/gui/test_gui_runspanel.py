@@ -9,6 +9,7 @@ from __future__ import annotations
 from datetime import datetime, timedelta, timezone
 
 import pytest
+from fakevideo import fake_video as _video
 from PySide6.QtCore import QCoreApplication, QPoint, Qt, QThreadPool
 from PySide6.QtWidgets import QTableView
 
@@ -17,7 +18,6 @@ from vidtrain_gui.core import labels as L
 from vidtrain_gui.core import runs as R
 from vidtrain_gui.core.predictions import add_predictions
 from vidtrain_gui.core.project import Project
-from vidtrain_gui.core.videos import add_video
 from vidtrain_gui.gui.confusion import ConfusionView
 from vidtrain_gui.gui.runspanel import (
     BETTER_COLOR,
@@ -32,9 +32,6 @@ from vidtrain_gui.gui.runspanel import (
 T0 = datetime(2026, 11, 20, 9, 0, tzinfo=timezone.utc)
 
 
-def _video(p, name: str, fps: float):
-    return add_video(p, path=f"/v/{name}", fingerprint=f"fp-{name}", size_bytes=1, fps=fps, frame_count=500,
-                     duration_s=20, width=64, height=48, codec="h264")  # fmt: skip
 
 
 def _train(p, config: dict, status: str, started: datetime, seconds: float, classes: list[str],

@@ -14,20 +14,10 @@ at the row's clip, not at text.
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
-from PySide6.QtCore import (
-    QAbstractTableModel,
-    QEvent,
-    QModelIndex,
-    QObject,
-    QPersistentModelIndex,
-    QSortFilterProxyModel,
-    Qt,
-    Signal,
-)
+from PySide6.QtCore import QModelIndex, QObject, QPersistentModelIndex, QSortFilterProxyModel, Qt, Signal
 from PySide6.QtGui import QColor, QIcon, QPixmap
 from PySide6.QtWidgets import (
     QAbstractItemView,
@@ -47,13 +37,12 @@ from vidtrain_gui.core.ops import ClassInfo, ClipInfo
 from vidtrain_gui.core.predictions import list_predictions
 from vidtrain_gui.core.runs import get_run
 from vidtrain_gui.core.videos import VideoInfo, list_videos
+from vidtrain_gui.gui import columntable as CT
+from vidtrain_gui.gui.columntable import ID_ROLE, RIGHT, ActivateOnEnter, Column, ColumnTableModel, SortKeyProxy
 
-SORT_ROLE = Qt.ItemDataRole.UserRole  # each cell's sort key
-CLIP_ID_ROLE = Qt.ItemDataRole.UserRole + 1  # the row's clip id, in every column
+CLIP_ID_ROLE = ID_ROLE  # the row's clip id, in every column
 ALL = "all"  # filter combos' "no filter" entry
 UNTAGGED = "untagged"  # class filter's "clips without a class" entry
-_LEFT = Qt.AlignmentFlag.AlignLeft | Qt.AlignmentFlag.AlignVCenter
-_RIGHT = Qt.AlignmentFlag.AlignRight | Qt.AlignmentFlag.AlignVCenter
 
 
 @dataclass(frozen=True)
@@ -91,17 +80,6 @@ class ClipRow:
         return self.label_class.name if self.label_class is not None else ""
 
 
-@dataclass(frozen=True)
-class Column:
-    """One column: header, the text shown, the key it sorts by, its alignment and an optional colour swatch."""
-
-    title: str
-    text: Callable[[ClipRow], str]
-    sort_key: Callable[[ClipRow], Any]
-    align: Qt.AlignmentFlag = _LEFT
-    swatch: Callable[[ClipRow], str | None] | None = None
-
-
 def _duration_text(row: ClipRow) -> str:
     seconds = row.duration_s
     return "" if seconds is None else f"{seconds:.2f}"
@@ -110,9 +88,9 @@ def _duration_text(row: ClipRow) -> str:
 # Sort keys are tuples ending in the start frame and clip id, so ties keep timeline order.
 COLUMNS: tuple[Column, ...] = (
     Column("Video", lambda r: r.video_name, lambda r: (r.video_name.casefold(), r.clip.start_frame, r.clip.id)),
-    Column("Start", lambda r: str(r.clip.start_frame), lambda r: (r.clip.start_frame, r.clip.id), _RIGHT),
-    Column("End", lambda r: str(r.clip.end_frame), lambda r: (r.clip.end_frame, r.clip.id), _RIGHT),
-    Column("Duration (s)", _duration_text, lambda r: (r.duration_s or 0.0, r.clip.id), _RIGHT),
+    Column("Start", lambda r: str(r.clip.start_frame), lambda r: (r.clip.start_frame, r.clip.id), RIGHT),
+    Column("End", lambda r: str(r.clip.end_frame), lambda r: (r.clip.end_frame, r.clip.id), RIGHT),
+    Column("Duration (s)", _duration_text, lambda r: (r.duration_s or 0.0, r.clip.id), RIGHT),
     Column(
         "Class",
         lambda r: r.class_name,
@@ -130,13 +108,13 @@ COLUMNS: tuple[Column, ...] = (
         "Confidence",
         lambda r: f"{r.prediction.confidence:.2f}" if r.prediction else "",
         lambda r: (r.prediction.confidence if r.prediction else -1.0, r.clip.id),
-        _RIGHT,
+        RIGHT,
     ),
 )
 
 
 def column_index(title: str) -> int:
-    return next(i for i, column in enumerate(COLUMNS) if column.title == title)
+    return CT.column_index(COLUMNS, title)
 
 
 def color_icon(color: str, size: int = 12) -> QIcon:
@@ -145,77 +123,24 @@ def color_icon(color: str, size: int = 12) -> QIcon:
     return QIcon(pixmap)
 
 
-class ClipTableModel(QAbstractTableModel):
+class ClipTableModel(ColumnTableModel):
     """The rows (``ClipRow``) under ``COLUMNS``; read-only."""
 
     def __init__(self, parent: QObject | None = None) -> None:
-        super().__init__(parent)
-        self._rows: list[ClipRow] = []
-        self._swatches: dict[str, QColor] = {}
-        self._sort_keys: dict[int, list[Any]] = {}  # column -> key per row, built on the first sort by it
-
-    def set_rows(self, rows: list[ClipRow]) -> None:
-        self.beginResetModel()
-        self._rows = rows
-        self._swatches = {}
-        self._sort_keys = {}
-        self.endResetModel()
-
-    def sort_key(self, row: int, column: int) -> Any:
-        keys = self._sort_keys.get(column)
-        if keys is None:  # a sort compares each row ~log n times: compute each key once
-            keys = self._sort_keys[column] = [COLUMNS[column].sort_key(r) for r in self._rows]
-        return keys[row]
-
-    def row_at(self, row: int) -> ClipRow:
-        return self._rows[row]
+        super().__init__(COLUMNS, lambda r: r.clip.id, parent)
 
     def row_of_clip(self, clip_id: int) -> int:
         """The row of ``clip_id``, or -1."""
-        return next((i for i, r in enumerate(self._rows) if r.clip.id == clip_id), -1)
-
-    def rowCount(self, parent: QModelIndex | QPersistentModelIndex = QModelIndex()) -> int:  # noqa: B008
-        return 0 if parent.isValid() else len(self._rows)
-
-    def columnCount(self, parent: QModelIndex | QPersistentModelIndex = QModelIndex()) -> int:  # noqa: B008
-        return 0 if parent.isValid() else len(COLUMNS)
-
-    def data(self, index: QModelIndex | QPersistentModelIndex, role: int = Qt.ItemDataRole.DisplayRole) -> Any:
-        if not index.isValid():
-            return None
-        row, column = self._rows[index.row()], COLUMNS[index.column()]
-        if role == Qt.ItemDataRole.DisplayRole:
-            return column.text(row)
-        if role == SORT_ROLE:
-            return self.sort_key(index.row(), index.column())
-        if role == CLIP_ID_ROLE:
-            return row.clip.id
-        if role == Qt.ItemDataRole.TextAlignmentRole:
-            return column.align
-        if role == Qt.ItemDataRole.DecorationRole and column.swatch is not None:
-            color = column.swatch(row)
-            if color is None:
-                return None
-            if color not in self._swatches:  # one QColor per class colour, not per cell paint
-                self._swatches[color] = QColor(color)
-            return self._swatches[color]
-        return None
-
-    def headerData(self, section: int, orientation: Qt.Orientation,
-                   role: int = Qt.ItemDataRole.DisplayRole) -> Any:  # fmt: skip
-        if role == Qt.ItemDataRole.DisplayRole and orientation == Qt.Orientation.Horizontal:
-            return COLUMNS[section].title
-        return None
+        return self.row_of(clip_id)
 
 
-class ClipFilterProxy(QSortFilterProxyModel):
+class ClipFilterProxy(SortKeyProxy):
     """Sorts by each column's sort key; keeps the rows of one class (or untagged) and/or one video."""
 
     def __init__(self, parent: QObject | None = None) -> None:
         super().__init__(parent)
         self.class_filter: Any = ALL  # ALL, UNTAGGED or a class id
         self.video_filter: Any = ALL  # ALL or a video id
-        self.setSortRole(SORT_ROLE)
 
     def set_filters(self, class_filter: Any, video_filter: Any) -> None:
         if (class_filter, video_filter) == (self.class_filter, self.video_filter):
@@ -235,26 +160,6 @@ class ClipFilterProxy(QSortFilterProxyModel):
         if self.class_filter == UNTAGGED:
             return clip.class_id is None
         return self.class_filter == ALL or clip.class_id == self.class_filter
-
-    def lessThan(self, left: QModelIndex | QPersistentModelIndex,
-                 right: QModelIndex | QPersistentModelIndex) -> bool:  # fmt: skip
-        # The keys are tuples, which Qt's QVariant comparison cannot order, so compare them here.
-        model = self.sourceModel()
-        return model.sort_key(left.row(), left.column()) < model.sort_key(right.row(), right.column())
-
-
-class _ActivateOnEnter(QObject):
-    """Enter/Return on the view activates the current row on every platform and style."""
-
-    def __init__(self, on_enter: Callable[[], None], parent: QObject) -> None:
-        super().__init__(parent)
-        self._on_enter = on_enter
-
-    def eventFilter(self, watched: QObject, event: QEvent) -> bool:
-        if event.type() == QEvent.Type.KeyPress and event.key() in (Qt.Key.Key_Return, Qt.Key.Key_Enter):
-            self._on_enter()
-            return True
-        return False
 
 
 class ClipTable(QWidget):
@@ -289,7 +194,7 @@ class ClipTable(QWidget):
         self.view.horizontalHeader().setSectionResizeMode(QHeaderView.ResizeMode.Interactive)
         self.view.horizontalHeader().setStretchLastSection(True)
         self.view.doubleClicked.connect(self._on_view_double_clicked)
-        self.view.installEventFilter(_ActivateOnEnter(self._activate_current, self.view))
+        self.view.installEventFilter(ActivateOnEnter(self._activate_current, self.view))
 
         filters = QHBoxLayout()
         filters.setContentsMargins(0, 0, 0, 0)

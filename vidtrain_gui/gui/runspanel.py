@@ -18,16 +18,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from PySide6.QtCore import (
-    QAbstractTableModel,
-    QItemSelectionModel,
-    QModelIndex,
-    QObject,
-    QPersistentModelIndex,
-    QSortFilterProxyModel,
-    Qt,
-    Signal,
-)
+from PySide6.QtCore import QItemSelectionModel, QModelIndex, QObject, QPersistentModelIndex, Qt, Signal
 from PySide6.QtGui import QColor, QFont
 from PySide6.QtWidgets import (
     QAbstractItemView,
@@ -46,15 +37,13 @@ from PySide6.QtWidgets import (
 
 from vidtrain_gui.core.errors import VidTrainError
 from vidtrain_gui.core.runs import USABLE_STATUSES, RunInfo, list_runs
-from vidtrain_gui.gui.cliptable import _ActivateOnEnter
+from vidtrain_gui.gui import columntable as CT
+from vidtrain_gui.gui.columntable import ID_ROLE, LEFT, RIGHT, ActivateOnEnter, Column, ColumnTableModel, SortKeyProxy
 
-SORT_ROLE = Qt.ItemDataRole.UserRole  # each cell's sort key
-RUN_ID_ROLE = Qt.ItemDataRole.UserRole + 1  # the row's training run id, in every column
+RUN_ID_ROLE = ID_ROLE  # the row's training run id, in every column
 SHOWN_MARKER = "▶ "  # before the start time of the run whose predictions are on screen
 BETTER_COLOR = QColor("#c8f0c8")  # CompareDialog: the better value of a metric row
 DIFFERENT_COLOR = QColor("#fff0b0")  # CompareDialog: both values of a config row that differs
-_LEFT = Qt.AlignmentFlag.AlignLeft | Qt.AlignmentFlag.AlignVCenter
-_RIGHT = Qt.AlignmentFlag.AlignRight | Qt.AlignmentFlag.AlignVCenter
 
 
 def format_duration(seconds: float | None) -> str:
@@ -123,16 +112,6 @@ class TrainRow:
         return self.started.astimezone().strftime("%Y-%m-%d %H:%M")
 
 
-@dataclass(frozen=True)
-class Column:
-    """One column: header, the text shown, the key it sorts by, and its alignment."""
-
-    title: str
-    text: Callable[[TrainRow], str]
-    sort_key: Callable[[TrainRow], Any]
-    align: Qt.AlignmentFlag = _LEFT
-
-
 def _metric_key(read: Callable[[TrainRow], Any]) -> Callable[[TrainRow], Any]:
     """A sort key that puts rows without the value first (ascending) and never compares None with a number."""
     return lambda r: (read(r) is not None, read(r) or 0, r.started)
@@ -147,51 +126,35 @@ COLUMNS: tuple[Column, ...] = (
            lambda r: (str(r.config.get("backbone") or ""), r.started)),  # fmt: skip
     Column("Head", lambda r: r.head, lambda r: (r.head, r.started)),
     Column("Val acc", lambda r: _percent(r.metrics.get("val_acc")), _metric_key(lambda r: r.metrics.get("val_acc")),
-           _RIGHT),  # fmt: skip
+           RIGHT),  # fmt: skip
     Column("Val F1", lambda r: _percent(r.metrics.get("val_macro_f1")),
-           _metric_key(lambda r: r.metrics.get("val_macro_f1")), _RIGHT),  # fmt: skip
+           _metric_key(lambda r: r.metrics.get("val_macro_f1")), RIGHT),  # fmt: skip
     Column("Honest acc", lambda r: _percent(r.prediction_metrics.get("honest_acc")),
-           _metric_key(lambda r: r.prediction_metrics.get("honest_acc")), _RIGHT),  # fmt: skip
-    Column("Epochs", lambda r: r.epochs_text, _metric_key(lambda r: r.metrics.get("best_epoch")), _RIGHT),
+           _metric_key(lambda r: r.prediction_metrics.get("honest_acc")), RIGHT),  # fmt: skip
+    Column("Epochs", lambda r: r.epochs_text, _metric_key(lambda r: r.metrics.get("best_epoch")), RIGHT),
     Column("Train clips", lambda r: _number(r.metrics.get("n_train")), _metric_key(lambda r: r.metrics.get("n_train")),
-           _RIGHT),  # fmt: skip
+           RIGHT),  # fmt: skip
     Column("Val clips", lambda r: _number(r.metrics.get("n_val")), _metric_key(lambda r: r.metrics.get("n_val")),
-           _RIGHT),  # fmt: skip
-    Column("Duration", lambda r: format_duration(r.duration_s), _metric_key(lambda r: r.duration_s), _RIGHT),
+           RIGHT),  # fmt: skip
+    Column("Duration", lambda r: format_duration(r.duration_s), _metric_key(lambda r: r.duration_s), RIGHT),
 )
 
 
 def column_index(title: str) -> int:
-    return next(i for i, column in enumerate(COLUMNS) if column.title == title)
+    return CT.column_index(COLUMNS, title)
 
 
 RESIZE_PRECISION_ROWS = 30
 
 
-class RunsModel(QAbstractTableModel):
+class RunsModel(ColumnTableModel):
     """The rows (``TrainRow``) under ``COLUMNS``; read-only. The shown run is bold, its start time marked."""
 
     def __init__(self, parent: QObject | None = None) -> None:
-        super().__init__(parent)
-        self._rows: list[TrainRow] = []
-        self._sort_keys: dict[int, list[Any]] = {}
+        super().__init__(COLUMNS, lambda r: r.run.id, parent)
         self.shown_run_id: str | None = None  # the training run whose predictions are on screen
         self._bold = QFont()
         self._bold.setBold(True)
-
-    def set_rows(self, rows: list[TrainRow]) -> None:
-        self.beginResetModel()
-        self._rows = rows
-        self._sort_keys = {}
-        self.endResetModel()
-
-    def sort_key(self, row: int, column: int) -> Any:
-        """Column ``column``'s sort key of row ``row``, computed once per column after each reset (a sort asks
-        for each about log n times; a project can hold hundreds of runs)."""
-        keys = self._sort_keys.get(column)
-        if keys is None:
-            keys = self._sort_keys[column] = [COLUMNS[column].sort_key(r) for r in self._rows]
-        return keys[row]
 
     def set_shown_run(self, run_id: str | None) -> None:
         """Mark ``run_id`` as shown: only its row and the previously shown one are redrawn (their text and font:
@@ -199,59 +162,28 @@ class RunsModel(QAbstractTableModel):
         before, self.shown_run_id = self.shown_run_id, run_id
         roles = [Qt.ItemDataRole.DisplayRole, Qt.ItemDataRole.FontRole, Qt.ItemDataRole.ToolTipRole]
         for changed in {before, run_id} - {None}:
-            row = self.row_of_run(changed)
+            row = self.row_of(changed)
             if row >= 0:
                 self.dataChanged.emit(self.index(row, 0), self.index(row, len(COLUMNS) - 1), roles)
 
-    def row_at(self, row: int) -> TrainRow:
-        return self._rows[row]
-
     def row_of_run(self, run_id: str) -> int:
         """The row of training run ``run_id``, or -1."""
-        return next((i for i, r in enumerate(self._rows) if r.run.id == run_id), -1)
+        return self.row_of(run_id)
 
-    def rowCount(self, parent: QModelIndex | QPersistentModelIndex = QModelIndex()) -> int:  # noqa: B008
-        return 0 if parent.isValid() else len(self._rows)
-
-    def columnCount(self, parent: QModelIndex | QPersistentModelIndex = QModelIndex()) -> int:  # noqa: B008
-        return 0 if parent.isValid() else len(COLUMNS)
-
-    def data(self, index: QModelIndex | QPersistentModelIndex, role: int = Qt.ItemDataRole.DisplayRole) -> Any:
-        if not index.isValid():
-            return None
-        row, column = self._rows[index.row()], COLUMNS[index.column()]
+    def cell(self, row: TrainRow, index: QModelIndex | QPersistentModelIndex, role: int) -> Any:
         shown = row.run.id == self.shown_run_id
-        if role == Qt.ItemDataRole.DisplayRole:
-            text = column.text(row)
-            return SHOWN_MARKER + text if shown and index.column() == 0 else text
-        if role == SORT_ROLE:
-            return column.sort_key(row)
-        if role == RUN_ID_ROLE:
-            return row.run.id
-        if role == Qt.ItemDataRole.TextAlignmentRole:
-            return column.align
-        if role == Qt.ItemDataRole.FontRole and shown:
-            return self._bold
+        if role == Qt.ItemDataRole.DisplayRole and shown and index.column() == 0:
+            return SHOWN_MARKER + COLUMNS[0].text(row)
+        if role == Qt.ItemDataRole.FontRole:
+            return self._bold if shown else None
         if role == Qt.ItemDataRole.ToolTipRole:
             if row.run.status == "failed":
                 return f"Failed: {row.run.error or 'no reason recorded'}"
             return f"Run {row.run.id}" + (" (its predictions are shown)" if shown else "")
-        return None
-
-    def headerData(self, section: int, orientation: Qt.Orientation,
-                   role: int = Qt.ItemDataRole.DisplayRole) -> Any:  # fmt: skip
-        if role == Qt.ItemDataRole.DisplayRole and orientation == Qt.Orientation.Horizontal:
-            return COLUMNS[section].title
-        return None
+        return super().cell(row, index, role)
 
 
-class RunsProxy(QSortFilterProxyModel):
-    """Sorts by each column's sort key (tuples, which Qt's QVariant comparison cannot order)."""
-
-    def lessThan(self, left: QModelIndex | QPersistentModelIndex,
-                 right: QModelIndex | QPersistentModelIndex) -> bool:  # fmt: skip
-        model = self.sourceModel()
-        return model.sort_key(left.row(), left.column()) < model.sort_key(right.row(), right.column())
+RunsProxy = SortKeyProxy  # sorts by each column's (cached) sort key
 
 
 # --- comparing two runs ------------------------------------------------------------------------------------------
@@ -331,7 +263,7 @@ class CompareDialog(QDialog):
             values = (row.value(a), row.value(b))
             for column, (value, color) in enumerate(zip(values, _highlights(row.judge, *values), strict=True)):
                 item = QTableWidgetItem("" if value is None else row.text(value))
-                item.setTextAlignment(_LEFT if row.judge == CONFIG else _RIGHT)
+                item.setTextAlignment(LEFT if row.judge == CONFIG else RIGHT)
                 if color is not None:
                     item.setBackground(color)
                 self.table.setItem(i, column, item)
@@ -384,7 +316,7 @@ class RunsPanel(QWidget):
         # measuring hundreds of runs stalled the window for a tenth of a second).
         self.view.horizontalHeader().setResizeContentsPrecision(RESIZE_PRECISION_ROWS)
         self.view.doubleClicked.connect(self._on_view_double_clicked)
-        self.view.installEventFilter(_ActivateOnEnter(self._activate_current, self.view))
+        self.view.installEventFilter(ActivateOnEnter(self._activate_current, self.view))
         self.view.selectionModel().selectionChanged.connect(self._on_selection_changed)
 
         self.show_button = QPushButton("Show predictions")
