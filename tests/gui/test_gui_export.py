@@ -48,13 +48,6 @@ def _permissions_ignored(tmp_path) -> bool:
 
 
 @pytest.fixture
-def project(tmp_path):
-    p = Project.create(tmp_path / "proj")
-    yield p
-    p.close()
-
-
-@pytest.fixture
 def world(project):
     """Two fake videos (25 and 50 fps: no frame index, so seconds come from fps), classes walk and groom, three
     clips, and a finished prediction run with two segments and a window."""

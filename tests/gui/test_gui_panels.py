@@ -13,19 +13,11 @@ from PySide6.QtWidgets import QToolButton
 
 from vidtrain_gui.core import classes as CL
 from vidtrain_gui.core import labels as L
-from vidtrain_gui.core.project import Project
 from vidtrain_gui.gui.classes_panel import ClassesPanel, DeleteClassDialog
 from vidtrain_gui.gui.cliptable import ALL, UNTAGGED, ClipTable, column_index
 from vidtrain_gui.gui.undo import UndoHistory
 
 
-
-
-@pytest.fixture
-def project(tmp_path):
-    p = Project.create(tmp_path / "proj")
-    yield p
-    p.close()
 
 
 @pytest.fixture

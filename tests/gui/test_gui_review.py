@@ -16,7 +16,6 @@ from vidtrain_gui.core import classes as CL
 from vidtrain_gui.core import labels as L
 from vidtrain_gui.core import runs as R
 from vidtrain_gui.core.predictions import add_predictions, list_predictions
-from vidtrain_gui.core.project import Project
 from vidtrain_gui.core.review import ACCEPTED, accept_prediction
 from vidtrain_gui.gui import reviewpanel
 from vidtrain_gui.gui.reviewpanel import COLUMNS, HINT, LOADING, ReviewPanel
@@ -25,13 +24,6 @@ from vidtrain_gui.gui.undo import UndoHistory
 WAIT = 5000
 
 
-
-
-@pytest.fixture
-def project(tmp_path):
-    p = Project.create(tmp_path / "proj")
-    yield p
-    p.close()
 
 
 @pytest.fixture

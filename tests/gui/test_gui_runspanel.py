@@ -17,7 +17,6 @@ from vidtrain_gui.core import classes as CL
 from vidtrain_gui.core import labels as L
 from vidtrain_gui.core import runs as R
 from vidtrain_gui.core.predictions import add_predictions
-from vidtrain_gui.core.project import Project
 from vidtrain_gui.gui.confusion import ConfusionView
 from vidtrain_gui.gui.runspanel import (
     BETTER_COLOR,
@@ -47,13 +46,6 @@ def _predict(p, parent: str, status: str, honest_acc: float | None = None, hones
     metrics = {"honest_acc": honest_acc, "honest_macro_f1": honest_f1} if honest_acc is not None else None
     R.update_run(p, run.id, status=status, metrics=metrics, classes=R.get_run(p, parent).classes)
     return run.id
-
-
-@pytest.fixture
-def project(tmp_path):
-    p = Project.create(tmp_path / "proj")
-    yield p
-    p.close()
 
 
 @pytest.fixture
