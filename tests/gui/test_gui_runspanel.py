@@ -386,3 +386,17 @@ def test_clicking_outside_a_cell_position_keeps_working(qtbot, confusion):
     recall = view.visualRect(view.model().index(0, 3)).center()
     qtbot.mouseClick(view.viewport(), Qt.MouseButton.LeftButton, pos=recall)
     assert confusion.listed_clips() == []  # the recall column has no clips
+
+
+def test_the_window_reads_the_runs_in_the_background_and_marks_a_new_run_when_they_arrive(qtbot, project):
+    train = R.create_run(project, "train", {"mode": "fast"})
+    R.update_run(project, train.id, status="done", metrics={"val_acc": 0.5})
+    panel = RunsPanel(project)
+    qtbot.addWidget(panel)
+    predict = R.create_run(project, "predict", {}, parent_run_id=train.id)
+    R.update_run(project, predict.id, status="done")
+    panel.mark_shown(predict.id)  # not read yet: nothing marked, and nothing read on this thread
+    assert panel.shown_run() is None
+    panel.refresh_in_background()
+    qtbot.waitUntil(lambda: panel.shown_run() == train.id, timeout=5000)
+    assert [row.run.id for row in panel.rows()] == [train.id]

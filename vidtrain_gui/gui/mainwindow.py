@@ -24,6 +24,7 @@ results back into the views. The views never write to the database themselves.
 from __future__ import annotations
 
 import base64
+import gc
 from pathlib import Path
 
 from PySide6.QtCore import QByteArray, Qt, QTimer, Signal
@@ -95,6 +96,9 @@ class MainWindow(QMainWindow):
         if not project.readonly:
             self._check_files()
         QTimer.singleShot(0, self.workbench.after_open)
+        # The objects of a built window (Qt wrappers, pyqtgraph items, SQLAlchemy's) live as long as it: moved out
+        # of the collector's reach, a full collection no longer scans them (~70 ms of stall, measured).
+        gc.freeze()
 
     def _check_files(self) -> None:
         """Mark videos whose file has gone (or come back) since the last session, off the GUI thread."""

@@ -39,6 +39,7 @@ from vidtrain_gui.core.errors import VidTrainError
 from vidtrain_gui.core.runs import USABLE_STATUSES, RunInfo, list_runs
 from vidtrain_gui.gui import columntable as CT
 from vidtrain_gui.gui.columntable import ID_ROLE, LEFT, RIGHT, ActivateOnEnter, Column, ColumnTableModel, SortKeyProxy
+from vidtrain_gui.gui.tasks import run_in_background
 
 RUN_ID_ROLE = ID_ROLE  # the row's training run id, in every column
 SHOWN_MARKER = "▶ "  # before the start time of the run whose predictions are on screen
@@ -339,13 +340,25 @@ class RunsPanel(QWidget):
 
     def refresh(self) -> None:
         """Reload the runs; keeps the sort order, the selection and the shown marker."""
-        selected = self.selected_runs()
         try:
-            trains = list_runs(self.project, kind="train")
-            predictions = list_runs(self.project, kind="predict")  # newest first
+            runs = self._read_runs()
         except VidTrainError as exc:
             self.show_error(f"Could not read the runs: {exc}")
             return
+        self._show_runs(runs)
+
+    def refresh_in_background(self) -> None:
+        """:meth:`refresh` with the runs read off the GUI thread (hundreds of runs take tens of milliseconds to
+        read: the window's way while a job keeps the machine busy)."""
+        run_in_background(self, self._read_runs, done=self._show_runs,
+                          failed=lambda message: self.show_error(f"Could not read the runs: {message}"))  # fmt: skip
+
+    def _read_runs(self) -> tuple[list[RunInfo], list[RunInfo]]:
+        return list_runs(self.project, kind="train"), list_runs(self.project, kind="predict")  # newest first
+
+    def _show_runs(self, runs: tuple[list[RunInfo], list[RunInfo]]) -> None:
+        trains, predictions = runs
+        selected = self.selected_runs()
         newest: dict[str, RunInfo] = {}
         for run in predictions:
             if run.parent_run_id is not None and run.status in USABLE_STATUSES:
@@ -378,6 +391,12 @@ class RunsPanel(QWidget):
         self._shown_prediction = prediction_run_id
         if prediction_run_id is not None and prediction_run_id not in self._parent_of:
             self.refresh()
+        self.model.set_shown_run(self._parent_of.get(prediction_run_id or ""))
+
+    def mark_shown(self, prediction_run_id: str | None) -> None:
+        """:meth:`set_shown` without reading the runs: a prediction run not listed yet is marked when the list is
+        next read (the window reads it in the background when a pipeline ends)."""
+        self._shown_prediction = prediction_run_id
         self.model.set_shown_run(self._parent_of.get(prediction_run_id or ""))
 
     def shown_run(self) -> str | None:

@@ -186,7 +186,7 @@ class Workbench(QObject):
         self.panel.finish(status, {})
         self.window.statusBar().showMessage(self._outcome(status, train_run_id), 10000)
         # Each view is refreshed in its own turn of the event loop: together they would stall the window.
-        QTimer.singleShot(0, self.runs.refresh)
+        self.runs.refresh_in_background()
         if prediction_run_id and status in ("done", "stopped"):
             QTimer.singleShot(0, lambda: self.show_predictions(prediction_run_id))
 
@@ -221,7 +221,7 @@ class Workbench(QObject):
         self.review.set_run(run_id)  # these two read in the background
         self.confusion.set_run(run_id)
         QTimer.singleShot(0, lambda: self.window.clips.set_prediction_run(run_id))
-        QTimer.singleShot(0, lambda: self.runs.set_shown(run_id))
+        self.runs.mark_shown(run_id)
 
     def on_video_shown(self, video) -> None:
         self.track.show_video(video.id if video is not None else None, video.fps if video is not None else 0.0)
