@@ -25,7 +25,6 @@ from PySide6.QtWidgets import (
     QHBoxLayout,
     QHeaderView,
     QLabel,
-    QTableView,
     QVBoxLayout,
     QWidget,
 )
@@ -38,7 +37,15 @@ from vidtrain_gui.core.predictions import list_predictions
 from vidtrain_gui.core.runs import get_run
 from vidtrain_gui.core.videos import VideoInfo, list_videos
 from vidtrain_gui.gui import columntable as CT
-from vidtrain_gui.gui.columntable import ID_ROLE, RIGHT, ActivateOnEnter, Column, ColumnTableModel, SortKeyProxy
+from vidtrain_gui.gui.columntable import (
+    ID_ROLE,
+    RIGHT,
+    ActivateOnEnter,
+    Column,
+    ColumnTableModel,
+    SortKeyProxy,
+    sorted_table_view,
+)
 
 CLIP_ID_ROLE = ID_ROLE  # the row's clip id, in every column
 ALL = "all"  # filter combos' "no filter" entry
@@ -182,15 +189,8 @@ class ClipTable(QWidget):
             combo.setSizeAdjustPolicy(QComboBox.SizeAdjustPolicy.AdjustToContents)
             combo.currentIndexChanged.connect(self._on_filter_changed)
 
-        self.view = QTableView()
-        self.view.setModel(self.proxy)
-        self.view.setSortingEnabled(True)
-        self.view.sortByColumn(column_index("Start"), Qt.SortOrder.AscendingOrder)
-        self.view.setSelectionBehavior(QAbstractItemView.SelectionBehavior.SelectRows)
-        self.view.setSelectionMode(QAbstractItemView.SelectionMode.SingleSelection)
-        self.view.setEditTriggers(QAbstractItemView.EditTrigger.NoEditTriggers)
-        self.view.setAlternatingRowColors(True)
-        self.view.verticalHeader().hide()
+        self.view = sorted_table_view(self.proxy, column_index("Start"), Qt.SortOrder.AscendingOrder,
+                                      QAbstractItemView.SelectionMode.SingleSelection)  # fmt: skip
         self.view.horizontalHeader().setSectionResizeMode(QHeaderView.ResizeMode.Interactive)
         self.view.horizontalHeader().setStretchLastSection(True)
         self.view.doubleClicked.connect(self._on_view_double_clicked)

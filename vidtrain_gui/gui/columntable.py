@@ -27,6 +27,7 @@ from PySide6.QtCore import (
     Qt,
 )
 from PySide6.QtGui import QColor
+from PySide6.QtWidgets import QAbstractItemView, QTableView
 
 SORT_ROLE = Qt.ItemDataRole.UserRole  # each cell's sort key
 ID_ROLE = Qt.ItemDataRole.UserRole + 1  # the row's id (a clip id, a run id), in every column
@@ -131,6 +132,21 @@ class SortKeyProxy(QSortFilterProxyModel):
         return model.sort_key(left.row(), left.column()) < model.sort_key(right.row(), right.column())
 
 
+def sorted_table_view(proxy: QSortFilterProxyModel, sort_column: int, order: Qt.SortOrder,
+                      selection: QAbstractItemView.SelectionMode) -> QTableView:  # fmt: skip
+    """A read-only table of whole-row selection over ``proxy``, sortable by clicking a header, sorted as given."""
+    view = QTableView()
+    view.setModel(proxy)
+    view.setSortingEnabled(True)
+    view.sortByColumn(sort_column, order)
+    view.setSelectionBehavior(QAbstractItemView.SelectionBehavior.SelectRows)
+    view.setSelectionMode(selection)
+    view.setEditTriggers(QAbstractItemView.EditTrigger.NoEditTriggers)
+    view.setAlternatingRowColors(True)
+    view.verticalHeader().hide()
+    return view
+
+
 class ActivateOnEnter(QObject):
     """Enter/Return on a view calls ``on_enter`` on every platform and style (an event filter)."""
 
@@ -146,4 +162,4 @@ class ActivateOnEnter(QObject):
 
 
 __all__ = ["ActivateOnEnter", "Column", "ColumnTableModel", "ID_ROLE", "LEFT", "RIGHT", "SORT_ROLE",
-           "SortKeyProxy", "column_index"]  # fmt: skip
+           "SortKeyProxy", "column_index", "sorted_table_view"]  # fmt: skip

@@ -139,15 +139,9 @@ class MainWindow(QMainWindow):
         self.videos = VideoListWidget(self.project, self)
         self.classes = ClassesPanel(self.project, self.history, self)
         self.clips = ClipTable(self.project, self.history, self)
-        for title, name, widget, area in (
-            ("Videos", "videosDock", self.videos, Qt.DockWidgetArea.LeftDockWidgetArea),
-            ("Classes", "classesDock", self.classes, Qt.DockWidgetArea.RightDockWidgetArea),
-            ("Clips", "clipsDock", self.clips, Qt.DockWidgetArea.BottomDockWidgetArea),
-        ):
-            dock = QDockWidget(title, self)
-            dock.setObjectName(name)
-            dock.setWidget(widget)
-            self.addDockWidget(area, dock)
+        self.add_dock("Videos", "videosDock", self.videos, Qt.DockWidgetArea.LeftDockWidgetArea)
+        self.add_dock("Classes", "classesDock", self.classes, Qt.DockWidgetArea.RightDockWidgetArea)
+        self.add_dock("Clips", "clipsDock", self.clips, Qt.DockWidgetArea.BottomDockWidgetArea)
 
         self.importer = ImportController(self.project, self)
         self.progress = QProgressBar(self)
@@ -174,6 +168,14 @@ class MainWindow(QMainWindow):
         from vidtrain_gui.gui.workbench import Workbench  # after the labeling side it extends
 
         self.workbench = Workbench(self)
+
+    def add_dock(self, title: str, name: str, widget: QWidget, area: Qt.DockWidgetArea) -> QDockWidget:
+        """Put ``widget`` in a dock of ``area``; ``name`` is what the saved layout knows it by."""
+        dock = QDockWidget(title, self)
+        dock.setObjectName(name)
+        dock.setWidget(widget)
+        self.addDockWidget(area, dock)
+        return dock
 
     def _action(self, menu, text: str, slot, shortcut=None) -> QAction:
         action = QAction(text, self)

@@ -28,7 +28,6 @@ from PySide6.QtWidgets import (
     QHeaderView,
     QMessageBox,
     QPushButton,
-    QTableView,
     QTableWidget,
     QTableWidgetItem,
     QVBoxLayout,
@@ -38,7 +37,16 @@ from PySide6.QtWidgets import (
 from vidtrain_gui.core.errors import VidTrainError
 from vidtrain_gui.core.runs import USABLE_STATUSES, RunInfo, list_runs
 from vidtrain_gui.gui import columntable as CT
-from vidtrain_gui.gui.columntable import ID_ROLE, LEFT, RIGHT, ActivateOnEnter, Column, ColumnTableModel, SortKeyProxy
+from vidtrain_gui.gui.columntable import (
+    ID_ROLE,
+    LEFT,
+    RIGHT,
+    ActivateOnEnter,
+    Column,
+    ColumnTableModel,
+    SortKeyProxy,
+    sorted_table_view,
+)
 from vidtrain_gui.gui.tasks import run_in_background
 
 RUN_ID_ROLE = ID_ROLE  # the row's training run id, in every column
@@ -184,9 +192,6 @@ class RunsModel(ColumnTableModel):
         return super().cell(row, index, role)
 
 
-RunsProxy = SortKeyProxy  # sorts by each column's (cached) sort key
-
-
 # --- comparing two runs ------------------------------------------------------------------------------------------
 
 CONFIG, HIGHER, LOWER, INFO = "config", "higher", "lower", "info"  # how a compare row's two values are judged
@@ -302,17 +307,10 @@ class RunsPanel(QWidget):
         self.open_compare: Callable[[CompareDialog], None] = self._open_compare
 
         self.model = RunsModel(self)
-        self.proxy = RunsProxy(self)
+        self.proxy = SortKeyProxy(self)
         self.proxy.setSourceModel(self.model)
-        self.view = QTableView()
-        self.view.setModel(self.proxy)
-        self.view.setSortingEnabled(True)
-        self.view.sortByColumn(column_index("Started"), Qt.SortOrder.DescendingOrder)
-        self.view.setSelectionBehavior(QAbstractItemView.SelectionBehavior.SelectRows)
-        self.view.setSelectionMode(QAbstractItemView.SelectionMode.ExtendedSelection)
-        self.view.setEditTriggers(QAbstractItemView.EditTrigger.NoEditTriggers)
-        self.view.setAlternatingRowColors(True)
-        self.view.verticalHeader().hide()
+        self.view = sorted_table_view(self.proxy, column_index("Started"), Qt.SortOrder.DescendingOrder,
+                                      QAbstractItemView.SelectionMode.ExtendedSelection)  # fmt: skip
         # Column widths are measured once per refresh, from the first rows only (not on every change of a cell:
         # measuring hundreds of runs stalled the window for a tenth of a second).
         self.view.horizontalHeader().setResizeContentsPrecision(RESIZE_PRECISION_ROWS)

@@ -68,20 +68,17 @@ class Workbench(QObject):
 
     def _build(self) -> None:
         w = self.window
-        docks = {}
-        for title, name, widget, area in (
-            ("Training", "trainingDock", self.panel, Qt.DockWidgetArea.BottomDockWidgetArea),
-            ("Runs", "runsDock", self.runs, Qt.DockWidgetArea.BottomDockWidgetArea),
-            ("Review", "reviewDock", self.review, Qt.DockWidgetArea.RightDockWidgetArea),
-            ("Predictions", "predictionsDock", self.controls, Qt.DockWidgetArea.RightDockWidgetArea),
-            ("Confusion", "confusionDock", self.confusion, Qt.DockWidgetArea.BottomDockWidgetArea),
-        ):
-            dock = QDockWidget(title, w)
-            dock.setObjectName(name)
-            dock.setWidget(widget)
-            w.addDockWidget(area, dock)
-            docks[name] = dock
-        self.docks = docks
+        bottom, right = Qt.DockWidgetArea.BottomDockWidgetArea, Qt.DockWidgetArea.RightDockWidgetArea
+        docks = self.docks = {
+            name: w.add_dock(title, name, widget, area)
+            for title, name, widget, area in (
+                ("Training", "trainingDock", self.panel, bottom),
+                ("Runs", "runsDock", self.runs, bottom),
+                ("Review", "reviewDock", self.review, right),
+                ("Predictions", "predictionsDock", self.controls, right),
+                ("Confusion", "confusionDock", self.confusion, bottom),
+            )
+        }
         w.tabifyDockWidget(w.findChild(QDockWidget, "clipsDock"), docks["trainingDock"])
         w.tabifyDockWidget(docks["trainingDock"], docks["runsDock"])
         w.tabifyDockWidget(docks["runsDock"], docks["confusionDock"])
@@ -191,10 +188,12 @@ class Workbench(QObject):
             QTimer.singleShot(0, lambda: self.show_predictions(prediction_run_id))
 
     def _outcome(self, status: str, train_run_id: str) -> str:
-        try:
-            metrics = R.get_run(self.project, train_run_id).metrics or {} if train_run_id else {}
-        except VidTrainError:
-            metrics = {}
+        metrics = {}
+        if train_run_id:
+            try:
+                metrics = R.get_run(self.project, train_run_id).metrics or {}
+            except VidTrainError:
+                pass  # deleted meanwhile: the status alone is said
         if status in ("done", "stopped") and "val_acc" in metrics:
             return (f"Training {'finished' if status == 'done' else 'stopped early'}: validation accuracy "
                     f"{metrics['val_acc']:.2f}, macro F1 {metrics.get('val_macro_f1', 0.0):.2f}")  # fmt: skip
@@ -231,7 +230,7 @@ class Workbench(QObject):
 
     def _on_classes_changed(self) -> None:
         self.review.set_hotkeys(self.window.classes.hotkey_map())
-        self.track.refresh()  # class colours
+        self.track.classes_changed()
 
     def _on_track_drawn(self, run_id: str) -> None:
         self.predictions_shown.emit(run_id)
