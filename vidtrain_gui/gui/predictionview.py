@@ -138,6 +138,7 @@ class PredictionTrack(QObject):
         self._windows: dict[tuple[str, int], tuple[list[int], list[int], list]] = {}
         self._loading: set[tuple[str, int]] = set()
         self.segments: list = []
+        self._colors: dict[str, str] = {}  # class name -> colour, of the project's classes
         self._save = QTimer(self)
         self._save.setSingleShot(True)
         self._save.setInterval(SAVE_AFTER_MS)
@@ -150,6 +151,7 @@ class PredictionTrack(QObject):
         """Show prediction run ``run_id`` (None: no predictions)."""
         self._save_now()  # settings of the previous run are not lost
         self.run_id = run_id
+        self._colors = {c.name: c.color for c in CL.list_classes(self.project)}  # read once, not per slider move
         if run_id is None:
             self.classes = []
             self.controls.clear()
@@ -160,6 +162,11 @@ class PredictionTrack(QObject):
             when = run.created_at.strftime("%Y-%m-%d %H:%M")
             self.controls.set_run(f"Predictions of run {run_id[:8]} ({when})", self.classes, post)
         self.run_changed.emit(run_id)
+        self.refresh()
+
+    def classes_changed(self) -> None:
+        """The project's classes changed (a colour, a name): redraw with their colours."""
+        self._colors = {c.name: c.color for c in CL.list_classes(self.project)}
         self.refresh()
 
     def show_video(self, video_id: int | None, fps: float) -> None:
@@ -182,7 +189,7 @@ class PredictionTrack(QObject):
 
             def load():
                 rows = list_predictions(self.project, run_id, video_id=video_id, kind="window")
-                return ([r.start_frame for r in rows], [r.end_frame for r in rows], [decode_probs(r.probs) for r in rows])
+                return [r.start_frame for r in rows], [r.end_frame for r in rows], [decode_probs(r.probs) for r in rows]
 
             def done(windows, key=key) -> None:
                 self._loading.discard(key)
@@ -215,7 +222,7 @@ class PredictionTrack(QObject):
         self.segments = segment_windows(starts, ends, probs, smoothing=post.smoothing,
                                         thresholds=post.threshold_list(self.classes),
                                         min_length=int(round(post.min_segment_s * self.fps)))  # fmt: skip
-        colors = {c.name: c.color for c in CL.list_classes(self.project)}
+        colors = self._colors
         self.timeline.set_predictions([
             (s.start_frame, s.end_frame, colors.get(self._name(s.class_index), UNKNOWN_CLASS_COLOR), s.confidence)
             for s in self.segments

@@ -48,6 +48,7 @@ from PySide6.QtWidgets import (
 )
 
 from vidtrain_gui.core.classes import PALETTE
+from vidtrain_gui.gui.timeline import format_seconds
 
 REDRAW_MS = 100  # at most ten redraws a second
 NO_DEVICE = "—"
@@ -76,11 +77,7 @@ def _fixed(value: Any, decimals: int) -> str:
 def format_clock(t: Any) -> str:
     """Seconds since a job started as ``m:ss.s`` (``h:mm:ss.s`` from an hour): ``72.34`` -> ``"1:12.3"``."""
     seconds = _number(t)
-    if math.isnan(seconds):
-        return "?"
-    minutes, secs = divmod(round(max(seconds, 0.0), 1), 60)
-    hours, minutes = divmod(int(minutes), 60)
-    return f"{hours}:{minutes:02d}:{secs:04.1f}" if hours else f"{minutes}:{secs:04.1f}"
+    return "?" if math.isnan(seconds) else format_seconds(max(seconds, 0.0), 1)
 
 
 def format_duration(seconds: float) -> str:
