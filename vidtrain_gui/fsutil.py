@@ -1,0 +1,165 @@
+"""Writing files so that a crash, a kill or a full disk never leaves a half-written file under the real name, and
+one readable line when the disk is full. Standard library only: every layer (core, media, ml, jobs) uses it.
+
+:func:`atomic_write` writes the whole content to a uniquely named temporary file in the destination's folder
+(``.<name>.<pid>-<random>.tmp``: two processes writing the same file never share a temporary), flushes and fsyncs
+it, renames it over the destination with ``os.replace`` (atomic on POSIX and Windows), then fsyncs the folder so
+the rename itself survives power loss. Until the rename the old file is untouched; after a failure the temporary
+is removed. :func:`clean_temporaries` removes the ones a killed process left behind.
+"""
+
+from __future__ import annotations
+
+import errno
+import os
+import re
+import secrets
+import shutil
+import time
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import IO, Union
+
+PathLike = Union[str, "os.PathLike[str]"]
+_NO_SPACE = {errno.ENOSPC, getattr(errno, "EDQUOT", errno.ENOSPC)}
+TEMP_PATTERN = re.compile(r"^\..+\.\d+-[0-9a-f]{8}\.tmp$")
+
+
+class DiskFullError(OSError):
+    """A file could not be written because its disk (or quota) is full. ``str()`` is one line naming the file,
+    the space it needed and the space left."""
+
+    def __init__(self, path: PathLike, needed: int | None = None) -> None:
+        self.path = Path(path)
+        self.needed = needed
+        self.free = free_bytes(self.path.parent)
+        need = f"about {format_bytes(needed)}, " if needed else ""
+        free = f"{format_bytes(self.free)} free" if self.free is not None else "free space unknown"
+        message = (
+            f"not enough disk space to write {self.path} (it needs {need}{free} there): "
+            "free some space on that disk and try again"
+        )
+        super().__init__(errno.ENOSPC, message, str(self.path))
+
+    def __str__(self) -> str:
+        return self.strerror
+
+    def __reduce__(self):
+        return (type(self), (str(self.path), self.needed))
+
+
+def is_disk_full(exc: BaseException) -> bool:
+    """True for an OSError (or an error wrapping one, as SQLite's "database or disk is full") meaning no space."""
+    if isinstance(exc, OSError) and exc.errno in _NO_SPACE:
+        return True
+    text = str(exc).lower()
+    return "no space left" in text or "disk is full" in text or "disk quota" in text
+
+
+def free_bytes(folder: PathLike) -> int | None:
+    """Free bytes on the disk holding ``folder`` (its nearest existing parent), None when it cannot be told."""
+    path = Path(folder)
+    for candidate in (path, *path.parents):
+        try:
+            return shutil.disk_usage(candidate).free
+        except OSError:
+            continue
+    return None
+
+
+def format_bytes(n: int | None) -> str:
+    if n is None:
+        return "?"
+    value = float(n)
+    for unit in ("bytes", "KB", "MB", "GB"):
+        if value < 1000 or unit == "GB":
+            return f"{int(value)} {unit}" if unit == "bytes" else f"{value:.1f} {unit}"
+        value /= 1000
+    return f"{value:.1f} TB"  # pragma: no cover
+
+
+def temporary_name(path: PathLike) -> Path:
+    path = Path(path)
+    return path.with_name(f".{path.name}.{os.getpid()}-{secrets.token_hex(4)}.tmp")
+
+
+def fsync_folder(folder: PathLike) -> None:
+    """Make a rename in ``folder`` durable (a no-op where folders cannot be opened, as on Windows)."""
+    try:
+        fd = os.open(str(folder), os.O_RDONLY)
+    except OSError:
+        return
+    try:
+        os.fsync(fd)
+    except OSError:
+        pass
+    finally:
+        os.close(fd)
+
+
+@contextmanager
+def atomic_file(path: PathLike, mode: str = "wb", *, encoding: str | None = None,
+                newline: str | None = None) -> Iterator[IO]:  # fmt: skip
+    """``with atomic_file(p, "w", encoding="utf-8") as f: ...``: ``p`` is replaced only when the block ends
+    without an error, and then with everything that was written. A full disk raises :class:`DiskFullError`."""
+    path = Path(path)
+    tmp = temporary_name(path)
+    try:
+        with open(tmp, mode, encoding=encoding, newline=newline) as f:
+            yield f
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(tmp, path)
+    except BaseException as exc:
+        try:
+            written = tmp.stat().st_size
+        except OSError:
+            written = None
+        tmp.unlink(missing_ok=True)
+        if isinstance(exc, OSError) and is_disk_full(exc) and not isinstance(exc, DiskFullError):
+            raise DiskFullError(path, written) from exc
+        raise
+    fsync_folder(path.parent)
+
+
+def atomic_write(path: PathLike, data: Union[bytes, str], *, encoding: str = "utf-8") -> None:
+    """Replace ``path`` with ``data`` (bytes, or text in ``encoding``) atomically and durably."""
+    payload = data.encode(encoding) if isinstance(data, str) else data
+    try:
+        with atomic_file(path, "wb") as f:
+            f.write(payload)
+    except DiskFullError as exc:
+        raise DiskFullError(path, len(payload)) from exc.__cause__
+
+
+def atomic_save(path: PathLike, write: Callable[[IO[bytes]], None]) -> None:
+    """Replace ``path`` with what ``write(f)`` writes to a binary file (``np.save``, ``torch.save``...)."""
+    with atomic_file(path, "wb") as f:
+        write(f)
+
+
+def clean_temporaries(folder: PathLike, *, older_than_s: float = 3600.0, recursive: bool = True) -> int:
+    """Remove temporaries of :func:`atomic_file` that a killed process left in ``folder``; returns how many.
+    Only files older than ``older_than_s`` go, so a write in progress in another process is left alone."""
+    root = Path(folder)
+    if not root.is_dir():
+        return 0
+    now = time.time()
+    removed = 0
+    for tmp in root.rglob("*.tmp") if recursive else root.glob("*.tmp"):
+        if not TEMP_PATTERN.match(tmp.name):
+            continue
+        try:
+            if now - tmp.stat().st_mtime >= older_than_s:
+                tmp.unlink()
+                removed += 1
+        except OSError:
+            continue
+    return removed
+
+
+__all__ = [
+    "DiskFullError", "atomic_file", "atomic_save", "atomic_write", "clean_temporaries", "format_bytes",
+    "free_bytes", "fsync_folder", "is_disk_full", "temporary_name",
+]  # fmt: skip
