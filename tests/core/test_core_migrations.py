@@ -78,7 +78,7 @@ def test_schema_1_database_is_upgraded_with_backup_and_data_intact(tmp_path: Pat
     rows_v1 = _table_rows(db)
 
     with Project.open(tmp_path / "old") as project:
-        assert project.schema_version == LATEST == 3
+        assert project.schema_version == LATEST == 4
         videos = list_videos(project)
         assert [(v.path, v.fingerprint, v.rotation, v.seekable, v.vfr, v.status) for v in videos] == [
             ("/v/a.mp4", "fp-a", 90, True, False, "ok"),
@@ -94,7 +94,7 @@ def test_schema_1_database_is_upgraded_with_backup_and_data_intact(tmp_path: Pat
         assert (run.config, run.metrics, run.classes, run.artifacts) == (
             {"epochs": 5}, {"val_acc": 0.9}, ["walk", "run"], {"checkpoint": "best.pt"},
         )  # fmt: skip
-        assert run.parent_run_id is None
+        assert run.parent_run_id is None and run.pid_started is None  # schema 4's column, empty on old rows
         (prediction,) = list_predictions(project, run.id)
         assert decode_probs(prediction.probs) == (0.75, 0.25)
         assert prediction.origin is None  # schema 3's column, empty on old rows
@@ -104,8 +104,8 @@ def test_schema_1_database_is_upgraded_with_backup_and_data_intact(tmp_path: Pat
         added = add_video(project, path="/v/c.mp4", fingerprint="fp-c", size_bytes=1, fps=25, frame_count=10,
                           duration_s=0.4, width=8, height=8, codec="h264", pix_fmt="yuv420p")  # fmt: skip
         assert added.pix_fmt == "yuv420p"
-        child = create_run(project, "predict", {}, parent_run_id=run.id)
-        assert child.parent_run_id == run.id
+        child = create_run(project, "predict", {}, parent_run_id=run.id, pid=7, pid_started=1.5e9)
+        assert child.parent_run_id == run.id and (child.pid, child.pid_started) == (7, 1.5e9)
         assert add_clip(project, 1, 10, 20).value.id == 4  # AUTOINCREMENT counters survived
         add_predictions(project, run.id, [{"video_id": 1, "clip_id": 4, "kind": "clip", "start_frame": 10,
                                            "end_frame": 20, "class_index": 0, "confidence": 0.6,
@@ -122,7 +122,7 @@ def test_schema_1_database_is_upgraded_with_backup_and_data_intact(tmp_path: Pat
     assert _table_rows(backup) == rows_v1
     conn = sqlite3.connect(db)
     try:
-        assert user_version(conn) == 3
+        assert user_version(conn) == 4
         assert conn.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
         assert conn.execute("PRAGMA integrity_check").fetchone()[0] == "ok"
     finally:
@@ -200,8 +200,8 @@ def test_newer_schema_is_refused_and_left_untouched(tmp_path: Path) -> None:
             Project.open(tmp_path, readonly=readonly)
         message = str(error.value)
         assert "\n" not in message
-        assert "newer VidTrain (schema 99, this version knows up to 3): upgrade VidTrain" in message
-        assert (error.value.found, error.value.supported) == (99, 3)
+        assert "newer VidTrain (schema 99, this version knows up to 4): upgrade VidTrain" in message
+        assert (error.value.found, error.value.supported) == (99, 4)
     assert db.read_bytes() == content
     assert not list(tmp_path.glob("*.bak-*"))
 

@@ -131,10 +131,17 @@ _SCHEMA_3 = (
     "ALTER TABLE predictions ADD COLUMN origin VARCHAR",
 )
 
+_SCHEMA_4 = (
+    # When the job's process started (seconds since the epoch, as the OS reports it): with pid and hostname it
+    # names the process, so a pid reused by another program after a crash or reboot is never taken for the job.
+    "ALTER TABLE runs ADD COLUMN pid_started FLOAT",
+)
+
 MIGRATIONS: list[Migration] = [
     Migration(1, "first released schema: videos, label classes, clips, runs, predictions", _SCHEMA_1),
     Migration(2, "video source groups and pixel formats, run parents", _SCHEMA_2),
     Migration(3, "the origin of clip predictions (out-of-fold, held-out, in-training, new)", _SCHEMA_3),
+    Migration(4, "the start time of a run's process (with pid and host: which process is the job)", _SCHEMA_4),
 ]
 LATEST: int = len(MIGRATIONS)
 

@@ -149,6 +149,7 @@ class Run(Base):
     finished_at: Mapped[Optional[datetime]] = mapped_column(UTCDateTime)
     pid: Mapped[Optional[int]] = mapped_column(Integer)
     hostname: Mapped[Optional[str]] = mapped_column(String)
+    pid_started: Mapped[Optional[float]] = mapped_column(Float)  # schema 4: the process's start time (epoch s)
     error: Mapped[Optional[str]] = mapped_column(Text)
     parent_run_id: Mapped[Optional[str]] = mapped_column(ForeignKey("runs.id", ondelete="SET NULL"))  # schema 2
     artifacts: Mapped[dict[str, str]] = mapped_column(JSON, default=dict)  # name -> path relative to runs/<id>/

@@ -38,6 +38,7 @@ class RunInfo:
     finished_at: Optional[datetime]
     pid: Optional[int]
     hostname: Optional[str]
+    pid_started: Optional[float]
     error: Optional[str]
     parent_run_id: Optional[str]
     artifacts: dict[str, str]
@@ -95,8 +96,10 @@ def run_dir(project: "Project", run_id: str) -> Path:
 
 
 def create_run(project: "Project", kind: str, config: Any, *, parent_run_id: Optional[str] = None,
-               classes: Optional[list[str]] = None) -> RunInfo:  # fmt: skip
-    """Record a new run with status "queued" and create its folder."""
+               classes: Optional[list[str]] = None, pid: Optional[int] = None, hostname: Optional[str] = None,
+               pid_started: Optional[float] = None) -> RunInfo:  # fmt: skip
+    """Record a new run with status "queued" and create its folder. A job records its process (``pid``,
+    ``hostname``, ``pid_started``) in the same insert, so a job killed before it starts is still found dead."""
     project.require_writable()
     _check("kind", kind)
     _check("config", config)
@@ -117,7 +120,8 @@ def create_run(project: "Project", kind: str, config: Any, *, parent_run_id: Opt
                 if session.get(Run, run_id) is not None:  # a row whose folder was deleted by hand
                     raise FileExistsError(run_id)
                 run = Run(id=run_id, kind=kind, status="queued", config=config, classes=classes,
-                          parent_run_id=parent_run_id, artifacts={}, created_at=utcnow())  # fmt: skip
+                          parent_run_id=parent_run_id, artifacts={}, created_at=utcnow(), pid=pid,
+                          hostname=hostname, pid_started=pid_started)  # fmt: skip
                 session.add(run)
                 session.flush()
                 return _info(run)

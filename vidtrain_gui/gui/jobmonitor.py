@@ -30,7 +30,9 @@ from PySide6.QtCore import QObject, QProcess, QTimer, Signal
 
 from vidtrain_gui.core import runs as R
 from vidtrain_gui.core.errors import VidTrainError
-from vidtrain_gui.jobs.runner import job_alive, read_events, reap_stale_runs, request_cancel, request_stop
+from vidtrain_gui.jobs.runner import (
+    job_alive, process_started, read_events, reap_stale_runs, request_cancel, request_stop,
+)  # fmt: skip
 
 POLL_MS = 100
 FIND_RUN_TIMEOUT_S = 60.0  # a cold start (imports, schema check) takes a few seconds; a stuck one is reported
@@ -54,6 +56,7 @@ class JobMonitor(QObject):
         self.is_finished = False
         self._offset = 0
         self._started_at = self._started_wall = 0.0
+        self._pid_started: float | None = None  # the started process's start time: a reused pid is not it
         self._last_news = 0.0
         self._log: Path | None = None
         self._timer = QTimer(self)
@@ -77,6 +80,7 @@ class JobMonitor(QObject):
             self.start_failed.emit(f"could not start {sys.executable} (is the installation complete?)")
             return False
         self.pid = int(pid)
+        self._pid_started = process_started(self.pid)
         self._started_at = self._last_news = time.monotonic()
         self._started_wall = time.time()
         self._timer.start()
@@ -105,10 +109,13 @@ class JobMonitor(QObject):
             return False
         if self.run_id is not None:
             return request_cancel(self.project, self.run_id)
-        if self.pid is not None and job_alive(self.pid):
+        if self._process_alive():
             os.kill(self.pid, signal.SIGTERM)
             return True
         return False
+
+    def _process_alive(self) -> bool:
+        return self._pid_started is not None and job_alive(self.pid, self._pid_started)
 
     def detach(self) -> None:
         """Stop following (the window closes); the job goes on, and can be attached again."""
@@ -137,7 +144,7 @@ class JobMonitor(QObject):
             self._check_alive()
 
     def _find_run(self) -> None:
-        gone = not job_alive(self.pid) and time.monotonic() - self._started_at > 0.5
+        gone = not self._process_alive() and time.monotonic() - self._started_at > 0.5
         # Runs are read after the liveness check: a quick job that recorded its run and ended is still found.
         for run in R.list_runs(self.project, pid=self.pid):
             # pids are reused: only a run created after this start can be this job's.

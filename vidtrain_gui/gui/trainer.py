@@ -20,8 +20,6 @@ seconds later: a read-only project, another pipeline running, fewer than two cla
 
 from __future__ import annotations
 
-import os
-import signal
 import time
 from pathlib import Path
 
@@ -32,7 +30,7 @@ from vidtrain_gui.core import labels as L
 from vidtrain_gui.core import runs as R
 from vidtrain_gui.core.errors import VidTrainError
 from vidtrain_gui.gui.jobmonitor import JobMonitor
-from vidtrain_gui.jobs.runner import job_alive, read_events, reap_stale_runs
+from vidtrain_gui.jobs.runner import read_events, reap_stale_runs, request_cancel, run_alive
 
 CHILD_POLL_MS = 150
 CHILD_GRACE_S = 5.0  # after the process is gone, how long a prediction run may still take to show up
@@ -164,9 +162,7 @@ class TrainController(QObject):
         self._cancelling = True
         if self._child_timer.isActive():  # training has ended and prediction is starting: end the process
             self._child_timer.stop()
-            pid = R.get_run(self.project, self.train_run_id).pid
-            if job_alive(pid):
-                os.kill(pid, signal.SIGTERM)
+            request_cancel(self.project, self.train_run_id)  # only when that process is still the job
             self._end("cancelled")
         elif self.monitor is None or not self.monitor.cancel():
             self._end("cancelled")  # nothing is running any more: the next poll would have said so
@@ -224,8 +220,7 @@ class TrainController(QObject):
             self._child_timer.stop()
             self._follow(max(children, key=lambda r: r.created_at).id, "predict")
             return
-        pid = R.get_run(self.project, self.train_run_id).pid
-        if not job_alive(pid) and time.monotonic() - self._waiting_since > CHILD_GRACE_S:
+        if not run_alive(R.get_run(self.project, self.train_run_id)) and time.monotonic() - self._waiting_since > CHILD_GRACE_S:
             # Training ended without a checkpoint to predict with, or the process died in between.
             self._child_timer.stop()
             self._end(self._train_status)

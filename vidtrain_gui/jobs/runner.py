@@ -37,12 +37,15 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any, TextIO
 
+import psutil
+
 from vidtrain_gui.core import runs as R
 
 EVENTS_FILE = "events.jsonl"
 STOP_FILE = "STOP"
 RANK_ERROR_FILE = "error-rank{rank}.json"
 PROGRESS_INTERVAL_S = 0.2  # at most five progress lines a second: the window redraws at ten
+START_TIME_TOLERANCE_S = 0.5  # the OS reports a process's start time in clock ticks; a reused pid starts later
 
 
 class JobCancelled(BaseException):
@@ -115,8 +118,9 @@ def run_job(
     ``work`` returns the run's metrics (or None). An exception fails the run with its message; the exception is
     not re-raised (the run records it), so callers check the returned status. ``parent_run_id`` and ``classes``
     are recorded with the run (a prediction run: the training run it uses, and that run's classes)."""
-    run = R.create_run(project, kind, config, parent_run_id=parent_run_id, classes=classes)
-    R.update_run(project, run.id, status="running", pid=os.getpid(), hostname=socket.gethostname())
+    me = {"pid": os.getpid(), "hostname": socket.gethostname(), "pid_started": process_started(os.getpid())}
+    run = R.create_run(project, kind, config, parent_run_id=parent_run_id, classes=classes, **me)
+    R.update_run(project, run.id, status="running")
     ctx = JobContext(project, run.id, stdout=stdout)
     previous = {}
     if install_signals:
@@ -156,13 +160,21 @@ def _record_failure(ctx: JobContext, message: str) -> None:
 
 
 def _install_signals(ctx: JobContext) -> dict:
+    interrupts = 0
+
     def on_stop(signum, frame):  # noqa: ARG001
+        nonlocal interrupts
         if ctx._ending:
             return
-        if ctx.should_stop():  # a second Ctrl+C: the user means it
+        interrupts += 1
+        # Only a second *signal* cancels. `request_stop` writes the STOP file and then signals, so a stop already
+        # seen in the file is the same request, not a second Ctrl+C.
+        if interrupts > 1:
             raise JobCancelled()
+        already = ctx.should_stop()
         ctx.request_stop()
-        ctx.log("stop requested: finishing the current step", "warning")
+        if not already:
+            ctx.log("stop requested: finishing the current step", "warning")
 
     def on_cancel(signum, frame):  # noqa: ARG001
         if not ctx._ending:
@@ -264,60 +276,115 @@ def _rank_error(run_dir: Path, unless: str | None = None) -> str | None:
 # --- from outside the job: stop, cancel, find dead jobs, read events -----------------------------------------
 
 
-def job_alive(pid: int | None) -> bool:
-    """Is a VidTrain job with this pid still running on this machine? (Checks the command line where /proc
-    exists, so a recycled pid of an unrelated program does not count.)"""
+def process_started(pid: int | None) -> float | None:
+    """When process ``pid`` of this machine started (seconds since the epoch, as the OS keeps it; constant for
+    the life of the process), or None when there is no such process or it cannot be told."""
+    if not pid:
+        return None
+    try:
+        return psutil.Process(int(pid)).create_time()
+    except (psutil.Error, OSError, ValueError):
+        return None
+
+
+def _looks_like_a_job(pid: int) -> bool:
+    """The process's command line names VidTrain (``vidtrain``, ``python -m vidtrain_gui.cli``, a frozen
+    ``VidTrain`` build). Used only for runs recorded before their process's start time was."""
+    try:
+        text = " ".join(psutil.Process(pid).cmdline()).lower()
+    except psutil.AccessDenied:
+        return True  # another user's process: cannot tell, and cannot signal it either
+    except (psutil.Error, OSError):
+        return False
+    return "vidtrain" in text
+
+
+def job_alive(pid: int | None, started: float | None = None, *, not_after: float | None = None) -> bool:
+    """Is the job that ran as ``pid`` still running on this machine?
+
+    A pid alone names a process only until it ends: after a crash or a reboot another program may have it.
+    ``started`` (the job's recorded process start time) makes the answer exact. Without it (older runs, or a
+    process just started by the window), ``not_after`` (epoch seconds) rejects a process that started later than
+    the job could have, and the command line must name VidTrain."""
     if not pid:
         return False
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
+    began = process_started(pid)
+    if began is None:
         return False
-    except PermissionError:
-        return True
-    cmdline = Path(f"/proc/{pid}/cmdline")
-    if cmdline.exists():
-        try:
-            text = cmdline.read_bytes().replace(b"\0", b" ").decode(errors="replace")
-        except OSError:
-            return True
-        return "vidtrain" in text or "python" in text
+    try:
+        if psutil.Process(int(pid)).status() == psutil.STATUS_ZOMBIE:
+            return False  # ended; only its exit status is left for its parent to collect
+    except (psutil.Error, OSError):
+        return False
+    if started is not None:
+        return abs(began - started) < START_TIME_TOLERANCE_S
+    if not_after is not None and began > not_after + START_TIME_TOLERANCE_S:
+        return False
+    return _looks_like_a_job(int(pid))
+
+
+def run_alive(run: R.RunInfo) -> bool:
+    """Is ``run``'s process still running? False for a run of another machine (its process cannot be seen)."""
+    if run.hostname not in (None, socket.gethostname()):
+        return False
+    began = run.started_at or run.created_at
+    return job_alive(run.pid, run.pid_started, not_after=began.timestamp() if began else None)
+
+
+def _signal_job(project, run_id: str, sig: int) -> bool:
+    """Send ``sig`` to the run's process only when that process is the job (same host, pid and start time)."""
+    run = R.get_run(project, run_id)
+    if run.finished or run.pid == os.getpid() or run.hostname != socket.gethostname() or not run_alive(run):
+        return False
+    os.kill(run.pid, sig)
     return True
 
 
 def request_stop(project, run_id: str) -> None:
-    """Ask a job to finish its current step and end "stopped" (STOP file, plus SIGINT when it runs here)."""
-    run = R.get_run(project, run_id)
+    """Ask a job to finish its current step and end "stopped" (STOP file, plus SIGINT when it runs here; the job
+    takes the two as one request)."""
     (R.run_dir(project, run_id) / STOP_FILE).touch()
-    if run.hostname == socket.gethostname() and job_alive(run.pid) and run.pid != os.getpid():
-        os.kill(run.pid, signal.SIGINT)
+    _signal_job(project, run_id, signal.SIGINT)
 
 
 def request_cancel(project, run_id: str) -> bool:
     """End a job now (SIGTERM). False when its process is not running here."""
-    run = R.get_run(project, run_id)
-    if run.hostname == socket.gethostname() and job_alive(run.pid) and run.pid != os.getpid():
-        os.kill(run.pid, signal.SIGTERM)
-        return True
-    return False
+    return _signal_job(project, run_id, signal.SIGTERM)
+
+
+REAP_MESSAGE = "the job's process ended without reporting (killed, crashed or out of memory)"
+QUEUED_GRACE_S = 60.0  # a run recorded without a process (older versions) and still queued after this is dead
 
 
 def reap_stale_runs(project) -> list[str]:
     """Mark failed every running/queued run of this machine whose process is gone; returns their ids."""
     reaped = []
-    host = socket.gethostname()
+    now = time.time()
     for run in R.list_runs(project):
-        if run.finished or run.hostname not in (None, host):
+        if run.finished or run.hostname not in (None, socket.gethostname()):
             continue
-        if run.status == "queued" and run.pid is None:
-            continue  # not started yet
-        if not job_alive(run.pid):
-            message = "the job's process ended without reporting (killed, crashed or out of memory)"
-            R.update_run(project, run.id, status="failed", error=message)
-            with open(R.run_dir(project, run.id) / EVENTS_FILE, "a", encoding="utf-8") as f:
-                f.write(json.dumps({"type": "error", "run_id": run.id, "message": message}) + "\n")
-            reaped.append(run.id)
+        if run.pid is None:
+            if run.status == "queued" and now - run.created_at.timestamp() < QUEUED_GRACE_S:
+                continue  # being started right now
+        elif run_alive(run):
+            continue
+        R.update_run(project, run.id, status="failed", error=REAP_MESSAGE)
+        _append_event_line(R.run_dir(project, run.id) / EVENTS_FILE,
+                           {"type": "error", "run_id": run.id, "message": REAP_MESSAGE})  # fmt: skip
+        reaped.append(run.id)
     return reaped
+
+
+def _append_event_line(path: Path, event: dict) -> None:
+    """Append one event on a line of its own, even after a half-written line the killed job left behind."""
+    with open(path, "a+b") as f:
+        f.seek(0, os.SEEK_END)
+        if f.tell() > 0:
+            f.seek(-1, os.SEEK_END)
+            if f.read(1) != b"\n":
+                f.write(b"\n")
+        f.write(json.dumps(event).encode("utf-8") + b"\n")
+        f.flush()
 
 
 def read_events(project, run_id: str, offset: int = 0) -> tuple[list[dict], int]:
