@@ -11,11 +11,14 @@ import argparse
 import json
 import os
 import sys
+from collections.abc import Callable
 from dataclasses import asdict, is_dataclass
 from datetime import datetime
 from pathlib import Path
+from typing import Any
 
 from vidtrain_gui import __version__
+from vidtrain_gui.core import options as OPT
 from vidtrain_gui.core import labels as L
 from vidtrain_gui.core import runs as R
 from vidtrain_gui.core import videos as V
@@ -430,12 +433,26 @@ def cmd_segments(args) -> int:
 
 def _threshold(text: str) -> tuple[str, float]:
     name, sep, value = text.rpartition("=")
-    try:
-        if sep and name:
-            return name, float(value)
-    except ValueError:
-        pass
+    if sep and name:
+        return name, _ranged("threshold", float)(value)
     raise argparse.ArgumentTypeError(f"expected CLASS=PROBABILITY, got {text!r}")
+
+
+def _ranged(name: str, cast: type) -> Callable[[str], Any]:
+    """An argparse type for option ``name`` of ``core.options``: the number, or the option's one-line rule."""
+
+    def parse(text: str):
+        try:
+            value = cast(text)
+        except ValueError:
+            kind = "a whole number" if cast is int else "a number"
+            raise argparse.ArgumentTypeError(f"expected {kind}, got {text!r}") from None
+        message = OPT.problem(name, value)
+        if message:
+            raise argparse.ArgumentTypeError(f"{message} (got {text})")
+        return value
+
+    return parse
 
 
 def cmd_export(args) -> int:
@@ -511,7 +528,7 @@ def _unfreeze(text: str) -> int | str:
     if text.strip().lower() == "all":
         return "all"
     if text.strip().isdigit():
-        return int(text)
+        return _ranged("unfreeze", int)(text)
     raise argparse.ArgumentTypeError(f"expected a number of blocks or 'all', got {text!r}")
 
 
@@ -595,9 +612,9 @@ def build_parser() -> argparse.ArgumentParser:
     sp = add("features", "compute and cache frozen-backbone features of every video (a job)")
     sp.add_argument("--backbone", default="efficientnet_lite0", help="see the backbone list in docs")
     sp.add_argument("--weights", default="default", help="'default', 'none', or a local state-dict file")
-    sp.add_argument("--fps", type=float, default=8.0, help="frames sampled per second of video (default 8)")
+    sp.add_argument("--fps", type=_ranged("fps", float), default=8.0, help="frames sampled per second of video (default 8)")
     sp.add_argument("--device", default="auto", help="auto (CUDA, then MPS, then CPU), cpu, cuda, cuda:N, mps")
-    sp.add_argument("--batch-size", type=int, default=32)
+    sp.add_argument("--batch-size", type=_ranged("batch_size", int), default=32)
     sp.add_argument("--no-motion", dest="motion", action="store_false",
                     help="skip the optical-flow motion descriptors (fast mode uses them by default)")
     sp.set_defaults(func=cmd_features)
@@ -608,14 +625,15 @@ def build_parser() -> argparse.ArgumentParser:
                          "backbone's last blocks with the head, end to end")
     sp.add_argument("--backbone", default="efficientnet_lite0")
     sp.add_argument("--weights", default="default")
-    sp.add_argument("--fps", type=float, default=8.0, help="feature sampling rate (frames per second of video)")
+    sp.add_argument("--fps", type=_ranged("fps", float), default=8.0,
+                    help="feature sampling rate (frames per second of video)")
     sp.add_argument("--head", choices=["linear", "mlp", "tconv", "gru", "attention"], default="gru")
-    sp.add_argument("--frames", type=int, default=8, help="frames per clip (T)")
-    sp.add_argument("--epochs", type=int, help="default: the mode's own (fast: 100)")
-    sp.add_argument("--lr", type=float, help="default: the mode's own (fast: 0.001)")
-    sp.add_argument("--batch-size", type=int, help="default: the mode's own (fast: 64, shared out between "
+    sp.add_argument("--frames", type=_ranged("frames", int), default=8, help="frames per clip (T)")
+    sp.add_argument("--epochs", type=_ranged("epochs", int), help="default: the mode's own (fast: 100)")
+    sp.add_argument("--lr", type=_ranged("lr", float), help="default: the mode's own (fast: 0.001)")
+    sp.add_argument("--batch-size", type=_ranged("batch_size", int), help="default: the mode's own (fast: 64, shared out between "
                                                    "torchrun's processes)")
-    sp.add_argument("--patience", type=int, help="epochs without a better validation loss before stopping; "
+    sp.add_argument("--patience", type=_ranged("patience", int), help="epochs without a better validation loss before stopping; "
                                                  "default: the mode's own (fast: 10)")
     sp.add_argument("--no-deltas", dest="deltas", action="store_false",
                     help="fast: do not give the head frame-to-frame feature changes")
@@ -623,24 +641,24 @@ def build_parser() -> argparse.ArgumentParser:
                     help="fast: do not compute optical-flow motion descriptors (appearance features only)")
     sp.add_argument("--unfreeze", type=_unfreeze,
                     help="finetune: how many of the backbone's last blocks to train, or 'all' (default 4)")
-    sp.add_argument("--seed", type=int, default=0)
+    sp.add_argument("--seed", type=_ranged("seed", int), default=0)
     sp.add_argument("--device", default="auto")
     sp.add_argument("--predict", action="store_true",
                     help="when training ends, predict every video with the new run (as `vidtrain predict`)")
     sp.set_defaults(func=cmd_train)
 
     def segment_options(sp):
-        sp.add_argument("--smoothing", type=int, help="windows in the moving average of probabilities (default 3)")
-        sp.add_argument("--min-segment", type=float, metavar="SECONDS",
+        sp.add_argument("--smoothing", type=_ranged("smoothing", int), help="windows in the moving average of probabilities (default 3)")
+        sp.add_argument("--min-segment", type=_ranged("min_segment", float), metavar="SECONDS",
                         help="shorter segments join their neighbours (default: the run's clip length)")
         sp.add_argument("--threshold", type=_threshold, action="append", metavar="CLASS=P",
                         help="a class is predicted only where its probability reaches P (repeatable)")
 
     sp = add("predict", "score every video's timeline and every clip with a trained run (a job)")
     sp.add_argument("--run", help="training run id or unique prefix (default: the newest finished one)")
-    sp.add_argument("--stride", type=float, metavar="SECONDS", help="between windows (default: half a clip)")
+    sp.add_argument("--stride", type=_ranged("stride", float), metavar="SECONDS", help="between windows (default: half a clip)")
     sp.add_argument("--videos", nargs="+", metavar="VIDEO", help="only these (ids, paths or unique file names)")
-    sp.add_argument("--folds", type=int, default=5, help="out-of-fold models for the run's training clips")
+    sp.add_argument("--folds", type=_ranged("folds", int), default=5, help="out-of-fold models for the run's training clips")
     sp.add_argument("--device", default="auto")
     segment_options(sp)
     sp.set_defaults(func=cmd_predict)

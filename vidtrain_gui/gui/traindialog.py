@@ -4,8 +4,8 @@ and the probe that asks this machine which devices and backbones it offers (``De
 This module owns what the window's Train button hands to ``vidtrain train``. ``TrainOptions`` mirrors the train
 command's options (cli.py ``build_parser``): ``to_args()`` gives only the flags that differ from the command's own
 defaults, so the command stays the single place that knows them; the tuned values (epochs, learning rate, batch
-size, patience) stay None for "the mode's own default" and the mode defaults below (``MODE_DEFAULTS``, copied from
-ml/train.py and ml/finetune.py, which the GUI may not import) only label that choice. Options a mode ignores (fps,
+size, patience) stay None for "the mode's own default" and the mode defaults (``MODE_DEFAULTS``, from core/options.py,
+which also holds every range the CLI checks) only label that choice. Options a mode ignores (fps,
 motion and deltas in fine-tune mode, unfreeze in fast mode) are kept, not passed and not checked, so switching
 mode back and forth loses nothing. ``from_dict`` reads the user's settings file field by field: a value it cannot
 use falls back to that field's default instead of losing the rest.
@@ -25,7 +25,6 @@ from __future__ import annotations
 
 import json
 import math
-import re
 import sys
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, fields
@@ -46,16 +45,15 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-MODES = ("fast", "finetune")
-HEADS = ("linear", "mlp", "tconv", "gru", "attention")  # ml/heads.py HEADS
-DEFAULT_BACKBONE = "efficientnet_lite0"
-# Each mode's own defaults (ml/train.py train(), ml/finetune.py finetune()): only shown, never passed.
-MODE_DEFAULTS: dict[str, dict[str, float]] = {
-    "fast": {"epochs": 100, "lr": 1e-3, "batch_size": 64, "patience": 10},
-    "finetune": {"epochs": 20, "lr": 1e-3, "batch_size": 8, "patience": 5},
-}
-DEFAULT_UNFREEZE = 4  # ml/finetune.py DEFAULT_UNFREEZE
-DEVICE_PATTERN = re.compile(r"auto|cpu|mps|cuda(:\d+)?")
+from vidtrain_gui.core import options as OPT
+
+# The choices, the modes' own defaults and every numeric range are core/options.py's, which the CLI uses too.
+MODES = OPT.MODES
+HEADS = OPT.HEADS
+DEFAULT_BACKBONE = OPT.DEFAULT_BACKBONE
+MODE_DEFAULTS = OPT.MODE_DEFAULTS
+DEFAULT_UNFREEZE = OPT.DEFAULT_UNFREEZE
+DEVICE_PATTERN = OPT.DEVICE_PATTERN
 MAX_UNFREEZE_CHOICE = 12  # the unfreeze list offers 0..12 and "all"; a backbone with fewer blocks caps it
 CPU_FINETUNE_HINT = "Fine-tuning on a CPU takes a long time; fast mode is made for this machine."
 MISSING_WEIGHTS_TIP = "weights not downloaded — see docs"
@@ -67,10 +65,6 @@ _COMMON_FIELDS = ("mode", "backbone", "head", "frames", "epochs", "lr", "batch_s
 
 def _is_number(value: Any) -> bool:
     return isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value)
-
-
-def _whole(value: Any, low: int, high: int | None = None) -> bool:
-    return isinstance(value, int) and not isinstance(value, bool) and value >= low and (high is None or value <= high)
 
 
 @dataclass
@@ -157,24 +151,25 @@ def _optional(check: Callable[[Any], bool]) -> Callable[[Any], bool]:
     return lambda v: v is None or check(v)
 
 
+def _ranged(name: str) -> tuple[Callable[[Any], bool], str]:
+    """A tuned option's rule: None (the mode's default) or a value in core/options.py's range."""
+    rule = OPT.RANGES[name]
+    return _optional(rule.accepts), rule.message
+
+
 # Each field's rule: whether a value is usable, and the sentence shown when it is not ({v!r}: the value).
 _RULES: dict[str, tuple[Callable[[Any], bool], str]] = {
     "mode": (lambda v: v in MODES, "Unknown mode {v!r}: choose fast or finetune."),
     "backbone": (lambda v: isinstance(v, str) and bool(v.strip()), "Choose a backbone."),
     "head": (lambda v: v in HEADS, "Unknown head {v!r}: choose one of " + ", ".join(HEADS) + "."),
-    "frames": (lambda v: _whole(v, 1, 64), "Frames per clip must be a whole number from 1 to 64."),
-    "epochs": (_optional(lambda v: _whole(v, 1, 10000)), "Epochs must be a whole number from 1 to 10000."),
-    "lr": (_optional(lambda v: _is_number(v) and 0 < v <= 1), "The learning rate must be above 0 and at most 1."),
-    "batch_size": (_optional(lambda v: _whole(v, 1, 4096)), "The batch size must be a whole number from 1 to 4096."),
-    "patience": (_optional(lambda v: _whole(v, 1)), "Patience must be a whole number of epochs, 1 or more."),
+    **{name: _ranged(name) for name in ("frames", "epochs", "lr", "batch_size", "patience")},
     "device": (lambda v: isinstance(v, str) and DEVICE_PATTERN.fullmatch(v) is not None,
                "Unknown device {v!r}: use auto, cpu, cuda, cuda:N or mps."),
-    "fps": (lambda v: _is_number(v) and 0 < v <= 60, "The sampling rate must be above 0 and at most 60 frames per "
-                                                      "second."),
+    "fps": (lambda v: OPT.RANGES["fps"].accepts(v), OPT.RANGES["fps"].message),
     "motion": (lambda v: isinstance(v, bool), "Motion must be on or off."),
     "deltas": (lambda v: isinstance(v, bool), "Deltas must be on or off."),
-    "unfreeze": (_optional(lambda v: v == "all" or _whole(v, 0)),
-                 "Unfreeze must be a number of blocks (0 or more) or 'all', not {v!r}."),
+    "unfreeze": (_optional(lambda v: v == "all" or OPT.RANGES["unfreeze"].accepts(v)),
+                 OPT.RANGES["unfreeze"].message + " Got {v!r}."),
 }
 
 
@@ -316,20 +311,20 @@ class AdvancedTrainDialog(QDialog):
         for name in HEADS:
             self.head.addItem(name, name)
         self.frames = QSpinBox()
-        self.frames.setRange(1, 64)
-        self.epochs = self._default_spin(10000)
-        self.batch_size = self._default_spin(4096)
-        self.patience = self._default_spin(1000)
+        self.frames.setRange(int(OPT.RANGES["frames"].low), int(OPT.RANGES["frames"].high))
+        self.epochs = self._default_spin(int(OPT.RANGES["epochs"].high))
+        self.batch_size = self._default_spin(int(OPT.RANGES["batch_size"].high))
+        self.patience = self._default_spin(int(OPT.RANGES["patience"].high))
         self.lr = QDoubleSpinBox()
         self.lr.setDecimals(6)
-        self.lr.setRange(0.0, 1.0)
+        self.lr.setRange(0.0, OPT.RANGES["lr"].high)
         self.lr.setSingleStep(0.0001)
         self.device = QComboBox()
         self.device.setEditable(True)
         self.device.setInsertPolicy(QComboBox.InsertPolicy.NoInsert)
         self.fps = QDoubleSpinBox()
         self.fps.setDecimals(2)
-        self.fps.setRange(0.0, 60.0)  # 0 is shown as a problem rather than silently raised
+        self.fps.setRange(0.0, OPT.RANGES["fps"].high)  # 0 is shown as a problem rather than silently raised
         self.fps.setSuffix(" fps")
         self.motion = QCheckBox("Optical-flow motion descriptors")
         self.deltas = QCheckBox("Frame-to-frame feature changes")
