@@ -70,7 +70,8 @@ from vidtrain_gui.ml import motion as MO
 from vidtrain_gui.ml.backbones import Backbone, get_backbone
 from vidtrain_gui.ml.features import frame_preprocessor, sample_frames
 from vidtrain_gui.ml.finetune import clip_logits, decode_size, load_finetuned
-from vidtrain_gui.ml.predict import CheckpointError, load_head_checkpoint
+from vidtrain_gui.ml.checkpoint import CheckpointError, read_checkpoint
+from vidtrain_gui.ml.predict import load_head_checkpoint
 from vidtrain_gui.ml.train import clip_rows
 
 BUNDLE_FORMAT = "vidtrain-model-bundle"
@@ -185,10 +186,9 @@ def _load(folder: Path) -> _Model:
         raise ExportError(f"the run has no checkpoint ({path} is missing): it was stopped before training began, "
                           "or its folder was cleaned")  # fmt: skip
     try:
-        ck = torch.load(path, map_location="cpu", weights_only=True)
-        mode = ck["config"].get("mode", "fast")
-    except Exception as exc:  # anything else means the file is not a checkpoint we wrote
-        raise ExportError(f"{path} is not a VidTrain checkpoint ({exc})") from exc
+        mode = read_checkpoint(path)["config"].get("mode", "fast")
+    except CheckpointError as exc:
+        raise ExportError(str(exc)) from exc
     if mode == "finetune":
         try:
             model, ck = load_finetuned(path)

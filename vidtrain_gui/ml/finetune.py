@@ -63,6 +63,7 @@ from vidtrain_gui.core import videos as V
 from vidtrain_gui.jobs.ingest import open_reader
 from vidtrain_gui.media import FrameIndex, MediaError, VideoReader
 from vidtrain_gui.ml.backbones import DEFAULT_BACKBONE, Backbone, WeightsArg, get_backbone
+from vidtrain_gui.ml.checkpoint import read_checkpoint
 from vidtrain_gui.ml.device import describe_device, pick_device
 from vidtrain_gui.ml.distributed import SINGLE, Dist
 from vidtrain_gui.ml.features import frame_preprocessor
@@ -178,7 +179,7 @@ def _autocast(dev: torch.device) -> contextlib.AbstractContextManager:
 
 def load_finetuned(path: str | os.PathLike, device: str | torch.device = "cpu") -> tuple[FinetuneModel, dict]:
     """The fine-tuned model of a ``best.pt``, in eval mode on ``device``, and the checkpoint (config, class_names)."""
-    ck = torch.load(Path(path), map_location="cpu", weights_only=True)
+    ck = read_checkpoint(path)
     cfg = ck["config"]
     if cfg.get("mode") != "finetune":
         raise ValueError(f"{path} is not a fine-tune checkpoint (mode {cfg.get('mode')!r})")

@@ -20,28 +20,24 @@ from vidtrain_gui.jobs.ingest import open_reader
 from vidtrain_gui.media import MediaError
 from vidtrain_gui.media.reader import sample_indices
 from vidtrain_gui.ml.backbones import get_backbone
+from vidtrain_gui.ml.checkpoint import CheckpointError, read_checkpoint
 from vidtrain_gui.ml.features import extract_features
 from vidtrain_gui.ml.finetune import clip_logits, decode_size, load_finetuned
 from vidtrain_gui.ml.heads import make_head
 from vidtrain_gui.ml.train import video_rows, window_rows
 
 
-class CheckpointError(RuntimeError):
-    """A checkpoint file that is missing, unreadable or not one of ours."""
-
-
 def load_head_checkpoint(path: str | Path) -> tuple[nn.Module, dict]:
     """The head of a fast-mode ``best.pt`` in eval mode, and the checkpoint dict (config, class_names...)."""
     path = Path(path)
+    ck = read_checkpoint(path)
     try:
-        ck = torch.load(path, map_location="cpu", weights_only=True)
         cfg = ck["config"]
         head = make_head(cfg["head"], cfg["feature_dim"], cfg["num_classes"], cfg["frames"], **cfg["head_kwargs"])
         head.load_state_dict(ck["state_dict"])
-    except FileNotFoundError:
-        raise CheckpointError(f"there is no checkpoint at {path}") from None
     except Exception as exc:  # noqa: BLE001 - anything else means the file is not a checkpoint we wrote
-        raise CheckpointError(f"{path.name} is not a VidTrain fast-mode checkpoint ({exc})") from exc
+        raise CheckpointError(f"{path} is not a VidTrain fast-mode checkpoint (or it is damaged); train the run "
+                              "again") from exc  # fmt: skip
     if cfg.get("mode", "fast") != "fast":
         raise CheckpointError(f"{path.name} is a {cfg.get('mode')} checkpoint, not a fast-mode one")
     return head.eval(), ck
