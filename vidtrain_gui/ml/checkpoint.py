@@ -4,9 +4,13 @@ runs), and one line when the file is not one of ours. The message never advises 
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
+from typing import Any
 
 import torch
+
+from vidtrain_gui.fsutil import atomic_save, atomic_write
 
 
 class CheckpointError(RuntimeError):
@@ -29,4 +33,14 @@ def read_checkpoint(path: str | Path) -> dict:
     return ck
 
 
-__all__ = ["CheckpointError", "read_checkpoint"]
+def write_checkpoint(obj: dict, path: str | Path) -> None:
+    """Save a checkpoint atomically and durably: a killed job or a full disk never leaves half a ``best.pt``."""
+    atomic_save(path, lambda f: torch.save(obj, f))
+
+
+def write_json(path: str | Path, obj: Any) -> None:
+    """A run's JSON file (metrics.json), written the same way."""
+    atomic_write(path, json.dumps(obj, indent=1))
+
+
+__all__ = ["CheckpointError", "read_checkpoint", "write_checkpoint", "write_json"]

@@ -43,7 +43,6 @@ This module owns, for one fine-tuning job and for what it leaves behind:
 from __future__ import annotations
 
 import contextlib
-import json
 import math
 import os
 import time
@@ -63,7 +62,7 @@ from vidtrain_gui.core import videos as V
 from vidtrain_gui.jobs.ingest import open_reader
 from vidtrain_gui.media import FrameIndex, MediaError, VideoReader
 from vidtrain_gui.ml.backbones import DEFAULT_BACKBONE, Backbone, WeightsArg, get_backbone
-from vidtrain_gui.ml.checkpoint import read_checkpoint
+from vidtrain_gui.ml.checkpoint import read_checkpoint, write_checkpoint, write_json
 from vidtrain_gui.ml.device import describe_device, pick_device
 from vidtrain_gui.ml.distributed import SINGLE, Dist
 from vidtrain_gui.ml.features import frame_preprocessor
@@ -450,12 +449,6 @@ def _positive_int(name: str, value) -> int:
     return value
 
 
-def _save(obj: dict, path: Path) -> None:
-    tmp = path.with_name(path.name + ".tmp")
-    torch.save(obj, tmp)
-    os.replace(tmp, path)  # a killed job never leaves half a checkpoint
-
-
 def finetune(
     ctx,
     *,
@@ -603,7 +596,8 @@ def finetune(
                     best = {"val_loss": event["val_loss"], "epoch": epoch, "metrics": metrics_now}
                     stale = 0
                     if dist.is_main:
-                        _save(_checkpoint(model, config, class_names, epoch, logits, val_set), run_dir / "best.pt")
+                        write_checkpoint(_checkpoint(model, config, class_names, epoch, logits, val_set),
+                                         run_dir / "best.pt")  # fmt: skip
                 else:
                     stale += 1
                 if stop or dist.any(ctx.should_stop()):
@@ -628,5 +622,5 @@ def finetune(
         "seconds": round(time.monotonic() - started, 3),
     }  # fmt: skip
     if dist.is_main:
-        (run_dir / "metrics.json").write_text(json.dumps(metrics, indent=1), encoding="utf-8")
+        write_json(run_dir / "metrics.json", metrics)
     return metrics

@@ -40,6 +40,7 @@ from vidtrain_gui.core.segments import Postprocess, resegment
 from vidtrain_gui.jobs.ingest import open_reader
 from vidtrain_gui.media import MediaError
 from vidtrain_gui.ml.backbones import get_backbone
+from vidtrain_gui.ml.checkpoint import write_json
 from vidtrain_gui.ml.device import describe_device, pick_device
 from vidtrain_gui.ml.features import extract_features
 from vidtrain_gui.ml.finetune import decode_size, load_finetuned
@@ -216,7 +217,7 @@ def predict(ctx, *, run_id: str | None = None, stride_s: float | None = None, vi
         "windows_per_s": round(n_windows / model_s, 1) if model_s > 0 else None, "class_change": change,
         **clip_report, "seconds": round(time.monotonic() - started, 3),
     }  # fmt: skip
-    (Path(ctx.run_dir) / "metrics.json").write_text(json.dumps(metrics, indent=1), encoding="utf-8")
+    write_json(Path(ctx.run_dir) / "metrics.json", metrics)
     return metrics
 
 

@@ -27,7 +27,6 @@ This module owns, for one training job:
 
 from __future__ import annotations
 
-import json
 import math
 import random
 import time
@@ -44,6 +43,7 @@ from vidtrain_gui.core import classes as CL
 from vidtrain_gui.core import labels as L
 from vidtrain_gui.core import videos as V
 from vidtrain_gui.ml.backbones import get_backbone
+from vidtrain_gui.ml.checkpoint import write_checkpoint, write_json
 from vidtrain_gui.ml.device import describe_device, pick_device
 from vidtrain_gui.ml.distributed import SINGLE, Dist
 from vidtrain_gui.ml.features import extract_features, is_cached, load_features
@@ -425,7 +425,7 @@ def train(
     }  # fmt: skip
     run_dir = Path(ctx.run_dir)
     if dist.is_main:
-        torch.save(
+        write_checkpoint(
             {
                 "format": CHECKPOINT_FORMAT, "state_dict": best["state"], "config": config,
                 "class_names": class_names, "feature_key": key, "best_epoch": best["epoch"],
@@ -443,5 +443,5 @@ def train(
         "seconds": round(time.monotonic() - started, 3),
     }  # fmt: skip
     if dist.is_main:
-        (run_dir / "metrics.json").write_text(json.dumps(metrics, indent=1), encoding="utf-8")
+        write_json(run_dir / "metrics.json", metrics)
     return metrics
