@@ -24,6 +24,7 @@ from vidtrain_gui.core import runs as R
 from vidtrain_gui.core import videos as V
 from vidtrain_gui.core.errors import ClassInUseError, NotFoundError, VidTrainError
 from vidtrain_gui.core.project import Project
+from vidtrain_gui.fsutil import UnsafePathError
 
 EXIT_ERROR, EXIT_USAGE, EXIT_PARTIAL = 1, 2, 3
 
@@ -127,6 +128,7 @@ def cmd_import(args) -> int:
 
 
 def cmd_check(args) -> int:
+    from vidtrain_gui.jobs.caches import check_caches, describe
     from vidtrain_gui.jobs.ingest import check_videos
 
     with _open(args) as p:
@@ -136,8 +138,14 @@ def cmd_check(args) -> int:
         text += [f"relinked: {V.get_video(p, i).name} -> {s}" for i, s in rep.relinked]
         still = V.list_videos(p, status="missing")
         text += [f"still missing: {v.path}" for v in still]
-        _emit(args, {**asdict(rep), "still_missing": [v.id for v in still]}, "\n".join(text) or "all videos found")
-    return 0
+        caches = check_caches(p)  # damaged cache files are removed (rebuilt when needed), old temporaries cleaned
+        cache_text = describe(caches)
+        summary = "all videos found" if not text else ""
+        if not cache_text:
+            summary += ("; " if summary else "") + "caches ok"
+        _emit(args, {**asdict(rep), "still_missing": [v.id for v in still], "caches": caches.as_dict()},
+              "\n".join(text + cache_text + ([summary] if summary else [])))  # fmt: skip
+    return EXIT_ERROR if caches.invalid_fingerprints else 0
 
 
 def cmd_info(args) -> int:
@@ -560,7 +568,7 @@ def build_parser() -> argparse.ArgumentParser:
     sp.add_argument("--search", nargs="*", default=[], help="also look here for missing videos and relink them")
     sp.add_argument("--no-thumbnails", action="store_true")
     sp.set_defaults(func=cmd_import)
-    sp = add("check", "mark missing videos; relink those found under --search folders")
+    sp = add("check", "mark missing videos; relink those found under --search folders; repair damaged caches")
     sp.add_argument("--search", nargs="*", default=[])
     sp.set_defaults(func=cmd_check)
     add("info", "summary of a project: videos, classes, clips").set_defaults(func=cmd_info)
@@ -717,7 +725,7 @@ def main(argv: list[str] | None = None) -> int:
     args.json = getattr(args, "json", False)
     try:
         return args.func(args)
-    except (VidTrainError, CliError) as exc:
+    except (VidTrainError, CliError, UnsafePathError) as exc:
         print(f"vidtrain: error: {exc}", file=sys.stderr)
         return EXIT_ERROR
     except KeyboardInterrupt:

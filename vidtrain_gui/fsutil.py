@@ -5,7 +5,8 @@ one readable line when the disk is full. Standard library only: every layer (cor
 (``.<name>.<pid>-<random>.tmp``: two processes writing the same file never share a temporary), flushes and fsyncs
 it, renames it over the destination with ``os.replace`` (atomic on POSIX and Windows), then fsyncs the folder so
 the rename itself survives power loss. Until the rename the old file is untouched; after a failure the temporary
-is removed. :func:`clean_temporaries` removes the ones a killed process left behind.
+is removed. :func:`clean_temporaries` removes the ones a killed process left behind. :func:`inside` is the one
+check that a path built from a project's stored values (fingerprints, run ids) stays in the project folder.
 """
 
 from __future__ import annotations
@@ -24,6 +25,11 @@ from typing import IO, Union
 PathLike = Union[str, "os.PathLike[str]"]
 _NO_SPACE = {errno.ENOSPC, getattr(errno, "EDQUOT", errno.ENOSPC)}
 TEMP_PATTERN = re.compile(r"^\..+\.\d+-[0-9a-f]{8}\.tmp$")
+
+
+class UnsafePathError(ValueError):
+    """A path built from a project's stored values (a fingerprint, a run id, an artefact path) would leave the
+    folder it belongs in: the project file may have been tampered with. ``str()`` is one line."""
 
 
 class DiskFullError(OSError):
@@ -139,6 +145,27 @@ def atomic_save(path: PathLike, write: Callable[[IO[bytes]], None]) -> None:
         write(f)
 
 
+def inside(root: PathLike, path: PathLike, *, what: str | None = None) -> Path:
+    """``path`` (absolute, or relative to ``root``) made absolute and normalised, when it lies inside ``root``;
+    :class:`UnsafePathError` otherwise (``what`` names the path in the message).
+
+    The check is on the path as written (``..`` and absolute parts from stored values are what can escape), not on
+    where symbolic links point: a link the user made inside the project folder (a cache on another disk) is
+    theirs to make and is followed."""
+    base = os.path.abspath(os.fspath(root))
+    full = os.path.abspath(os.path.join(base, os.fspath(path)))
+    try:
+        ok = os.path.commonpath([base, full]) == base
+    except ValueError:  # another drive on Windows
+        ok = False
+    if not ok:
+        name = what or f"the path {os.fspath(path)!r}"
+        raise UnsafePathError(
+            f"{name} points outside {base}; the project file may have been tampered with: nothing was written"
+        )
+    return Path(full)
+
+
 def clean_temporaries(folder: PathLike, *, older_than_s: float = 3600.0, recursive: bool = True) -> int:
     """Remove temporaries of :func:`atomic_file` that a killed process left in ``folder``; returns how many.
     Only files older than ``older_than_s`` go, so a write in progress in another process is left alone."""
@@ -160,6 +187,6 @@ def clean_temporaries(folder: PathLike, *, older_than_s: float = 3600.0, recursi
 
 
 __all__ = [
-    "DiskFullError", "atomic_file", "atomic_save", "atomic_write", "clean_temporaries", "format_bytes",
-    "free_bytes", "fsync_folder", "is_disk_full", "temporary_name",
+    "DiskFullError", "UnsafePathError", "atomic_file", "atomic_save", "atomic_write", "clean_temporaries",
+    "format_bytes", "free_bytes", "fsync_folder", "inside", "is_disk_full", "temporary_name",
 ]  # fmt: skip

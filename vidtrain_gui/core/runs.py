@@ -8,6 +8,7 @@ paths are relative to the run's folder so a project folder can be moved as a who
 from __future__ import annotations
 
 import json
+import re
 from dataclasses import dataclass, fields
 from datetime import datetime
 from pathlib import Path
@@ -17,6 +18,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from vidtrain_gui.core.errors import NotFoundError, ValidationError
+from vidtrain_gui.fsutil import UnsafePathError, inside
 from vidtrain_gui.core.models import RUN_FINISHED_STATUSES, RUN_KINDS, RUN_STATUSES, Run, new_run_id, utcnow
 
 if TYPE_CHECKING:
@@ -82,7 +84,7 @@ def _check(name: str, value: Any) -> Any:
         if not isinstance(value, dict) or not all(isinstance(k, str) and isinstance(v, str) for k, v in value.items()):
             raise ValidationError(f"A run's artifacts must map names to relative paths, got {value!r}.")
         for key, path in value.items():
-            if Path(path).is_absolute():
+            if Path(path).is_absolute() or ".." in Path(path).parts:
                 raise ValidationError(f"Artifact {key!r} must be relative to the run folder, got {path!r}.")
     if name in ("started_at", "finished_at") and value is not None:
         if not isinstance(value, datetime) or value.tzinfo is None:
@@ -90,9 +92,27 @@ def _check(name: str, value: Any) -> Any:
     return value
 
 
+# A run id as new_run_id() makes it (``20261127-111530-ab12``), loosely: letters, digits, - _ . and no leading dot,
+# so that one read from the project file (or typed) can only ever name a folder directly under runs/.
+_RUN_ID_RE = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]{0,99}")
+
+
 def run_dir(project: "Project", run_id: str) -> Path:
-    """The folder of run ``run_id`` (``runs/<run-id>/``)."""
-    return project.runs_dir / run_id
+    """The folder of run ``run_id`` (``runs/<run-id>/``). A run id that could name anything else (``..``, a
+    slash: a tampered project file) raises :class:`~vidtrain_gui.fsutil.UnsafePathError`."""
+    if not isinstance(run_id, str) or not _RUN_ID_RE.fullmatch(run_id):
+        raise UnsafePathError(
+            f"run id {str(run_id)[:80]!r} is not a valid run id; the project file may have been tampered with: "
+            "nothing was read or written for it"
+        )
+    return inside(project.root, project.runs_dir / run_id, what=f"the folder of run {run_id!r}")
+
+
+def artifact_path(project: "Project", run: RunInfo, name: str) -> Path:
+    """The file of artefact ``name`` of ``run`` (stored relative to the run folder), checked to stay inside that
+    folder (UnsafePathError otherwise); KeyError when the run has no such artefact."""
+    rel = run.artifacts[name]
+    return inside(run_dir(project, run.id), rel, what=f"artefact {name!r} of run {run.id} ({rel!r})")
 
 
 def create_run(project: "Project", kind: str, config: Any, *, parent_run_id: Optional[str] = None,
@@ -235,6 +255,6 @@ def resolve_prediction_run(project: "Project", ref: Optional[str] = None) -> Run
 
 
 __all__ = [
-    "USABLE_STATUSES", "RunInfo", "create_run", "find_run", "get_run", "list_runs", "new_run_id",
+    "USABLE_STATUSES", "RunInfo", "artifact_path", "create_run", "find_run", "get_run", "list_runs", "new_run_id",
     "resolve_prediction_run", "resolve_train_run", "run_dir", "update_run",
 ]  # fmt: skip

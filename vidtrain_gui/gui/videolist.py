@@ -58,6 +58,7 @@ from PySide6.QtWidgets import (
 from vidtrain_gui.core import labels as L
 from vidtrain_gui.core import videos as V
 from vidtrain_gui.core.errors import VidTrainError
+from vidtrain_gui.fsutil import UnsafePathError
 from vidtrain_gui.gui.importer import paths_from_mime
 from vidtrain_gui.jobs.ingest import CheckReport, check_videos, thumb_path
 from vidtrain_gui.media.fingerprint import fingerprint
@@ -206,7 +207,11 @@ class VideoListModel(QAbstractTableModel):
         if pixmap is not None:
             return pixmap
         if fp not in self._thumbs_pending and fp not in self._thumbs_absent:
-            path = thumb_path(self._project, fp)
+            try:
+                path = thumb_path(self._project, fp)
+            except UnsafePathError:  # a malformed fingerprint in the project file never names a file
+                self._thumbs_absent.add(fp)
+                return self._placeholder
             if path.is_file():
                 self._thumbs_pending.add(fp)
                 signals, size = self._thumb_signals, QSize(THUMB_SIZE)

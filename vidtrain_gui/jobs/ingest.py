@@ -8,6 +8,7 @@ worker thread with a progress bar. One bad file never stops the rest.
 
 from __future__ import annotations
 
+import logging
 import os
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import asdict, dataclass, field
@@ -15,9 +16,12 @@ from pathlib import Path
 
 from vidtrain_gui.core import videos as V
 from vidtrain_gui.core.errors import VidTrainError
+from vidtrain_gui.fsutil import inside
 from vidtrain_gui.media import MediaError, VideoReader, fingerprint, iter_candidates, make_thumbnail, probe
 from vidtrain_gui.media import errors as E
+from vidtrain_gui.media.fingerprint import checked_fingerprint
 from vidtrain_gui.media.index import FrameIndex
+from vidtrain_gui.media.thumbs import thumbnail_problem
 
 IMPORTED, RELINKED, ALREADY, DUPLICATE, REFUSED, UPDATED = (
     "imported", "relinked", "already", "duplicate", "refused", "updated",
@@ -43,12 +47,22 @@ class ImportOutcome:
         return asdict(self)
 
 
-def index_path(project, fp: str) -> Path:
-    return project.cache_dir / "index" / f"{fp}.npz"
+def _cache_file(project, folder: Path, video, suffix: str) -> Path:
+    """``folder/<fingerprint><suffix>``; ``video`` is a VideoInfo or a fingerprint. The fingerprint comes from the
+    project file: it must have fingerprint()'s form and the path must stay in the project (UnsafePathError)."""
+    if isinstance(video, str):
+        fp = checked_fingerprint(video)
+    else:
+        fp = checked_fingerprint(video.fingerprint, getattr(video, "id", None))
+    return inside(project.root, folder / f"{fp}{suffix}")
 
 
-def thumb_path(project, fp: str) -> Path:
-    return project.thumbs_dir / f"{fp}.jpg"
+def index_path(project, video) -> Path:
+    return _cache_file(project, project.cache_dir / "index", video, ".npz")
+
+
+def thumb_path(project, video) -> Path:
+    return _cache_file(project, project.thumbs_dir, video, ".jpg")
 
 
 def import_paths(
@@ -79,7 +93,10 @@ def _import_one(project, path: Path, thumbnails: bool) -> ImportOutcome:
         return ImportOutcome(p, REFUSED, f"{path.name}: cannot read ({exc.strerror})", reason=E.PERMISSION)
     known = V.find_video_by_fingerprint(project, fp)
     if known is not None:
-        return _known(project, known, path)
+        outcome = _known(project, known, path)
+        if outcome.status in (ALREADY, RELINKED):  # importing again repairs a damaged index or thumbnail
+            outcome.warnings += repair_video_caches(project, V.get_video(project, known.id), thumbnails)
+        return outcome
     try:
         info = probe(path, known_fingerprint=fp)
     except MediaError as exc:
@@ -89,7 +106,7 @@ def _import_one(project, path: Path, thumbnails: bool) -> ImportOutcome:
         duration_s=info.duration_s, width=info.width, height=info.height, codec=info.codec, pix_fmt=info.pix_fmt,
         rotation=info.rotation, seekable=info.seekable, vfr=info.vfr,
     )
-    info.index.save(index_path(project, fp))
+    info.index.save(index_path(project, fp))  # fp is fingerprint()'s own output
     same_path = V.find_video_by_path(project, path)
     try:
         if same_path is not None:
@@ -163,13 +180,43 @@ def check_videos(project, search: Iterable[str | os.PathLike] = ()) -> CheckRepo
     return report
 
 
-def load_index(project, video) -> FrameIndex:
-    """The frame index saved at import, rebuilt (and saved again) if the cache was cleared."""
-    idx = FrameIndex.load(index_path(project, video.fingerprint))
+def load_index(project, video, warn: Callable[[str], None] | None = None) -> FrameIndex:
+    """The frame index saved at import, rebuilt (and saved again) if the cache was cleared or the file is damaged
+    (then with a warning naming it: ``warn``, else the log)."""
+    path = index_path(project, video)
+    idx, problem = FrameIndex.read(path)
+    if problem is not None:
+        path.unlink(missing_ok=True)
+        (warn or _log_warning)(f"damaged frame index {path} ({problem}); removed, rebuilding it")
     if idx is None or idx.frame_count != video.frame_count:
         idx = probe(video.path).index
-        idx.save(index_path(project, video.fingerprint))
+        idx.save(path)
     return idx
+
+
+def _log_warning(message: str) -> None:
+    logging.getLogger(__name__).warning("%s", message)
+
+
+def repair_video_caches(project, video, thumbnails: bool = True) -> list[str]:
+    """Check an imported video's frame index and thumbnail; rebuild a damaged or missing one. Returns warnings
+    (one per damaged file). Used when a video already in the project is imported again."""
+    warnings: list[str] = []
+    if not Path(video.path).exists():
+        return warnings
+    try:
+        index = load_index(project, video, warn=warnings.append)
+        if thumbnails:
+            dest = thumb_path(project, video)
+            problem = thumbnail_problem(dest)
+            if problem is not None or not dest.exists():
+                if problem is not None:
+                    warnings.append(f"damaged thumbnail {dest} ({problem}); rebuilt")
+                with VideoReader(video.path, index) as reader:
+                    make_thumbnail(reader, dest)
+    except (MediaError, OSError) as exc:
+        warnings.append(f"cache not repaired: {exc}")
+    return warnings
 
 
 def open_reader(project, video, **kwargs) -> VideoReader:

@@ -40,6 +40,7 @@ from typing import Any, TextIO
 import psutil
 
 from vidtrain_gui.core import runs as R
+from vidtrain_gui.fsutil import UnsafePathError
 
 EVENTS_FILE = "events.jsonl"
 STOP_FILE = "STOP"
@@ -369,8 +370,12 @@ def reap_stale_runs(project) -> list[str]:
         elif run_alive(run):
             continue
         R.update_run(project, run.id, status="failed", error=REAP_MESSAGE)
-        _append_event_line(R.run_dir(project, run.id) / EVENTS_FILE,
-                           {"type": "error", "run_id": run.id, "message": REAP_MESSAGE})  # fmt: skip
+        try:
+            events = R.run_dir(project, run.id) / EVENTS_FILE
+        except UnsafePathError:  # a tampered run id names no folder of ours: its row says it failed, no file
+            events = None
+        if events is not None:
+            _append_event_line(events, {"type": "error", "run_id": run.id, "message": REAP_MESSAGE})
         reaped.append(run.id)
     return reaped
 

@@ -37,8 +37,10 @@ from __future__ import annotations
 import bisect
 import hashlib
 import json
+import logging
 import math
 import os
+import re
 import queue
 import threading
 import time
@@ -49,6 +51,7 @@ import av
 import cv2
 import numpy as np
 
+from vidtrain_gui.fsutil import atomic_save, atomic_write, inside
 from vidtrain_gui.media.index import FrameIndex, build_index
 from vidtrain_gui.media.lru import FrameLRU
 from vidtrain_gui.media.reader import VideoReader, open_container
@@ -60,6 +63,8 @@ LRU_BYTES = 128 << 20
 READAHEAD = 8
 PREFETCH = 6
 STRIP_VERSION = 1
+_SAFE_KEY = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]{0,127}")
+_log = logging.getLogger(__name__)
 
 Size = tuple[int, int] | None
 
@@ -83,6 +88,39 @@ class _Reader(VideoReader):
 
 def _size(size) -> Size:
     return None if size is None else (int(size[0]), int(size[1]))
+
+
+def read_strip(path: Path, frame_count: int | None = None) -> tuple[dict | None, np.ndarray | None, str | None]:
+    """A saved strip ``<key>-strip<w>x<h>.npy`` + ``.json``: ``(meta, frames, None)``; ``(None, None, None)`` when
+    there is none, or it is of another version or (given ``frame_count``) another file; ``(None, None, why)`` when
+    it is damaged. Never raises for what the files hold (the array is loaded with ``allow_pickle=False``)."""
+    meta_path = Path(path).with_suffix(".json")
+    if not meta_path.is_file():
+        return None, None, None
+    try:
+        meta = json.loads(meta_path.read_text(encoding="utf-8"))
+        if not isinstance(meta, dict):
+            raise ValueError("its JSON is not an object")
+        if meta.get("version") != STRIP_VERSION:
+            return None, None, None
+        if frame_count is not None and meta.get("frame_count") != frame_count:
+            return None, None, None
+        keys = [int(j) for j in meta["frames"]]
+        arr = np.load(path, allow_pickle=False)
+        if not isinstance(arr, np.ndarray) or arr.dtype != np.uint8 or arr.ndim != 4 or len(arr) != len(keys) \
+                or arr.shape[3] != 3:
+            raise ValueError(f"its array is not {len(keys)} uint8 RGB pictures")
+    except Exception as exc:  # noqa: BLE001 - EOFError, JSON, shape...: all mean a damaged cache entry
+        return None, None, f"{type(exc).__name__}: {exc}" if str(exc) else type(exc).__name__
+    return meta, arr, None
+
+
+def remove_strip(path: Path) -> None:
+    for p in (Path(path).with_suffix(".json"), Path(path)):
+        try:
+            p.unlink(missing_ok=True)
+        except OSError:
+            pass
 
 
 def _lower_priority() -> None:
@@ -138,6 +176,7 @@ class FrameServer:
         self._strip_progress = 0.0
         self.strip_done = threading.Event()
         self.strip_error: str | None = None
+        self.strip_warning: str | None = None  # a damaged strip cache entry was removed and rebuilt
         self.strip_seconds: float | None = None
         self._playq: queue.Queue = queue.Queue(maxsize=max(1, readahead))
         self.last_proxy: tuple[int, int, float] | None = None  # (frame asked for, frame shown, seconds apart)
@@ -379,7 +418,12 @@ class FrameServer:
             st = self.path.stat()
             ident = f"{self.path.resolve()}|{st.st_size}|{st.st_mtime_ns}|{self.frame_count}"
             key = hashlib.sha1(ident.encode()).hexdigest()[:16]
-        return self._cache_dir / f"{key}-strip{w}x{h}.npy"
+        if not _SAFE_KEY.fullmatch(str(key)):
+            # The key is a fingerprint from the project file: one that is not a plain name never becomes a path.
+            self.strip_warning = f"strip cache not used: {str(key)[:80]!r} is not a valid cache key"
+            _log.warning("%s", self.strip_warning)
+            return None
+        return inside(self._cache_dir, self._cache_dir / f"{key}-strip{w}x{h}.npy")
 
     def _strip_put(self, j: int, arr: np.ndarray) -> None:
         with self._strip_lock:
@@ -460,26 +504,24 @@ class FrameServer:
         if arr is None:
             return
         path.parent.mkdir(parents=True, exist_ok=True)
-        tmp = path.with_name(path.name + ".part")
-        with open(tmp, "wb") as f:
-            np.save(f, arr)
-        os.replace(tmp, path)
+        meta_path = path.with_suffix(".json")
+        meta_path.unlink(missing_ok=True)  # an old JSON must not vouch for a new array if killed in between
+        atomic_save(path, lambda f: np.save(f, arr, allow_pickle=False))
         meta = {"version": STRIP_VERSION, "frames": keys, "frame_count": self.frame_count}
-        tmpj = path.with_suffix(".json.part")
-        tmpj.write_text(json.dumps(meta))
-        os.replace(tmpj, path.with_suffix(".json"))  # written last: marks the entry complete
+        atomic_write(meta_path, json.dumps(meta))  # written last: marks the entry complete
 
     def _load_strip(self, path: Path) -> bool:
-        try:
-            meta = json.loads(path.with_suffix(".json").read_text())
-            if meta.get("version") != STRIP_VERSION or meta.get("frame_count") != self.frame_count:
-                return False
-            arr = np.load(path)
-            keys = [int(j) for j in meta["frames"]]
-            if len(arr) != len(keys):
-                return False
-        except (OSError, ValueError, KeyError):
+        """Load a saved strip; False (build it again) when there is none or it is of another version. A damaged
+        entry (empty, truncated, bad JSON, wrong shape or type, a pickle) is removed with a warning
+        (``strip_warning``, and the log) and rebuilt: a cache file is never a reason to fail."""
+        meta, arr, problem = read_strip(path, self.frame_count)
+        if problem is not None:
+            self.strip_warning = f"damaged strip cache {path} ({problem}); removed, rebuilding it"
+            _log.warning("%s", self.strip_warning)
+            remove_strip(path)
+        if arr is None:
             return False
+        keys = [int(j) for j in meta["frames"]]
         with self._strip_lock:
             self._strip = {j: arr[n] for n, j in enumerate(keys)}
             self._strip_keys = sorted(keys)

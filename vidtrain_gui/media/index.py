@@ -29,6 +29,8 @@ from pathlib import Path
 import av
 import numpy as np
 
+from vidtrain_gui.fsutil import atomic_file
+
 INDEX_VERSION = 1
 HEAD_MIN_FRAMES = 60
 HEAD_MAX_FRAMES = 600
@@ -96,8 +98,9 @@ class FrameIndex:
             "notes": self.notes,
             "exact_seek": self.exact_seek,
         }
-        tmp = path.with_name(path.name + ".tmp")
-        with open(tmp, "wb") as f:
+        # Unique temporary, fsynced before its rename (fsutil): a killed writer never leaves a file that looks
+        # complete, and two processes saving the same index never share a temporary.
+        with atomic_file(path, "wb") as f:
             np.savez(
                 f,
                 pts=self.pts,
@@ -106,31 +109,48 @@ class FrameIndex:
                 key_pts=self.key_pts,
                 meta=np.frombuffer(json.dumps(meta).encode(), dtype=np.uint8),
             )
-        os.replace(tmp, path)  # a killed writer never leaves a file that looks complete
 
     @classmethod
     def load(cls, path: str | os.PathLike) -> FrameIndex | None:
         """The saved index, or None when missing, unreadable or of another version."""
+        return cls.read(path)[0]
+
+    @classmethod
+    def read(cls, path: str | os.PathLike) -> tuple[FrameIndex | None, str | None]:
+        """``(index, None)``; ``(None, None)`` when there is no file or it is of another version (not damage);
+        ``(None, why)`` when the file is damaged (empty, truncated, not a zip, bad JSON, wrong arrays...). Never
+        raises for what the file holds: a cache file is only ever a cache miss."""
+        path = Path(path)
         try:
             with np.load(path, allow_pickle=False) as z:
                 meta = json.loads(bytes(z["meta"]).decode())
+                if not isinstance(meta, dict):
+                    raise ValueError("its metadata is not an object")
                 if meta.get("version") != INDEX_VERSION:
-                    return None
-                return cls(
-                    mode=meta["mode"],
-                    pts=z["pts"].astype(np.int64),
-                    key_ordinals=z["key_ordinals"].astype(np.int64),
-                    key_seek_ts=z["key_seek_ts"].astype(np.int64),
-                    key_pts=z["key_pts"].astype(np.int64),
+                    return None, None
+                arrays = {k: np.asarray(z[k]) for k in ("pts", "key_ordinals", "key_seek_ts", "key_pts")}
+                if any(a.ndim != 1 or a.dtype.kind not in "iu" for a in arrays.values()):
+                    raise ValueError("its arrays are not 1-D integers")
+                n_keys = {len(arrays[k]) for k in ("key_ordinals", "key_seek_ts", "key_pts")}
+                if len(n_keys) != 1:
+                    raise ValueError("its keyframe arrays differ in length")
+                index = cls(
+                    mode=str(meta["mode"]),
                     time_base=Fraction(*meta["time_base"]),
                     fps=float(meta["fps"]),
                     rotation=int(meta["rotation"]),
                     header_frame_count=int(meta["header_frame_count"]),
-                    notes=list(meta.get("notes", [])),
+                    notes=[str(n) for n in meta.get("notes", [])],
                     exact_seek=bool(meta.get("exact_seek", True)),
+                    **{k: a.astype(np.int64) for k, a in arrays.items()},
                 )
-        except (OSError, ValueError, KeyError):
-            return None
+                if index.mode not in ("pts", "ordinal"):
+                    raise ValueError(f"unknown mode {index.mode!r}")
+                return index, None
+        except FileNotFoundError:
+            return None, None
+        except Exception as exc:  # noqa: BLE001 - EOFError, BadZipFile, zlib.error, JSON, types: all damage
+            return None, f"{type(exc).__name__}: {exc}" if str(exc) else type(exc).__name__
 
 
 def frame_digest(frame) -> str:

@@ -8,6 +8,8 @@ from pathlib import Path
 import cv2
 import numpy as np
 
+from vidtrain_gui.fsutil import atomic_write
+
 from vidtrain_gui.media.reader import VideoReader
 
 
@@ -34,10 +36,26 @@ def write_jpeg(rgb: np.ndarray, dest: str | os.PathLike, quality: int = 85) -> P
     ok, buf = cv2.imencode(".jpg", cv2.cvtColor(rgb, cv2.COLOR_RGB2BGR), [cv2.IMWRITE_JPEG_QUALITY, quality])
     if not ok:
         raise OSError(f"could not encode thumbnail for {dest.name}")
-    tmp = dest.with_name(dest.name + ".tmp")
-    tmp.write_bytes(buf.tobytes())
-    os.replace(tmp, dest)
+    atomic_write(dest, buf.tobytes())  # unique temporary, fsynced before its rename
     return dest
+
+
+def thumbnail_problem(path: str | os.PathLike) -> str | None:
+    """Why the thumbnail at ``path`` is damaged (empty, truncated, not a JPEG, does not decode), or None when it
+    is fine or absent. :func:`write_jpeg` always writes a whole JPEG, so anything else is damage."""
+    try:
+        data = Path(path).read_bytes()
+    except FileNotFoundError:
+        return None
+    except OSError as exc:
+        return f"cannot be read ({exc.strerror or exc})"
+    if not data:
+        return "empty file"
+    if not data.startswith(b"\xff\xd8") or not data.rstrip(b"\0\r\n ").endswith(b"\xff\xd9"):
+        return "not a complete JPEG"
+    if cv2.imdecode(np.frombuffer(data, np.uint8), cv2.IMREAD_COLOR) is None:
+        return "does not decode"
+    return None
 
 
 def make_thumbnail(reader: VideoReader, dest: str | os.PathLike, max_side: int = 320) -> Path:

@@ -17,10 +17,12 @@ This module owns:
   videos of a call; it stops on error or stop, and its errors come back as :class:`FeatureExtractionError` naming
   the video. On CUDA image batches travel as uint8 and are preprocessed
   on the GPU (a quarter of the bytes, and resizing is cheap there); elsewhere the thread preprocesses.
-- **The cache.** ``features_dir/<backbone key>/<fingerprint>-r<rate>.npy`` (float16 ``[n, feature_dim]``) and a
-  sibling ``.json`` (frame indices, rate, backbone, shape, version). Both are written under temporary names and
-  moved into place with ``os.replace``, the JSON last: the JSON is what marks an entry complete, so a killed job
-  never leaves something that looks finished. A changed video, backbone, weights or rate gets its own file.
+- **The cache** (ml/featurecache.py). ``features_dir/<backbone key>/<fingerprint>-r<rate>.npy`` (float16
+  ``[n, feature_dim]``) and a sibling ``.json`` (frame indices, rate, backbone, shape, version). Both are written
+  through fsutil (unique temporary, fsynced, renamed), the JSON last: the JSON is what marks an entry complete, so
+  a killed job never leaves something that looks finished. A changed video, backbone, weights or rate gets its own
+  file. A damaged entry (empty, truncated, unparsable, wrong shape) is removed with a warning and computed again;
+  orphaned temporaries under the cache folder are cleaned when a call starts.
 
 Events follow the job protocol (ARCHITECTURE.md, "Jobs"): ``progress`` dicts with stage "features", and ``log``
 dicts for the device, cached and skipped videos.
@@ -28,12 +30,10 @@ dicts for the device, cached and skipped videos.
 
 from __future__ import annotations
 
-import json
 import math
 import numbers
 import os
 import queue
-import secrets
 import threading
 import time
 from collections.abc import Callable, Iterable, Iterator
@@ -44,20 +44,21 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from vidtrain_gui import fsutil
 from vidtrain_gui.core import videos as V
 from vidtrain_gui.jobs.ingest import load_index, open_reader
+from vidtrain_gui.ml import featurecache as FC
 from vidtrain_gui.ml.backbones import DEFAULT_BACKBONE, Backbone, Preprocess, WeightsArg, get_backbone
 from vidtrain_gui.ml.device import describe_device, pick_device
 from vidtrain_gui.ml.inference import frozen_forward
 from vidtrain_gui.ml.motion import GAP_S, MOTION_DIM, MOTION_KEY, MotionTrack, grey_size, to_grey
 
-FORMAT_VERSION = 2  # 2: frames scaled in the decoder (area), engine-agnostic
+FORMAT_VERSION = FC.FORMAT_VERSION
 DEFAULT_SAMPLE_FPS = 8.0
 DEFAULT_BATCH_SIZE = 32
 PROGRESS_INTERVAL_S = 0.2  # at most ~5 progress events a second
 QUEUE_BATCHES = 2
-# A temporary file exists only for the moment it takes to write one entry; one this old was left by a killed job.
-STALE_TEMP_S = 60.0
+STALE_TEMP_S = FC.STALE_TEMP_S
 # Timestamps are float seconds from integer pts: a frame exactly at a sample time must count as "<= t".
 _TIME_EPS = 1e-6
 
@@ -135,96 +136,20 @@ def clip_windows(timestamps: np.ndarray, frame_idx: np.ndarray, clip_len: int, w
 # ---- the cache ---------------------------------------------------------------------------------------------------
 
 
-def feature_paths(project, video, backbone_key: str, sample_fps: float) -> tuple[Path, Path]:
-    """The ``.npy`` and ``.json`` of one cache entry; ``video`` is a VideoInfo or a fingerprint."""
-    folder = project.features_dir / backbone_key
-    fingerprint = video if isinstance(video, str) else video.fingerprint
-    stem = f"{fingerprint}-r{float(sample_fps):g}"
-    return folder / f"{stem}.npy", folder / f"{stem}.json"
-
-
-def _read_meta(json_path: Path, backbone_key: str, sample_fps: float) -> dict | None:
-    try:
-        meta = json.loads(json_path.read_text(encoding="utf-8"))
-        ok = (
-            meta["version"] == FORMAT_VERSION
-            and meta["backbone_key"] == backbone_key
-            and float(meta["sample_fps"]) == float(sample_fps)
-            and len(meta["frame_idx"]) == int(meta["n_samples"])
-        )
-    except (OSError, ValueError, KeyError, TypeError):
-        return None
-    return meta if ok else None
-
-
-def _shape_agrees(arr: np.ndarray, meta: dict) -> bool:
-    return arr.dtype == np.float16 and arr.shape == (int(meta["n_samples"]), int(meta["feature_dim"]))
-
-
-def is_cached(project, video, backbone_key: str, sample_fps: float) -> bool:
-    """True when a complete entry exists: JSON present and valid, ``.npy`` present with the shape it records
-    (only the array's header is read)."""
-    npy, meta_path = feature_paths(project, video, backbone_key, sample_fps)
-    meta = _read_meta(meta_path, backbone_key, sample_fps)
-    if meta is None:
-        return False
-    try:
-        arr = np.load(npy, mmap_mode="r")
-    except (OSError, ValueError):
-        return False
-    return _shape_agrees(arr, meta)
+# Naming, reading, writing and checking entries live in ml/featurecache.py (no torch: ``vidtrain check`` uses it).
+feature_paths = FC.feature_paths
+is_cached = FC.is_cached
+_write_entry = FC.write_entry
 
 
 def load_features(
-    project, video, backbone_key: str, sample_fps: float = DEFAULT_SAMPLE_FPS, *, mmap: bool = False
+    project, video, backbone_key: str, sample_fps: float = DEFAULT_SAMPLE_FPS, *, mmap: bool = False,
+    warn: FC.Warn | None = None,
 ) -> tuple[np.ndarray, np.ndarray] | None:
     """``(features float16 [n, d], frame_idx int32 [n])`` from the cache, or None when there is no complete
-    entry. ``video`` is a VideoInfo or a fingerprint; ``mmap`` maps the array instead of reading it."""
-    npy, meta_path = feature_paths(project, video, backbone_key, sample_fps)
-    meta = _read_meta(meta_path, backbone_key, sample_fps)
-    if meta is None:
-        return None
-    try:
-        arr = np.load(npy, mmap_mode="r" if mmap else None)
-    except (OSError, ValueError):
-        return None
-    if not _shape_agrees(arr, meta):
-        return None
-    return arr, np.asarray(meta["frame_idx"], dtype=np.int32)
-
-
-def _remove_stale_temps(folder: Path, stem: str) -> None:
-    now = time.time()
-    for pattern in (f"{stem}.npy.*.tmp", f"{stem}.json.*.tmp"):
-        for p in folder.glob(pattern):
-            try:
-                if now - p.stat().st_mtime > STALE_TEMP_S:
-                    p.unlink()
-            except OSError:
-                pass  # another job's, or already gone
-
-
-def _replace_atomically(path: Path, write: Callable[[object], None]) -> None:
-    tmp = path.with_name(f"{path.name}.{os.getpid()}-{secrets.token_hex(4)}.tmp")
-    try:
-        with open(tmp, "wb") as f:
-            write(f)
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        tmp.unlink(missing_ok=True)
-        raise
-
-
-def _write_entry(npy: Path, meta_path: Path, feats: np.ndarray, meta: dict) -> None:
-    npy.parent.mkdir(parents=True, exist_ok=True)
-    _remove_stale_temps(npy.parent, npy.stem)
-    # An old JSON must not vouch for the new array if the job is killed between the two replaces.
-    meta_path.unlink(missing_ok=True)
-    _replace_atomically(npy, lambda f: np.save(f, feats, allow_pickle=False))
-    text = json.dumps(meta, indent=1).encode("utf-8")
-    _replace_atomically(meta_path, lambda f: f.write(text))
+    entry. ``video`` is a VideoInfo or a fingerprint; ``mmap`` maps the array instead of reading it. A damaged
+    entry is removed, with a warning (``warn``, else the log), and so is computed again by the next extraction."""
+    return FC.load_features(project, video, backbone_key, sample_fps, mmap=mmap, warn=warn)
 
 
 # ---- the decoding thread -----------------------------------------------------------------------------------------
@@ -419,21 +344,22 @@ def _plan(project, spec, key, sample_fps, window_s, video_ids, report: FeatureRe
                 _log(emit, "warning", f"there is no video with id {vid}; skipped")
         videos = [by_id[vid] for vid in wanted if vid in by_id]
     plans = []
+    warn = lambda message: _log(emit, "warning", message)  # noqa: E731 - a damaged cache file, removed
     for video in videos:
         if video.status != "ok" or not Path(video.path).exists():
             report.skipped += 1
             why = "cannot be read" if video.status == "unreadable" else f"is missing ({video.path}); relink it"
             _log(emit, "warning", f"{video.name}: skipped, the file {why}")
             continue
-        need_features = features and not is_cached(project, video, key, sample_fps)
-        need_motion = motion and not is_cached(project, video, MOTION_KEY, sample_fps)
+        need_features = features and not is_cached(project, video, key, sample_fps, warn=warn)
+        need_motion = motion and not is_cached(project, video, MOTION_KEY, sample_fps, warn=warn)
         report.cached += features and not need_features
         report.motion_cached += motion and not need_motion
         if not (need_features or need_motion):
             _log(emit, "info", f"{video.name}: features already cached")
             continue
         try:
-            index = load_index(project, video)  # re-probes the file if the saved index was cleared
+            index = load_index(project, video, warn=warn)  # re-probes the file if the saved index is gone or damaged
         except Exception as exc:
             raise FeatureExtractionError(f"{video.name}: {exc}") from exc
         ts = index.timestamps()
@@ -485,6 +411,8 @@ def extract_features(
     key = spec.key(weights)
     dev = pick_device(device)
     report = FeatureReport(backbone=spec.name, backbone_key=key, sample_fps=sample_fps, device=describe_device(dev))
+    # Temporaries a killed job left anywhere in the cache (an hour old: never another job's write in progress).
+    fsutil.clean_temporaries(project.cache_dir)
     window_s = spec.clip_len / (spec.clip_fps or sample_fps) if spec.kind == "video" else 0.0
     plans = _plan(project, spec, key, sample_fps, window_s, video_ids, report, emit, features, motion)
     progress = _Progress(emit, sum(len(p.frame_idx) for p in plans), stage="features" if features else "motion")

@@ -22,7 +22,6 @@ from __future__ import annotations
 import contextlib
 import io
 import os
-import secrets
 import warnings
 from collections.abc import Callable
 from pathlib import Path
@@ -31,6 +30,7 @@ import numpy as np
 import torch
 from torch import nn
 
+from vidtrain_gui import fsutil
 from vidtrain_gui.ml.backbones import Backbone, WeightsArg
 from vidtrain_gui.ml.device import autocast_context
 
@@ -109,7 +109,8 @@ def _export(model: nn.Module, spec: Backbone, path: Path) -> None:
     h, w = spec.input_size
     example = torch.randn(2, 3, h, w)
     path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f"{path.name}.{os.getpid()}-{secrets.token_hex(4)}.tmp")
+    fsutil.clean_temporaries(path.parent)  # exports a killed process left (an hour old: not one in progress)
+    tmp = fsutil.temporary_name(path)  # unique per process and call; the exporter writes to a file name
     try:
         # The exporter prints progress and warnings: a job's stdout carries only JSON events.
         quiet = contextlib.ExitStack()
@@ -123,7 +124,10 @@ def _export(model: nn.Module, spec: Backbone, path: Path) -> None:
                 input_names=["x"], output_names=["features"],
                 dynamic_shapes={"x": {0: torch.export.Dim("batch", min=1, max=4096)}},
             )  # fmt: skip
+        with open(tmp, "rb+") as f:
+            os.fsync(f.fileno())  # on disk before the rename, so a crash never leaves a short engine file
         os.replace(tmp, path)
+        fsutil.fsync_folder(path.parent)
     finally:
         tmp.unlink(missing_ok=True)
 
