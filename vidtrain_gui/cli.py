@@ -24,7 +24,7 @@ from vidtrain_gui.core import runs as R
 from vidtrain_gui.core import videos as V
 from vidtrain_gui.core.errors import ClassInUseError, NotFoundError, VidTrainError
 from vidtrain_gui.core.project import Project
-from vidtrain_gui.fsutil import UnsafePathError
+from vidtrain_gui.fsutil import DiskFullError, UnsafePathError, atomic_write
 
 EXIT_ERROR, EXIT_USAGE, EXIT_PARTIAL = 1, 2, 3
 
@@ -476,7 +476,7 @@ def cmd_export(args) -> int:
         else:
             text = export_labels(p, args.format, frame_seconds(p))
     if args.out:
-        Path(args.out).write_text(text, encoding="utf-8")
+        atomic_write(args.out, text)  # a full disk leaves the earlier file whole, and says so in one line
         print(f"wrote {args.out}", file=sys.stderr)
     else:
         sys.stdout.write(text)
@@ -725,7 +725,7 @@ def main(argv: list[str] | None = None) -> int:
     args.json = getattr(args, "json", False)
     try:
         return args.func(args)
-    except (VidTrainError, CliError, UnsafePathError) as exc:
+    except (VidTrainError, CliError, UnsafePathError, DiskFullError) as exc:
         print(f"vidtrain: error: {exc}", file=sys.stderr)
         return EXIT_ERROR
     except KeyboardInterrupt:

@@ -191,7 +191,7 @@ def test_a_file_that_cannot_be_written_fails_its_item_and_the_other_is_written(q
         assert "read-only" in message and target.read_text(encoding="utf-8") == "[]\n"  # kept as it was
     assert dialog.status_texts()[0] == f"Labels: failed: {message}"
     assert dialog.status_texts()[1].startswith("Predictions: done")
-    assert not list(out.glob(".*partial"))
+    assert not list(out.glob(".*.tmp"))  # no temporary left behind
     assert dialog.open_button.isEnabled()  # something was written
 
 

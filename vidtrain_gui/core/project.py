@@ -42,6 +42,7 @@ from vidtrain_gui.core.errors import (
     SchemaNeedsUpgradeError,
     SchemaTooNewError,
 )
+from vidtrain_gui.fsutil import format_bytes, free_bytes, is_disk_full
 
 try:  # POSIX
     import fcntl
@@ -249,6 +250,12 @@ class Project:
                 session.rollback()
 
     def _raise_if_busy(self, exc: BaseException) -> None:
+        if isinstance(exc, OperationalError) and is_disk_full(exc.orig):
+            free = free_bytes(self.db_path.parent)
+            raise ProjectError(
+                f"The disk holding {self.db_path} is full ({format_bytes(free)} free): nothing of this change was "
+                "saved; free some space on that disk and try again."
+            ) from exc
         if isinstance(exc, OperationalError) and "locked" in str(exc.orig):
             raise ProjectBusyError(
                 f"The project database stayed locked by another writer for {self._busy_timeout_ms / 1000:g} s: "
@@ -365,6 +372,11 @@ def _check_database(db_path: Path) -> int:
         finally:
             conn.close()
     except sqlite3.OperationalError as exc:  # locked, or unable to open (permissions): the file may be fine
+        if is_disk_full(exc) or free_bytes(db_path.parent) == 0:  # WAL needs its -shm and -wal files, even to read
+            raise ProjectError(
+                f"The disk holding {db_path} is full (0 bytes free): SQLite needs a little space beside the "
+                "database even to read it; free some space on that disk and try again (nothing was changed)."
+            ) from exc
         raise ProjectError(
             f"Cannot open {db_path} ({exc}): check that the project folder and file are readable and writable, "
             "and that no other program holds them locked."

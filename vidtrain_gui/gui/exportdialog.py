@@ -25,7 +25,6 @@ Every question and every outside effect goes through a method (``confirm``, ``as
 
 from __future__ import annotations
 
-import contextlib
 import errno
 import os
 from datetime import datetime
@@ -52,6 +51,7 @@ from PySide6.QtWidgets import (
 
 from vidtrain_gui.core import labelio
 from vidtrain_gui.core import runs as R
+from vidtrain_gui.fsutil import DiskFullError, atomic_write
 from vidtrain_gui.gui.jobmonitor import JobMonitor
 from vidtrain_gui.gui.tasks import run_in_background
 from vidtrain_gui.jobs.ingest import frame_seconds
@@ -98,19 +98,18 @@ def prediction_run_label(run: R.RunInfo) -> str:
 
 
 def write_text_file(path: Path, text: str) -> None:
-    """Write ``text`` to ``path`` (folders made as needed) through a sibling partial file moved in once complete,
-    so a failure leaves an earlier file as it was. A read-only file already there is refused, not replaced. Any
-    failure is an ``OSError`` whose message names the file and the reason."""
-    partial = path.with_name(f".{path.name}.partial")
+    """Write ``text`` to ``path`` (folders made as needed) in one atomic, durable write (:func:`atomic_write`), so
+    a failure leaves an earlier file as it was. A read-only file already there is refused, not replaced. Any
+    failure is an ``OSError`` whose message is one line naming the file and the reason (on a full disk, the space
+    needed and left)."""
     try:
         path.parent.mkdir(parents=True, exist_ok=True)
         if path.exists() and not os.access(path, os.W_OK):
             raise PermissionError(errno.EACCES, "the file is read-only")
-        partial.write_text(text, encoding="utf-8")
-        os.replace(partial, path)
+        atomic_write(path, text)
+    except DiskFullError:
+        raise
     except OSError as exc:
-        with contextlib.suppress(OSError):
-            partial.unlink(missing_ok=True)
         raise OSError(f"cannot write {path}: {exc.strerror or exc}") from exc
 
 
