@@ -505,6 +505,7 @@ def cmd_import_labels(args) -> int:
     with _open(args) as p:
         summary = import_labels(p, args.file).value
     created = f"; new classes: {', '.join(summary.classes_created)}" if summary.classes_created else ""
+    _warn(args, summary.warnings)  # imported all the same: the user decides
     _emit(args, summary, f"imported {summary.added} clip(s), {summary.already_there} already there{created}")
     return 0
 

@@ -55,7 +55,7 @@ def test_cli_round_trip(tmp_path):
     vt("init", other)
     vt("import", other, tmp_path / "one.mp4")
     summary = json.loads(vt("import-labels", other, tmp_path / "labels.csv", "--json").stdout)
-    assert summary == {"added": 2, "already_there": 0, "classes_created": ["walk"]}
+    assert summary == {"added": 2, "already_there": 0, "classes_created": ["walk"], "warnings": []}
     assert vt("export", "labels", other).stdout == (tmp_path / "labels.csv").read_text()
     (tmp_path / "bad.csv").write_text("video,start_frame,end_frame,class\none.mp4,0,99,walk\n")
     r = vt("import-labels", other, tmp_path / "bad.csv", check=False)

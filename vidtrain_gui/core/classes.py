@@ -11,6 +11,7 @@ in ``vidtrain_gui.core.labels``, which re-exports everything here.
 from __future__ import annotations
 
 import re
+import unicodedata
 from dataclasses import dataclass
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any, Optional
@@ -34,6 +35,7 @@ AUTO_HOTKEYS: tuple[str, ...] = tuple("123456789")
 ON_CLIPS_CHOICES = ("refuse", "untag", "reassign")
 MAX_NAME_LENGTH = 100
 _COLOR_RE = re.compile(r"#[0-9a-fA-F]{6}")
+_BIDI_CONTROLS = frozenset("\u202a\u202b\u202c\u202d\u202e\u2066\u2067\u2068\u2069")  # reorder text shown
 
 
 # --- validation --------------------------------------------------------------------------------------------------
@@ -43,6 +45,10 @@ def _clean_name(name: object) -> str:
     if not isinstance(name, str):
         raise ValidationError(f"A class name must be text, got {name!r}.")
     cleaned = " ".join(name.split())  # also folds tabs/newlines pasted in from elsewhere
+    bad = next((ch for ch in cleaned if unicodedata.category(ch) in ("Cc", "Cs") or ch in _BIDI_CONTROLS), None)
+    if bad is not None:  # a NUL, an escape, a lone surrogate, a right-to-left override: invisible or unsafe
+        raise ValidationError(f"A class name cannot contain control characters (U+{ord(bad):04X} found): "
+                              "type it again without it.")  # fmt: skip
     if not cleaned:
         raise ValidationError("A class name cannot be empty: type a name.")
     if len(cleaned) > MAX_NAME_LENGTH:

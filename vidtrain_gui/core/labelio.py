@@ -14,6 +14,13 @@ This module owns the file format and the import operation:
   file imports back as labels, then ``predicted_class``, ``confidence``, ``origin``, ``clip_id`` and one
   ``p_<class>`` column per class of the run), ``segment`` (the post-processed timeline) and ``window`` (every
   scored window with its probabilities). Classes are the prediction run's own (as trained).
+- **Spreadsheets.** A CSV text cell that a spreadsheet would run as a formula (it starts with ``=``, ``+``, ``-``,
+  ``@``, a tab or a carriage return, OWASP's list) is written with a leading ``'``, which spreadsheets show as
+  text; import removes that one quote again, so an export imports back exactly (:func:`csv_escape`).
+  JSON is written as it is.
+- **Import warnings.** Clips of different classes that overlap in one video (in the file, or with clips already
+  there) are imported and reported in :attr:`ImportSummary.warnings`: a clip means "this class here", so two
+  classes at once are usually a mistake.
 """
 
 from __future__ import annotations
@@ -44,6 +51,8 @@ if TYPE_CHECKING:
 COLUMNS = ("video", "start_frame", "end_frame", "class", "start_s", "end_s", "source")
 REQUIRED = ("video", "start_frame", "end_frame", "class")
 FORMATS = ("csv", "json")
+FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")  # a spreadsheet runs a cell starting so as a formula
+MAX_WARNINGS = 20
 
 Seconds = Callable[[object, int], Optional[float]]  # (VideoInfo, frame) -> seconds from the video's start
 
@@ -73,6 +82,27 @@ class ImportSummary:
     added: int
     already_there: int
     classes_created: tuple[str, ...]
+    warnings: tuple[str, ...] = ()  # e.g. clips of two classes overlapping (imported all the same)
+
+
+# ---- spreadsheet-safe cells --------------------------------------------------------------------------------------
+
+
+def csv_escape(text: str) -> str:
+    """``text`` as a CSV cell no spreadsheet runs: a leading ``'`` before a formula start (after any quotes
+    already there, so that :func:`csv_unescape` gives ``text`` back exactly)."""
+    return "'" + text if text.lstrip("'")[:1] in FORMULA_STARTS else text
+
+
+def csv_unescape(text: str) -> str:
+    """The inverse of :func:`csv_escape`: one leading ``'`` before a formula start is removed."""
+    return text[1:] if text.startswith("'") and text.lstrip("'")[:1] in FORMULA_STARTS else text
+
+
+def _cell(value: object) -> object:
+    if value is None:
+        return ""
+    return csv_escape(value) if isinstance(value, str) else value
 
 
 # ---- export ------------------------------------------------------------------------------------------------------
@@ -106,9 +136,9 @@ def dumps(rows: list[dict], fmt: str, columns: Sequence[str] = COLUMNS) -> str:
         raise ValidationError(f"format must be one of {', '.join(FORMATS)}, got {fmt!r}")
     out = io.StringIO()
     writer = csv.DictWriter(out, fieldnames=list(columns), extrasaction="ignore", lineterminator="\n")
-    writer.writeheader()
+    writer.writerow({k: csv_escape(k) for k in columns})  # p_<class> headers are safe, but a header is a cell too
     for row in rows:
-        writer.writerow({k: "" if row.get(k) is None else row[k] for k in columns})
+        writer.writerow({k: _cell(row.get(k)) for k in columns})
     return out.getvalue()
 
 
@@ -135,13 +165,42 @@ def read_label_file(path: "str | os.PathLike[str]") -> list[LabelRow]:
         missing = [c for c in REQUIRED if c not in (reader.fieldnames or [])]
         if missing:
             raise LabelImportError([(1, f"missing column(s): {', '.join(missing)} (needs {', '.join(REQUIRED)})")])
-        records = [(reader.line_num, row) for row in reader]
+        records = []
+        try:
+            for row in reader:
+                records.append((reader.line_num, {k: csv_unescape(v) if isinstance(v, str) else v
+                                                  for k, v in row.items()}))  # fmt: skip
+        except csv.Error as exc:  # "field larger than field limit", a NUL byte...: the row after the last good one
+            line = (records[-1][0] if records else 1) + 1
+            raise LabelImportError([(line, f"not a readable CSV row ({exc})")]) from exc
     rows = []
     for line, r in records:
         source = (r.get("source") or "imported").strip()
         rows.append(LabelRow(line, str(r.get("video") or "").strip(), r.get("start_frame"), r.get("end_frame"),
                              str(r.get("class") or "").strip(), source))  # fmt: skip
     return rows
+
+
+def _overlap_warnings(planned, existing, names: dict[int, str]) -> list[str]:
+    """One line per clip of ``planned`` ((video, start, end, class name, source, line)) overlapping a clip of
+    another class: in the same file, or already in the project (``existing``: (video id, start, end, class
+    id))."""
+    by_video: dict[int, list[tuple[int, int, str, str]]] = {}
+    for video_id, start, end, class_id in existing:
+        if class_id is not None:
+            by_video.setdefault(video_id, []).append((start, end, names.get(class_id, "?"), "the project"))
+    warnings = []
+    for video, start, end, name, _source, line in planned:
+        if not name:
+            continue
+        clips = by_video.setdefault(video.id, [])
+        for s, e, other, where in clips:
+            if other != name and s < end and start < e:
+                warnings.append(f"line {line}: {name!r} at frames {start}-{end} of {os.path.basename(video.path)} "
+                                f"overlaps {other!r} at {s}-{e} ({where})")  # fmt: skip
+                break
+        clips.append((start, end, name, f"line {line}"))
+    return warnings
 
 
 def _whole(value: object) -> Optional[int]:
@@ -185,7 +244,7 @@ class ImportLabels:
                     except ValidationError as exc:
                         problems.append((row.line, str(exc)))
                         continue
-                    planned.append((video, start, end, name, source))
+                    planned.append((video, start, end, name, source, row.line))
             if problems:
                 raise LabelImportError(problems)
             recorder = ChangeRecorder(session)
@@ -195,9 +254,12 @@ class ImportLabels:
                 created.append(name)
             existing = {(c.video_id, c.start_frame, c.end_frame, c.class_id)
                         for c in session.scalars(select(Clip)).all()}  # fmt: skip
+            warnings = _overlap_warnings(planned, existing, {c.id: n for n, c in classes.items()})
+            if len(warnings) > MAX_WARNINGS:
+                warnings = [*warnings[:MAX_WARNINGS], f"(and {len(warnings) - MAX_WARNINGS} more overlaps)"]
             added = skipped = 0
             now = utcnow()
-            for video, start, end, name, source in planned:
+            for video, start, end, name, source, _line in planned:
                 class_id = classes[name].id if name else None
                 if (video.id, start, end, class_id) in existing:
                     skipped += 1
@@ -210,7 +272,7 @@ class ImportLabels:
                 recorder.created_clip(clip.id)
                 added += 1
             description = f"Import {added} clip(s)" + (f" and {len(created)} class(es)" if created else "")
-            summary = ImportSummary(added, skipped, tuple(created))
+            summary = ImportSummary(added, skipped, tuple(created), tuple(warnings))
             return OpResult(value=summary, undo=recorder.undo(description), description=description)
 
 
@@ -289,5 +351,5 @@ def export_predictions(project: "Project", run_id: str, level: str = "clip", fmt
 
 __all__ = [
     "COLUMNS", "PREDICTION_LEVELS", "ImportLabels", "ImportSummary", "LabelImportError", "LabelRow", "clip_rows",
-    "dumps", "export_labels", "export_predictions", "import_labels", "prediction_rows", "read_label_file",
+    "csv_escape", "csv_unescape", "dumps", "export_labels", "export_predictions", "import_labels", "prediction_rows", "read_label_file",
 ]  # fmt: skip
