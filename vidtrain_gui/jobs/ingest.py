@@ -26,6 +26,7 @@ from vidtrain_gui.media.thumbs import thumbnail_problem
 IMPORTED, RELINKED, ALREADY, DUPLICATE, REFUSED, UPDATED = (
     "imported", "relinked", "already", "duplicate", "refused", "updated",
 )
+EMPTY_FOLDER, BAD_NAME = "empty_folder", "bad_name"  # refusal reasons of the import itself (media has the rest)
 
 
 @dataclass
@@ -72,18 +73,46 @@ def import_paths(
     should_stop: Callable[[], bool] | None = None,
     thumbnails: bool = True,
 ) -> Iterator[ImportOutcome]:
-    """Import files and folders (recursively). Yields an :class:`ImportOutcome` per candidate file."""
-    candidates = list(iter_candidates(paths))
+    """Import files and folders (recursively). Yields an :class:`ImportOutcome` per candidate file, and a refusal
+    per folder given that holds no file to try (a folder named ``x.mp4`` is easily taken for a video)."""
+    candidates: list[Path | ImportOutcome] = []
+    seen: set[Path] = set()
+    for given in paths:
+        found = [c for c in iter_candidates([given]) if c not in seen]
+        seen.update(found)
+        if not found and Path(given).is_dir():
+            name = readable_path(Path(given).expanduser().absolute())
+            candidates.append(ImportOutcome(name, REFUSED, f"{name}: a folder with no video files in it",
+                                            reason=EMPTY_FOLDER))  # fmt: skip
+        candidates.extend(found)
     total = len(candidates)
     for n, path in enumerate(candidates, 1):
         if should_stop is not None and should_stop():
             return
-        outcome = _import_one(project, path, thumbnails)
+        outcome = path if isinstance(path, ImportOutcome) else _import_one(project, path, thumbnails)
         outcome.done, outcome.total = n, total
         yield outcome
 
 
+def readable_path(path: Path) -> str:
+    """``path`` as text that prints and stores: bytes of a name that are not UTF-8 (an old Latin-1 disk, a
+    camera's own naming) are shown as ``\\xe9``."""
+    return os.fsencode(path).decode("utf-8", errors="backslashreplace")
+
+
+def _utf8_name(path: Path) -> bool:
+    try:
+        str(path).encode("utf-8")
+    except UnicodeEncodeError:
+        return False
+    return True
+
+
 def _import_one(project, path: Path, thumbnails: bool) -> ImportOutcome:
+    if not _utf8_name(path):  # the project stores paths as text, and this one cannot be written back as the same
+        name = readable_path(path)
+        return ImportOutcome(name, REFUSED, f"{os.path.basename(name)}: the file name is not UTF-8 text, which the project cannot "
+                             "store; rename the file (e.g. without accents) and import it again", reason=BAD_NAME)
     p = str(path)
     if not path.exists():
         return ImportOutcome(p, REFUSED, f"{path}: file not found", reason=E.NOT_FOUND)
