@@ -127,6 +127,16 @@ def cmd_import(args) -> int:
     return 0
 
 
+def cmd_restore(args) -> int:
+    from vidtrain_gui.core.backups import describe
+    from vidtrain_gui.core.project import restore_project
+
+    used, kept = restore_project(args.project, args.backup)
+    _emit(args, {"restored": str(used), "damaged_kept_as": str(kept)},
+          f"restored {describe(used)}; the damaged file is kept as {kept.name}")  # fmt: skip
+    return 0
+
+
 def cmd_check(args) -> int:
     from vidtrain_gui.jobs.caches import check_caches, describe
     from vidtrain_gui.jobs.ingest import check_videos
@@ -572,6 +582,9 @@ def build_parser() -> argparse.ArgumentParser:
     sp = add("check", "mark missing videos; relink those found under --search folders; repair damaged caches")
     sp.add_argument("--search", nargs="*", default=[])
     sp.set_defaults(func=cmd_check)
+    sp = add("restore", "put a damaged project's last known-good database copy (backups/) back; keeps the old")
+    sp.add_argument("--backup", metavar="FILE", help="this copy instead of the newest sound one")
+    sp.set_defaults(func=cmd_restore)
     add("info", "summary of a project: videos, classes, clips").set_defaults(func=cmd_info)
     add("devices", "the devices and backbones training can use on this machine", project=False).set_defaults(
         func=cmd_devices)

@@ -34,6 +34,18 @@ class NotADatabaseError(ProjectError):
     """project.vidtrain is not a SQLite database, or a SQLite database that VidTrain did not make."""
 
 
+class DamagedProjectError(NotADatabaseError):
+    """project.vidtrain fails SQLite's integrity check: nothing is written to it. ``backup`` is the newest
+    known-good copy (a path) when there is one, for the caller to offer."""
+
+    def __init__(self, message: str, backup: "str | None" = None) -> None:
+        super().__init__(message)
+        self.backup = backup
+
+    def __reduce__(self):
+        return (type(self), (str(self), self.backup))
+
+
 class SchemaTooNewError(ProjectError):
     """The database was written by a newer VidTrain than this one."""
 

@@ -220,7 +220,9 @@ def backup_database(source: Path, dest: Path) -> None:
     """
     tmp = dest.with_name(dest.name + ".tmp")
     tmp.unlink(missing_ok=True)
-    src = sqlite3.connect(str(source))
+    # Read-only: a writing connection that closes last would checkpoint and delete the -wal and -shm files, which
+    # the project's own next connection would then have to make again (and cannot, on a disk that has filled up).
+    src = sqlite3.connect(source.absolute().as_uri() + "?mode=ro", uri=True)
     try:
         dst = sqlite3.connect(str(tmp))
         try:

@@ -26,11 +26,12 @@ from typing import IO, Any, Optional, Union
 
 from sqlalchemy import URL, create_engine, event
 from sqlalchemy.engine import Engine
-from sqlalchemy.exc import OperationalError
+from sqlalchemy.exc import DatabaseError, OperationalError
 from sqlalchemy.orm import Session
 
-from vidtrain_gui.core import migrations
+from vidtrain_gui.core import backups, migrations
 from vidtrain_gui.core.errors import (
+    DamagedProjectError,
     NotADatabaseError,
     NotAProjectError,
     ProjectBusyError,
@@ -161,6 +162,7 @@ class Project:
             version = migrations.LATEST
         if not readonly:
             _make_dirs(root)  # caches may have been deleted to save space; they are rebuilt on demand
+            backups.maybe_backup(db_path)  # checked sound above: a known-good copy, at most one an hour
         return cls(root, readonly=readonly, schema_version=version, busy_timeout_ms=busy_timeout_ms)
 
     # --- properties --------------------------------------------------------------------------------------------
@@ -233,7 +235,7 @@ class Project:
                 session.commit()
             except BaseException as exc:
                 session.rollback()
-                self._raise_if_busy(exc)
+                self._raise_clearly(exc)
                 raise
 
     @contextmanager
@@ -244,13 +246,18 @@ class Project:
             try:
                 yield session
             except BaseException as exc:
-                self._raise_if_busy(exc)
+                self._raise_clearly(exc)
                 raise
             finally:
                 session.rollback()
 
-    def _raise_if_busy(self, exc: BaseException) -> None:
-        if isinstance(exc, OperationalError) and is_disk_full(exc.orig):
+    def _raise_clearly(self, exc: BaseException) -> None:
+        """Turn SQLite's failures that the user can act on into one-line errors: a full disk, a lock held too
+        long, a database found damaged while in use (which is then not written to again)."""
+        if isinstance(exc, DatabaseError) and "malformed" in str(exc.orig):
+            raise damaged_error(self.db_path, str(exc.orig)) from exc
+        io_on_full_disk = "disk i/o error" in str(exc).lower() and free_bytes(self.db_path.parent) == 0
+        if isinstance(exc, OperationalError) and (is_disk_full(exc.orig) or io_on_full_disk):
             free = free_bytes(self.db_path.parent)
             raise ProjectError(
                 f"The disk holding {self.db_path} is full ({format_bytes(free)} free): nothing of this change was "
@@ -280,20 +287,8 @@ class Project:
         self._check_open()
         if self._lock_file is not None:
             return True
-        if fcntl is None and msvcrt is None:  # pragma: no cover - no locking primitive at all
-            return True
-        handle = open(self.lock_path, "a+b")
-        try:
-            if fcntl is not None:
-                fcntl.flock(handle.fileno(), fcntl.LOCK_EX | fcntl.LOCK_NB)
-            else:  # pragma: no cover - Windows
-                handle.seek(0)
-                msvcrt.locking(handle.fileno(), msvcrt.LK_NBLCK, 1)
-        except OSError:
-            handle.close()
-            return False
-        self._lock_file = handle
-        return True
+        self._lock_file = _try_flock(self.lock_path)
+        return self._lock_file is not None
 
     @property
     def holds_writer_lock(self) -> bool:
@@ -301,16 +296,8 @@ class Project:
 
     def release_writer_lock(self) -> None:
         handle, self._lock_file = self._lock_file, None
-        if handle is None:
-            return
-        try:
-            if fcntl is not None:
-                fcntl.flock(handle.fileno(), fcntl.LOCK_UN)
-            elif msvcrt is not None:  # pragma: no cover - Windows
-                handle.seek(0)
-                msvcrt.locking(handle.fileno(), msvcrt.LK_UNLCK, 1)
-        finally:
-            handle.close()
+        if handle is not None:
+            _unflock(handle)
 
     # --- closing -----------------------------------------------------------------------------------------------
 
@@ -369,6 +356,7 @@ def _check_database(db_path: Path) -> int:
             app_id = migrations.application_id(conn)
             version = migrations.user_version(conn)
             conn.execute("SELECT count(*) FROM sqlite_master").fetchone()  # reads the schema: catches corruption
+            problem = backups.integrity_problem(conn)  # every page: edits must never go into a damaged file
         finally:
             conn.close()
     except sqlite3.OperationalError as exc:  # locked, or unable to open (permissions): the file may be fine
@@ -382,18 +370,79 @@ def _check_database(db_path: Path) -> int:
             "and that no other program holds them locked."
         ) from exc
     except sqlite3.DatabaseError as exc:  # "file is not a database", "malformed": the content is broken
-        if "not a database" in str(exc):
+        if "not a database" in str(exc) and not backups.list_backups(db_path.parent):
             raise not_sqlite from exc
-        raise NotADatabaseError(
-            f"{db_path} cannot be read as a SQLite database ({exc}): restore project.vidtrain from a backup, "
-            "or create a new project."
-        ) from exc
+        raise damaged_error(db_path, str(exc)) from exc
+    if problem is not None:
+        raise damaged_error(db_path, problem)
     if app_id != migrations.APPLICATION_ID:
         raise NotADatabaseError(
             f"{db_path} is a SQLite database but not a VidTrain project: restore project.vidtrain from a backup, "
             "or create a new project."
         )
     return version
+
+
+def damaged_error(db_path: Path, problem: str) -> DamagedProjectError:
+    """The one-line refusal of a damaged database, offering the newest known-good copy when there is one."""
+    problem = " ".join(problem.replace("*** in database main ***", "").split())[:120]
+    found = backups.list_backups(db_path.parent)
+    if found:
+        offer = (f"the last good copy is {backups.describe(found[0])}: put it back with 'vidtrain restore "
+                 f"{db_path.parent}' (or Restore in the window; the damaged file is kept)")  # fmt: skip
+    else:
+        offer = "there is no known-good copy in backups/: restore project.vidtrain from your own backup"
+    return DamagedProjectError(f"{db_path} is damaged ({problem}) and was not changed; {offer}.",
+                               backup=str(found[0]) if found else None)  # fmt: skip
+
+
+def restore_project(path: PathLike, backup: Optional[PathLike] = None) -> tuple[Path, Path]:
+    """Put the newest known-good copy (or ``backup``) in place of the project's database, keeping the damaged
+    file beside it; returns (the copy used, where the old file went). Refused while another VidTrain holds the
+    project's writer lock."""
+    root = Path(path).expanduser().absolute()
+    if root.name == DB_NAME:
+        root = root.parent
+    db_path = root / DB_NAME
+    if not root.is_dir():
+        raise ProjectNotFoundError(f"{root} does not exist: check the path.")
+    handle = _try_flock(root / LOCK_NAME)
+    if handle is None:
+        raise ProjectBusyError(f"{root} is open in another VidTrain window or job: close it, then restore.")
+    try:
+        return backups.restore_backup(db_path, Path(backup) if backup is not None else None)
+    except ValueError as exc:
+        raise ProjectError(f"Cannot restore {db_path}: {exc}.") from exc
+    finally:
+        _unflock(handle)
+
+
+def _try_flock(path: Path) -> Optional[IO[bytes]]:
+    """An open handle on ``path`` holding an exclusive advisory lock, or None when another process holds it."""
+    handle = open(path, "a+b")
+    if fcntl is None and msvcrt is None:  # pragma: no cover - no locking primitive at all
+        return handle
+    try:
+        if fcntl is not None:
+            fcntl.flock(handle.fileno(), fcntl.LOCK_EX | fcntl.LOCK_NB)
+        else:  # pragma: no cover - Windows
+            handle.seek(0)
+            msvcrt.locking(handle.fileno(), msvcrt.LK_NBLCK, 1)
+    except OSError:
+        handle.close()
+        return None
+    return handle
+
+
+def _unflock(handle: IO[bytes]) -> None:
+    try:
+        if fcntl is not None:
+            fcntl.flock(handle.fileno(), fcntl.LOCK_UN)
+        elif msvcrt is not None:  # pragma: no cover - Windows
+            handle.seek(0)
+            msvcrt.locking(handle.fileno(), msvcrt.LK_UNLCK, 1)
+    finally:
+        handle.close()
 
 
 def _upgrade(db_path: Path, version: int) -> None:

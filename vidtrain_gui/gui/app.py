@@ -28,7 +28,7 @@ from PySide6.QtWidgets import (
 )
 
 from vidtrain_gui.core import settings as S
-from vidtrain_gui.core.errors import VidTrainError
+from vidtrain_gui.core.errors import DamagedProjectError, VidTrainError
 from vidtrain_gui.core.project import Project
 
 SCREENSHOT_TIMEOUT_MS = 20_000
@@ -123,6 +123,10 @@ class App:
 
         try:
             project = open_for_window(path)
+        except DamagedProjectError as exc:
+            if exc.backup is None or not self._offer_restore(path, exc):
+                return None
+            return self.open_project(path)
         except VidTrainError as exc:
             QMessageBox.warning(self.start, "Open project", str(exc))
             return None
@@ -136,6 +140,25 @@ class App:
         if self.start is not None:
             self.start.close()
         return self.window
+
+
+    def _offer_restore(self, path: str, exc: DamagedProjectError) -> bool:
+        """Ask whether to put the last known-good copy back; True when it was restored."""
+        from vidtrain_gui.core.project import restore_project
+
+        answer = QMessageBox.question(
+            self.start, "Project damaged",
+            f"{exc}\n\nRestore the last good copy now? Labels made after it was taken are not in it.",
+            QMessageBox.StandardButton.Yes | QMessageBox.StandardButton.No,
+        )  # fmt: skip
+        if answer != QMessageBox.StandardButton.Yes:
+            return False
+        try:
+            restore_project(path, exc.backup)
+        except VidTrainError as again:
+            QMessageBox.warning(self.start, "Restore", str(again))
+            return False
+        return True
 
 
 def _screenshot(window, path: str) -> None:

@@ -21,7 +21,7 @@ def iter_candidates(paths: Iterable[str | os.PathLike]) -> Iterator[Path]:
         p = Path(p).expanduser().absolute()
         if p.is_dir():
             for root, dirs, files in os.walk(p):
-                skip = {"cache", "runs"} if "project.vidtrain" in files else set()  # a project's own caches
+                skip = {"cache", "runs", "backups"} if "project.vidtrain" in files else set()  # a project's own
                 dirs[:] = sorted(d for d in dirs if not d.startswith(".") and d not in skip)
                 for name in sorted(files):
                     if name.startswith(".") or Path(name).suffix.lower() in _SKIP_EXT:
