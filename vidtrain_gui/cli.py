@@ -400,8 +400,15 @@ def _train_distributed(args, config: dict) -> int:
         teardown(dist)
     if isinstance(result, str):  # this rank failed; rank 0 records it in the run
         print(f"vidtrain: error: {result}", file=sys.stderr)
-        return EXIT_ERROR
-    return 0 if result is None or result.status in ("done", "stopped") else EXIT_ERROR
+        code = EXIT_ERROR
+    else:
+        code = 0 if result is None or result.status in ("done", "stopped") else EXIT_ERROR
+    # The job is over and recorded (project closed, events written): leave now, without the C++ destructors that
+    # run at interpreter exit. Once in CI a rank that had finished aborted there ("terminate called without an
+    # active exception", SIGABRT), and torchrun then failed the whole job although it had succeeded.
+    sys.stdout.flush()
+    sys.stderr.flush()
+    os._exit(code)
 
 
 def _segment_settings(args) -> dict:
