@@ -49,6 +49,7 @@ class Settings:
     playback_rate: float = 1.0
     last_import_dir: Optional[str] = None
     train_options: dict[str, Any] = field(default_factory=dict)  # the Advanced dialog's; checked by the window
+    last_videos: dict[str, int] = field(default_factory=dict)  # project folder -> the video shown when it closed
     extra: dict[str, Any] = field(default_factory=dict)
 
 
@@ -79,6 +80,22 @@ def add_recent_project(settings: Settings, path: PathLike) -> Settings:
                                extra=dict(settings.extra))  # fmt: skip
 
 
+def last_video(settings: Settings, project: PathLike) -> Optional[int]:
+    """The id of the video shown when ``project`` was last closed, if remembered."""
+    return settings.last_videos.get(_norm_path(project))
+
+
+def with_last_video(settings: Settings, project: PathLike, video_id: Optional[int]) -> Settings:
+    """A copy of ``settings`` remembering ``video_id`` for ``project`` (only recent projects are remembered)."""
+    keep = {_norm_path(p) for p in settings.recent_projects} | {_norm_path(project)}
+    videos = {k: v for k, v in settings.last_videos.items() if k in keep}
+    if video_id is None:
+        videos.pop(_norm_path(project), None)
+    else:
+        videos[_norm_path(project)] = int(video_id)
+    return dataclasses.replace(settings, last_videos=videos, extra=dict(settings.extra))
+
+
 # --- reading -----------------------------------------------------------------------------------------------------
 
 
@@ -107,6 +124,8 @@ _CHECKERS = {
     "default_clip_length_s": _positive_float,
     "playback_rate": _positive_float,
     "train_options": lambda v: v if isinstance(v, dict) else None,
+    "last_videos": lambda v: v if isinstance(v, dict) and all(
+        isinstance(k, str) and isinstance(i, int) and not isinstance(i, bool) for k, i in v.items()) else None,
 }
 
 

@@ -16,7 +16,6 @@ from pathlib import Path
 from PySide6.QtCore import QTimer, Signal
 from PySide6.QtWidgets import (
     QApplication,
-    QFileDialog,
     QHBoxLayout,
     QLabel,
     QListWidget,
@@ -29,7 +28,7 @@ from PySide6.QtWidgets import (
 
 from vidtrain_gui.core import settings as S
 from vidtrain_gui.core.errors import DamagedProjectError, VidTrainError
-from vidtrain_gui.core.project import Project
+from vidtrain_gui.gui.projectdialogs import ask_new_project, ask_open_project
 
 SCREENSHOT_TIMEOUT_MS = 20_000
 
@@ -73,19 +72,11 @@ class StartPage(QWidget):
         layout.addWidget(self.status)
 
     def new_project(self) -> None:
-        folder = QFileDialog.getExistingDirectory(self, "Folder for the new project (empty or new)")
-        if not folder:
-            return
-        try:
-            Project.create(folder).close()
-        except VidTrainError as exc:
-            QMessageBox.warning(self, "New project", str(exc))
-            return
-        self.project_chosen.emit(folder)
+        if (folder := ask_new_project(self)) is not None:
+            self.project_chosen.emit(folder)
 
     def open_project(self) -> None:
-        folder = QFileDialog.getExistingDirectory(self, "Open a project folder")
-        if folder:
+        if (folder := ask_open_project(self)) is not None:
             self.project_chosen.emit(folder)
 
     def demo(self) -> None:
@@ -113,6 +104,8 @@ class App:
         self.start = None
 
     def show_start(self) -> StartPage:
+        if self.start is not None:
+            self.start.close()
         self.start = StartPage(self.settings)
         self.start.project_chosen.connect(self.open_project)
         self.start.show()
@@ -128,7 +121,7 @@ class App:
                 return None
             return self.open_project(path)
         except VidTrainError as exc:
-            QMessageBox.warning(self.start, "Open project", str(exc))
+            QMessageBox.warning(self.start or self.window, "Open project", str(exc))
             return None
         self.settings = S.add_recent_project(self.settings, str(project.root))
         try:
@@ -136,10 +129,28 @@ class App:
         except OSError:
             pass
         self.window = MainWindow(project, self.settings, self.settings_path)
+        self.window.switch_requested.connect(self.switch)
         self.window.show()
         if self.start is not None:
             self.start.close()
+            self.start = None
         return self.window
+
+    def switch(self, path: str) -> None:
+        """The window's File menu: close this project, then open ``path`` ("" or a failed open: the start page).
+        The app does not quit in between, although for a moment no window is open."""
+        app = QApplication.instance()
+        quit_on_close = app.quitOnLastWindowClosed()
+        app.setQuitOnLastWindowClosed(False)
+        try:
+            old, self.window = self.window, None
+            if old is not None:
+                old.close()  # saves what it must and closes the project (a running job goes on)
+                self.settings = S.load_settings(self.settings_path)  # the closed window saved its recent list
+            if not path or self.open_project(path) is None:
+                self.show_start()
+        finally:
+            app.setQuitOnLastWindowClosed(quit_on_close)
 
 
     def _offer_restore(self, path: str, exc: DamagedProjectError) -> bool:

@@ -60,6 +60,16 @@ from vidtrain_gui.jobs.ingest import load_index
 READ_ONLY_BANNER = "Opened read-only: another VidTrain window is editing this project. Close it to make changes here."
 
 
+def redo_keys() -> list[QKeySequence]:
+    """The platform's Redo keys plus Ctrl+Shift+Z, each once: a key bound twice fires neither ("Ambiguous shortcut
+    overload"), and on Linux the platform's Redo already is Ctrl+Shift+Z."""
+    keys = list(QKeySequence.keyBindings(QKeySequence.StandardKey.Redo))
+    for extra in ("Ctrl+Shift+Z", "Ctrl+Y"):
+        if QKeySequence(extra) not in keys:
+            keys.append(QKeySequence(extra))
+    return keys
+
+
 def open_for_window(path: str | Path) -> Project:
     """The project at ``path``, with its writer lock when it can be had, else read-only."""
     project = Project.open(path)
@@ -73,6 +83,7 @@ class MainWindow(QMainWindow):
     """One project's window. ``project`` is open (see :func:`open_for_window`); the window closes it."""
 
     video_shown = Signal(int)
+    switch_requested = Signal(str)  # open this project instead ("": the start page); the app does it
 
     def __init__(self, project: Project, settings: S.Settings | None = None, settings_path: str | None = None):
         super().__init__()
@@ -90,9 +101,11 @@ class MainWindow(QMainWindow):
         self._connect()
         self._restore_layout()
         self.videos.refresh()
-        first = V.list_videos(project)
-        if first:
-            QTimer.singleShot(0, lambda: self.show_video(first[0].id))
+        videos = V.list_videos(project)
+        if videos:  # the one the user was on when the project was last closed, else the first
+            remembered = S.last_video(self.settings, project.root)
+            shown = remembered if any(v.id == remembered for v in videos) else videos[0].id
+            QTimer.singleShot(0, self, lambda: None if project.closed else self.show_video(shown))
         if not project.readonly:
             self._check_files()
         QTimer.singleShot(0, self.workbench.after_open)
@@ -150,15 +163,21 @@ class MainWindow(QMainWindow):
         self.statusBar().addPermanentWidget(self.progress)
 
         file_menu = self.menuBar().addMenu("&File")
+        self._action(file_menu, "&New Project…", self.new_project, QKeySequence.StandardKey.New)
+        self._action(file_menu, "&Open Project…", self.open_other_project, QKeySequence.StandardKey.Open)
+        self.recent_menu = file_menu.addMenu("Open &Recent")
+        self.recent_menu.aboutToShow.connect(self._fill_recent_menu)
+        file_menu.addSeparator()
         self._action(file_menu, "Import &Files…", self.import_files, QKeySequence("Ctrl+I"))
         self._action(file_menu, "Import F&older…", self.import_folder)
         file_menu.addSeparator()
-        self._action(file_menu, "&Close Project", self.close, QKeySequence.StandardKey.Close)
+        self._action(file_menu, "&Close Project", self.close_project, QKeySequence.StandardKey.Close)
+        self._action(file_menu, "&Quit", self.close, QKeySequence.StandardKey.Quit)
         edit = self.menuBar().addMenu("&Edit")
         undo = self.history.stack.createUndoAction(self, "&Undo")
         undo.setShortcuts([QKeySequence.StandardKey.Undo])
         redo = self.history.stack.createRedoAction(self, "&Redo")
-        redo.setShortcuts([QKeySequence("Ctrl+Shift+Z"), QKeySequence.StandardKey.Redo])
+        redo.setShortcuts(redo_keys())
         edit.addAction(undo)
         edit.addAction(redo)
         self._action(edit, "&Go to Frame or Time…", self.ask_jump, QKeySequence("Ctrl+G"))
@@ -308,13 +327,17 @@ class MainWindow(QMainWindow):
             self._select(None)
 
     def jump_clip(self, direction: int) -> None:
+        """``]`` / ``[``: the next (previous) clip of this video starts playing from its first frame, selected."""
         if self.video is None:
             return
         here = self.player.current_frame
-        starts = sorted(c.start_frame for c in L.list_clips(self.project, video_id=self.video.id))
-        target = [s for s in starts if s > here] if direction > 0 else [s for s in starts if s < here]
+        clips = sorted(L.list_clips(self.project, video_id=self.video.id), key=lambda c: (c.start_frame, c.id))
+        target = [c for c in clips if c.start_frame > here] if direction > 0 else \
+            [c for c in clips if c.start_frame < here]  # fmt: skip
         if target:
-            self.player.seek(target[0] if direction > 0 else target[-1])
+            clip = target[0] if direction > 0 else target[-1]
+            self.player.seek(clip.start_frame)
+            self._select(clip.id)
 
     def ask_jump(self) -> None:
         text, ok = QInputDialog.getText(self, "Go to", "Frame number or time (s, m:ss.s, h:mm:ss.s):")
@@ -427,12 +450,41 @@ class MainWindow(QMainWindow):
         self.resizeDocks([docks["videosDock"], docks["classesDock"]], [380, 250], Qt.Orientation.Horizontal)
         self.resizeDocks([docks["clipsDock"]], [200], Qt.Orientation.Vertical)
 
+    # ---- other projects ----------------------------------------------------------------------------------------
+
+    def close_project(self) -> None:
+        """File > Close Project: back to the start page (the app goes on)."""
+        self.switch_requested.emit("")
+
+    def new_project(self) -> None:
+        from vidtrain_gui.gui.projectdialogs import ask_new_project
+
+        if (folder := ask_new_project(self)) is not None:
+            self.switch_requested.emit(folder)
+
+    def open_other_project(self) -> None:
+        from vidtrain_gui.gui.projectdialogs import ask_open_project
+
+        if (folder := ask_open_project(self)) is not None:
+            self.switch_requested.emit(folder)
+
+    def _fill_recent_menu(self) -> None:
+        self.recent_menu.clear()
+        others = [p for p in self.settings.recent_projects if Path(p) != self.project.root]
+        for path in others:
+            action = self.recent_menu.addAction(path)
+            action.setEnabled((Path(path) / "project.vidtrain").is_file())
+            action.triggered.connect(lambda _checked=False, p=path: self.switch_requested.emit(p))
+        if not others:
+            self.recent_menu.addAction("(no other recent project)").setEnabled(False)
+
     def closeEvent(self, event) -> None:  # noqa: N802 - Qt's name
         self.importer.cancel()
         self.importer.wait()
         self.workbench.close()  # pending segment settings are saved; a running job keeps running
         self.player.close_video()
         self.settings = S.add_recent_project(self.settings, str(self.project.root))
+        self.settings = S.with_last_video(self.settings, self.project.root, self.video.id if self.video else None)
         self.settings.window_geometry = base64.b64encode(bytes(self.saveGeometry())).decode("ascii")
         self.settings.window_state = base64.b64encode(bytes(self.saveState())).decode("ascii")
         try:

@@ -230,6 +230,7 @@ class ReviewPanel(QWidget):
         self._selected_id: int | None = None  # the prediction item_selected last named
         self._last_row = 0
         self._hotkeys: dict[str, int] | None = None  # None: the classes' own hotkeys
+        self._selecting_on_load = False
 
         self.order_combo = QComboBox()
         for text, order in ORDERS:
@@ -293,6 +294,11 @@ class ReviewPanel(QWidget):
     @property
     def is_loading(self) -> bool:
         return self._loading
+
+    @property
+    def selecting_on_load(self) -> bool:
+        """True while ``item_selected`` comes from a load choosing the first item, not from the user."""
+        return self._selecting_on_load
 
     def items(self) -> list[ReviewItem]:
         """The items shown, top to bottom."""
@@ -374,7 +380,11 @@ class ReviewPanel(QWidget):
                 row = self._next_row(min(self._last_row, self.model.rowCount() - 1))
         if row < 0:
             row = self._next_row(0)
-        self._set_current_row(row)
+        self._selecting_on_load = True
+        try:
+            self._set_current_row(row)
+        finally:
+            self._selecting_on_load = False
         self._update_header()
         self.loaded.emit()
 

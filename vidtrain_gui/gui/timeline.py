@@ -264,6 +264,11 @@ class TimelineWidget(QWidget):
         if self._playhead is not None:
             self.playhead_item.setValue(self._playhead)
 
+    @property
+    def selected_clip(self) -> Optional[int]:
+        """The id of the clip drawn selected, or None."""
+        return self._selected
+
     def set_selected_clip(self, clip_id: Optional[int]) -> None:
         self._selected = None if clip_id is None else int(clip_id)
         self._update_selection()

@@ -33,6 +33,7 @@ from vidtrain_gui.gui.exportdialog import ExportDialog
 from vidtrain_gui.gui.predictionview import PredictionTrack, SegmentControls, newest_prediction_run
 from vidtrain_gui.gui.reviewpanel import ReviewPanel
 from vidtrain_gui.gui.runspanel import RunsPanel
+from vidtrain_gui.gui.tasks import run_in_background
 from vidtrain_gui.gui.traindialog import AdvancedTrainDialog, TrainOptions
 from vidtrain_gui.gui.trainer import TrainController
 from vidtrain_gui.gui.trainpanel import LogDialog, TrainPanel
@@ -126,6 +127,7 @@ class Workbench(QObject):
         self.runs.show_predictions.connect(self.show_predictions)
         self.runs.predict_requested.connect(self.predict_with)
         self.review.item_selected.connect(self._on_review_item)
+        self.docks["reviewDock"].visibilityChanged.connect(self._on_review_shown)
         self.window.classes.classes_changed.connect(self._on_classes_changed)
         self.confusion.clip_activated.connect(self.window._on_clips_clip_activated)
         self.track.failed.connect(lambda m: self.window.statusBar().showMessage(m, 8000))
@@ -141,7 +143,9 @@ class Workbench(QObject):
         if self.controller.reattach():
             self.docks["trainingDock"].raise_()
             self.window.statusBar().showMessage("A training run is in progress: following it", 8000)
-        elif (run_id := newest_prediction_run(self.project)) is not None:
+            return
+        self._replay_latest_training()
+        if (run_id := newest_prediction_run(self.project)) is not None:
             self.show_predictions(run_id)
 
     # ---- training ----------------------------------------------------------------------------------------------
@@ -168,7 +172,7 @@ class Workbench(QObject):
         log = self.controller.start_log
         if log is not None and log.is_file():
             extra = log.read_text(encoding="utf-8", errors="replace")[-20000:]
-        LogDialog(events, extra, self.window).exec()
+        LogDialog(events, extra, title=f"Job log · run {run_id}" if run_id else "Job log", parent=self.window).exec()
 
     def _on_job_started(self, run_id: str, kind: str) -> None:
         self.panel.begin(run_id, kind)  # the run list is read again when the pipeline ends, not now: at a job's
@@ -185,7 +189,7 @@ class Workbench(QObject):
         # Each view is refreshed in its own turn of the event loop: together they would stall the window.
         self.runs.refresh_in_background()
         if prediction_run_id and status in ("done", "stopped"):
-            QTimer.singleShot(0, lambda: self.show_predictions(prediction_run_id))
+            self._later(lambda: self.show_predictions(prediction_run_id))
 
     def _outcome(self, status: str, train_run_id: str) -> str:
         metrics = {}
@@ -219,7 +223,7 @@ class Workbench(QObject):
         self.shown_run_id = run_id
         self.review.set_run(run_id)  # these two read in the background
         self.confusion.set_run(run_id)
-        QTimer.singleShot(0, lambda: self.window.clips.set_prediction_run(run_id))
+        self._later(lambda: self.window.clips.set_prediction_run(run_id))
         self.runs.mark_shown(run_id)
 
     def on_video_shown(self, video) -> None:
@@ -236,13 +240,52 @@ class Workbench(QObject):
         self.predictions_shown.emit(run_id)
 
     def _on_review_item(self, video_id: int, start: int, end: int) -> None:
+        """Show the review queue's current item; loop it only when the user moved to it. While the Review tab is
+        hidden the player stays the user's (the item is shown when the tab is)."""
+        if not self.review.isVisible():
+            return
         w = self.window
         if w.video is None or w.video.id != video_id:
             w.show_video(video_id)
-        if self.review.loop_enabled:
+        if self.review.loop_enabled and not self.review.selecting_on_load:
             w.player.play_range(start, end)
         else:
             w.player.seek(start)
+
+    def _on_review_shown(self, visible: bool) -> None:
+        item = self.review.current_item() if visible else None
+        if item is not None:
+            p = item.prediction
+            w = self.window
+            if w.video is None or w.video.id != p.video_id:
+                w.show_video(p.video_id)
+            w.player.seek(p.start_frame)
+
+    def _later(self, fn) -> None:
+        """``fn()`` at the event loop's next turn, unless the project was closed by then (the window closed)."""
+        QTimer.singleShot(0, self.window, lambda: None if self.project.closed else fn())
+
+    def _replay_latest_training(self) -> None:
+        """A reopened window, or a read-only second one, shows the latest training's curves and outcome (read off
+        the GUI thread), not "No training yet"."""
+        project = self.project
+
+        def read():
+            runs = [r for r in R.list_runs(project, kind="train") if r.finished]
+            if not runs:
+                return None
+            run = max(runs, key=lambda r: r.created_at)
+            return run, read_events(project, run.id)[0]
+
+        def done(found) -> None:
+            if found is None or self.project.closed or self.controller.busy or self.panel.run_id is not None:
+                return
+            run, events = found
+            self.panel.begin(run.id, "train")
+            self.panel.feed_many(events)
+            self.panel.finish(run.status, events[-1] if events else {})
+
+        run_in_background(self.window, read, done=done, failed=lambda _message: None)
 
     def review_has_focus(self) -> bool:
         focus = self.window.focusWidget()
