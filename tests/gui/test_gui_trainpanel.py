@@ -1,18 +1,27 @@
 """The training panel (gui/trainpanel.py) fed event sequences shaped like the ones jobs write (ml/train.py,
 ml/finetune.py, ml/timeline.py, jobs/runner.py): its curves hold the epochs after a throttled redraw, a replay
 redraws once, the stage, ETA and device read as they should, the buttons act only while running, warnings are
-listed and counted, outcomes are worded, and ``LogDialog`` shows and copies a whole log."""
+listed and counted, outcomes are worded, and ``LogDialog`` shows and copies a whole log.
+
+Issue "The window as a new user meets it": the plots are readable in the real window at its default size (and
+scroll rather than squash when the dock is shorter), the warnings list is wide and wraps, the training ETA counts
+to the early-stopping window, the bar is busy and the stage says what happens before a stage has a total, and a
+run at chance level says so and what helps."""
 
 from __future__ import annotations
 
 import time
 
 import pytest
-from PySide6.QtCore import Qt
+from PySide6.QtCore import QRect, Qt
 from PySide6.QtGui import QColor, QGuiApplication
+from PySide6.QtWidgets import QDockWidget
 
 from vidtrain_gui.core.classes import PALETTE
-from vidtrain_gui.gui.trainpanel import LogDialog, TrainPanel, format_duration
+from vidtrain_gui.core.project import Project
+from vidtrain_gui.gui.mainwindow import MainWindow, open_for_window
+from vidtrain_gui.gui.logdialog import LogDialog
+from vidtrain_gui.gui.trainpanel import PLOT_MIN_HEIGHT, TrainPanel, chance_note, format_duration
 
 CLASSES = [("walk", PALETTE[0]), ("groom", "#3cb44b")]
 
@@ -319,7 +328,8 @@ def test_reset_empties_the_panel_and_odd_events_do_not_break_it(qtbot, panel):
     for odd in ({}, {"type": "progress"}, {"type": "progress", "stage": "train", "done": "x", "total": 5},
                 {"type": "epoch", "epoch": "inf"}, {"type": "progress", "stage": "train", "done": 1e400, "total": 5},
                 {"type": "epoch"}, {"type": "epoch", "epoch": 4, "per_class": "?"}, {"type": "mystery", "t": 1},
-                {"type": "progress", "stage": "train", "done": 1, "total": 5, "epoch": None}):  # fmt: skip
+                {"type": "progress", "stage": "train", "done": 1, "total": 5, "epoch": None},
+                {"type": "started", "config": {"epochs": 1e400, "patience": "x", "mode": ["?"]}}):  # fmt: skip
         panel.feed(odd)
     wait_drawn(qtbot, panel, 4)
     panel.reset()
@@ -358,3 +368,253 @@ def test_log_dialog_without_extra_text(qtbot):
     qtbot.addWidget(dialog)
     assert dialog.extra_view is None
     assert dialog.text() == "   0:03.5  cancelled\n   0:01.0  progress  train 2/9, epoch 4"
+
+
+# --- issue "The window as a new user meets it" -------------------------------------------------------------------
+
+
+def plots(panel) -> list:
+    return [panel.loss_plot, panel.acc_plot, panel.macro_plot, panel.f1_plot]
+
+
+def fully_shown(panel, widget) -> bool:
+    """Whether ``widget`` lies wholly inside the visible part of the panel's scroll area."""
+    viewport = panel.scroll_area.viewport()
+    return viewport.rect().contains(QRect(widget.mapTo(viewport, widget.rect().topLeft()), widget.size()))
+
+
+def small_losses(events: list[dict]) -> list[dict]:
+    """Losses around 0.001, which pyqtgraph's SI prefixes showed as "loss (x0.001) 600"."""
+    return [{**e, "train_loss": e["train_loss"] / 1000, "val_loss": e["val_loss"] / 1000} if e["type"] == "epoch"
+            else e for e in events]  # fmt: skip
+
+
+def test_plots_are_readable_in_the_window_at_its_default_size(qtbot, tmp_path):
+    """The real window at its first-start size (1280 x 800, the bottom dock about 200 px): the four plots stand side
+    by side, each at least 120 px tall and wholly visible, their axes in plain numbers with few ticks."""
+    Project.create(tmp_path / "proj").close()
+    window = MainWindow(open_for_window(tmp_path / "proj"), settings_path=str(tmp_path / "settings.json"))
+    qtbot.addWidget(window)
+    window.show()
+    qtbot.waitExposed(window)
+    dock = window.findChild(QDockWidget, "trainingDock")
+    dock.raise_()
+    panel = dock.widget()
+    assert isinstance(panel, TrainPanel) and (window.width(), window.height()) == (1280, 800)
+    panel.begin("run-train", "train")
+    panel.feed_many(small_losses(training_events(epochs=30, classes=("walk", "groom", "rear"))))
+    qtbot.waitUntil(lambda: panel.isVisible() and panel.height() < 330)  # the short dock of the issue
+    qtbot.waitUntil(lambda: all(plot.height() >= 120 and fully_shown(panel, plot) for plot in plots(panel)))
+    assert all(plot.width() >= 180 for plot in plots(panel))
+    assert len({plot.y() for plot in plots(panel)}) == 1  # one row
+    for plot in plots(panel):
+        for side in ("left", "bottom"):
+            axis = plot.getPlotItem().getAxis(side)
+            assert not axis.autoSIPrefix and axis.autoSIPrefixScale == 1.0
+            assert "x0.0" not in axis.labelString() and "(x" not in axis.labelString()
+    loss_axis = panel.loss_plot.getPlotItem().getAxis("left")
+    majors = loss_axis.tickValues(*loss_axis.range, loss_axis.height())[0][1]
+    assert 2 <= len(majors) <= 5
+    assert loss_axis.tickStrings(majors, 1.0, majors[1] - majors[0])[-1].startswith("0.00")  # plain, not "600"
+    # The class colours are named outside the plot, where a legend cannot cover the curves.
+    legend = panel.f1_legend_label.text()
+    assert list(panel.f1_curves) == ["walk", "groom", "rear"]
+    for name, curve in panel.f1_curves.items():
+        assert f'color:{curve.opts["pen"].color().name()}">&#9473;&nbsp;{name}</span>' in legend
+
+
+def test_plots_scroll_rather_than_squash_and_go_two_by_two_when_narrow(qtbot, panel):
+    panel.resize(1280, 330)
+    panel.show()
+    panel.begin("run-train", "train")
+    panel.feed_many(training_events(epochs=30, warnings=2))
+    scroll_bar = panel.scroll_area.verticalScrollBar()
+    qtbot.waitUntil(lambda: all(plot.height() >= 120 and fully_shown(panel, plot) for plot in plots(panel)))
+    assert not scroll_bar.isVisible()  # plots and warnings fit in 330 px
+    assert panel.minimumSizeHint().height() <= 200 and panel.sizeHint().height() >= 2 * PLOT_MIN_HEIGHT - 20
+
+    panel.resize(1280, 120)  # a dock dragged shorter: the plots keep their height and the area scrolls
+    qtbot.waitUntil(scroll_bar.isVisible)
+    assert all(plot.height() >= PLOT_MIN_HEIGHT for plot in plots(panel))
+    assert panel.stop_button.isVisible() and panel.stage_label.isVisible()  # the controls do not scroll away
+
+    panel.resize(760, 330)  # too narrow for four in a row: two rows of two
+    qtbot.waitUntil(lambda: panel.loss_plot.y() == panel.acc_plot.y() < panel.macro_plot.y() == panel.f1_plot.y())
+    assert all(plot.width() >= 180 and plot.height() >= PLOT_MIN_HEIGHT for plot in plots(panel))
+    panel.resize(1280, 330)  # and back to one row that fills the height (no empty second row keeps room)
+    qtbot.waitUntil(lambda: len({plot.y() for plot in plots(panel)}) == 1)
+    qtbot.waitUntil(lambda: all(plot.height() >= 200 and fully_shown(panel, plot) for plot in plots(panel)))
+
+
+def test_warnings_list_is_as_wide_as_the_plots_and_wraps(qtbot, panel):
+    panel.resize(1280, 330)
+    panel.show()
+    panel.begin("run-train", "train")
+    panel.feed_many(training_events(epochs=3))
+    assert panel.warning_list.isHidden()  # no warnings, no empty box
+    message = "too few videos for a held-out validation: metrics are on training data " * 3
+    panel.feed(event("log", 12.0, level="warning", message=message.strip()))
+    panel.feed(event("log", 13.0, level="error", message="short"))
+    listing = panel.warning_list
+    qtbot.waitUntil(listing.isVisible)
+    line = listing.fontMetrics().lineSpacing()
+    assert listing.width() >= 0.7 * panel.width() and listing.width() >= panel.scroll_area.viewport().width() - 4
+    assert listing.height() >= 3 * line
+    qtbot.waitUntil(lambda: listing.visualItemRect(listing.item(0)).height() >= 2 * line)  # wrapped, not cut
+    assert listing.visualItemRect(listing.item(0)).right() <= listing.viewport().width()
+    assert not listing.horizontalScrollBar().isVisible()
+
+
+def fast_training(losses: list[float], epochs: int = 100, **config) -> list[dict]:
+    """A fast-mode job's events: its config, then an epoch with validation loss ``losses[k]`` a second."""
+    events = [event("started", 0.0, run_id="run-train", kind="train", pid=1, config={"mode": "fast", "epochs": epochs,
+                                                                                      **config})]  # fmt: skip
+    for e, loss in enumerate(losses, 1):
+        events += [event("epoch", 20.0 + e, epoch=e, train_loss=loss, val_loss=loss, val_acc=0.8, val_macro_f1=0.8,
+                         per_class={}),
+                   event("progress", 20.0 + e, stage="train", done=e, total=epochs)]  # fmt: skip
+    return events
+
+
+def test_training_eta_counts_to_where_early_stopping_could_end_it(qtbot, panel):
+    panel.begin("run-train", "train")
+    panel.feed_many(fast_training([1.0, 0.8, 0.6, 0.7, 0.9], patience=10))  # best: epoch 3
+    assert panel.stage_text == "Training — epoch 5 of 100"
+    # Epoch 13 ends it unless the loss falls again: 8 epochs at one a second; all 100 would take 95 s.
+    assert panel.eta_text == "about 8 s left — up to 1 min 35 s if validation keeps improving"
+    assert panel.eta_details == ("Training stops early once the validation loss has not improved for 10 epochs: "
+                                 "after epoch 13 if epoch 3 stays the best, and after epoch 100 at the latest.")
+    assert panel.eta_label.text() == panel.eta_text and panel.eta_label.toolTip() == panel.eta_details
+    panel.feed_many(fast_training([1.0, 0.8, 0.6, 0.7, 0.9, 0.5])[-2:])  # a new best: the window moves on
+    assert panel.eta_text == "about 10 s left — up to 1 min 34 s if validation keeps improving"
+
+    panel.begin("run-train", "train")  # the window reaches past the last epoch: the plain estimate
+    panel.feed_many(fast_training([1.0, 0.9, 0.8, 0.7, 0.6], epochs=12, patience=10))
+    assert panel.eta_text == "about 7 s left"
+
+    panel.begin("run-train", "train")  # no patience in the config: the mode's default (fast: 10)
+    panel.feed_many(fast_training([1.0, 0.8, 0.9]))
+    assert panel.eta_text.startswith("about 9 s left — up to 1 min 37 s")
+
+
+def test_fine_tuning_eta_counts_batches_to_the_early_stop_window(panel):
+    """Fine-tuning with its mode's defaults (20 epochs, patience 5) reports batches: 10 an epoch, one a second."""
+    panel.begin("run-ft", "train")
+    panel.feed(event("started", 0.0, run_id="run-ft", kind="train", pid=1, config={"mode": "finetune"}))
+    for b in range(1, 11):
+        panel.feed(event("progress", float(b), stage="train", done=b, total=10, epoch=1))
+    panel.feed(event("epoch", 10.5, epoch=1, train_loss=1.0, val_loss=1.0, val_acc=0.5, val_macro_f1=0.5))
+    panel.feed(event("progress", 11.0, stage="train", done=1, total=10, epoch=2))
+    assert panel.stage_text == "Training — epoch 2 of 20"
+    # Epoch 6 ends it if epoch 1 stays the best: 49 batches left of 60; all 20 epochs: 189.
+    assert panel.eta_text == "about 49 s left — up to 3 min 9 s if validation keeps improving"
+
+
+def test_busy_bar_and_what_happens_before_a_stage_has_a_total(qtbot, panel):
+    bar = panel.progress_bar
+    assert not panel.busy and bar.maximum() == 1  # no job: an empty bar, not a busy one
+    panel.begin("run-train", "train")
+    panel.feed_many([])
+    assert panel.stage_text == "Starting training…" and panel.busy and bar.maximum() == 0  # the process starts
+    panel.feed_many([event("started", 0.0, run_id="run-train", kind="train", pid=1, config={"mode": "fast"}),
+                     event("device", 0.1, name="CPU (2 threads)")])  # fmt: skip
+    assert panel.stage_text == "Preparing…" and bar.maximum() == 0
+    engine = "preparing the ONNX Runtime engine for efficientnet_lite0 (once on this machine, ~10 s)"
+    panel.feed_many([event("log", 0.5, level="info", message=engine)])
+    assert panel.stage_text == "P" + engine[1:] + "…" and bar.maximum() == 0
+    label = panel.stage_label  # too long for the column: cut, whole in the tooltip
+    assert label.text().endswith("…") and len(label.text()) < len(panel.stage_text)
+    assert label.toolTip() == panel.stage_text
+    panel.feed_many([event("progress", 1.0, stage="features", done=0, total=0)])  # all cached: nothing to count
+    assert panel.stage_text == "Computing features" and bar.maximum() == 0
+    panel.feed_many([event("log", 18.0, level="info", message="computing features for 2 video(s)"),
+                     event("progress", 19.0, stage="features", done=100, total=1000)])  # fmt: skip
+    assert panel.stage_text == "Computing features" and not panel.busy
+    assert (bar.maximum(), bar.value(), bar.text()) == (1000, 100, "100 / 1000 frames")
+    panel.feed_many([event("log", 19.5, level="info", message="b.mp4: features already cached")])
+    assert panel.stage_text == "Computing features"  # within a stage a message is only logged
+    panel.feed_many([event("progress", 28.0, stage="features", done=1000, total=1000),
+                     event("log", 29.0, level="info", message="training gru on 40 clips, validating on 10")])
+    assert panel.stage_text == "Training gru on 40 clips, validating on 10…" and bar.maximum() == 0
+    panel.feed_many([epoch_event(1, 30.0), event("progress", 30.0, stage="train", done=1, total=100)])
+    assert panel.stage_text == "Training — epoch 1 of 100" and (bar.maximum(), bar.value()) == (100, 1)
+    panel.feed_many([done_event(31.0, "stopped", val_acc=0.9, val_macro_f1=0.9, best_epoch=1)])
+    assert panel.stage_text == "Stopped early" and not panel.busy and bar.maximum() == 100
+
+
+TWO = ["walk", "groom"]
+
+
+@pytest.mark.parametrize(
+    ("metrics", "chance"),
+    [
+        ({"val_acc": 0.5, "val_macro_f1": 0.33, "class_names": TWO}, "0.50 for 2 classes"),
+        ({"val_acc": 0.6, "val_macro_f1": 0.6, "class_names": TWO}, "0.50 for 2 classes"),  # at the margin
+        ({"val_acc": 0.62, "val_macro_f1": 0.61, "class_names": TWO}, None),
+        ({"val_acc": 0.93, "val_macro_f1": 0.91, "class_names": TWO}, None),
+        # Unequal classes: always "walk" scores 0.8 accuracy, but its balanced accuracy is chance.
+        ({"val_acc": 0.8, "val_macro_f1": 0.44, "class_names": TWO,
+          "per_class": {"walk": {"recall": 1.0, "support": 8}, "groom": {"recall": 0.0, "support": 2}}},
+         "0.50 for 2 classes"),
+        ({"val_acc": 0.8, "val_macro_f1": 0.44, "class_names": TWO}, "0.50 for 2 classes"),  # macro F1 stands in
+        ({"val_acc": 0.45, "val_macro_f1": 0.45, "class_names": ["a", "b", "c"]}, None),  # above 1/3 + 0.1
+        ({"val_acc": 0.40, "val_macro_f1": 0.45, "class_names": ["a", "b", "c"]}, "0.33 for 3 classes"),
+        # A class with no validation clips does not count against the others.
+        ({"val_acc": 0.9, "val_macro_f1": 0.6, "class_names": ["a", "b", "c"],
+          "per_class": {"a": {"recall": 0.9, "support": 5}, "b": {"recall": 0.9, "support": 5},
+                        "c": {"recall": 0.0, "support": 0}}}, None),
+        ({"val_acc": 0.5, "class_names": ["a"]}, None),  # one class: no chance level
+        ({"stopped_before_training": True, "best_epoch": None}, None),
+    ],
+)  # fmt: skip
+def test_chance_note_rule(metrics, chance):
+    note = chance_note(metrics)
+    assert (note == "") == (chance is None)
+    if chance is not None:
+        assert note.startswith(f"Not clearly better than chance ({chance})")
+
+
+def test_a_run_at_chance_level_says_so_and_what_helps(qtbot, panel):
+    panel.begin("run-train", "train")
+    panel.set_running(True)
+    per_class = {"walk": {"recall": 0.5, "f1": 0.33, "support": 6}, "groom": {"recall": 0.5, "f1": 0.33, "support": 6}}
+    panel.feed_many([*training_events(epochs=3), done_event(9.0, val_acc=0.5, val_macro_f1=0.33, best_epoch=2,
+                                                            class_names=TWO, per_class=per_class)])  # fmt: skip
+    text = panel.status_text
+    assert text.startswith("Finished: val. accuracy 0.50, macro F1 0.33 (best epoch 2). Not clearly better than "
+                           "chance (0.50 for 2 classes)")  # fmt: skip
+    for advice in ("more tagged clips per class", "more videos and sources", "one group per source", "validation"):
+        assert advice in text
+    assert "\n" not in text
+    qtbot.waitUntil(lambda: panel.status_label.text() == text)
+    assert "#b35900" in panel.status_label.styleSheet()  # a warning's colour, not a failure's
+    panel.finish("done", {})  # the window's call at the pipeline's end keeps what the job said
+    assert panel.status_text == text
+
+    panel.begin("run-train-2", "train")  # the classes of the epochs when the metrics do not name them
+    panel.feed_many([*training_events(epochs=2, classes=("a", "b", "c")),
+                     done_event(5.0, "stopped", val_acc=0.4, val_macro_f1=0.3, best_epoch=1)])  # fmt: skip
+    assert "Stopped early: val. accuracy 0.40" in panel.status_text and "(0.33 for 3 classes)" in panel.status_text
+
+    panel.begin("run-train-3", "train")  # a good run says nothing of chance, its label no warning colour
+    panel.feed_many([*training_events(epochs=2), done_event(5.0, val_acc=0.93, val_macro_f1=0.91, best_epoch=2,
+                                                            class_names=TWO)])  # fmt: skip
+    assert panel.status_text == "Finished: val. accuracy 0.93, macro F1 0.91 (best epoch 2)"
+    assert panel.status_label.styleSheet() == ""
+
+
+def test_the_windows_empty_finish_keeps_what_the_jobs_last_event_said(panel):
+    """The window ends a pipeline with ``finish(status, {})`` after the jobs' own last events were fed; a pipeline
+    whose training was stopped early ends "stopped" although its prediction finished."""
+    panel.begin("run-train", "train")
+    panel.feed_many([*training_events(epochs=2), done_event(9.0, "stopped", val_acc=0.9, val_macro_f1=0.85,
+                                                            best_epoch=2)])  # fmt: skip
+    panel.begin("run-predict", "predict")
+    panel.feed_many([event("done", 2.0, run_id="run-predict", status="done",
+                           metrics={"videos": 2, "windows": 880, "segments": 31})])  # fmt: skip
+    panel.finish("stopped", {})
+    assert panel.status_text == ("Stopped early: val. accuracy 0.90, macro F1 0.85 (best epoch 2)\n"
+                                 "Prediction finished: 2 videos, 880 windows, 31 segments")
+    panel.begin("run-predict-2", "predict")  # a job that never said how it ended gets the window's word
+    panel.finish("cancelled", {})
+    assert panel.status_text.endswith("\nPrediction cancelled") and panel.stage_text == "Cancelled"
