@@ -9,6 +9,9 @@ taken, a read-only project) is shown to the user and leaves the panel as it was.
 Every question the panel asks goes through an attribute (``ask_text``, ``ask_color``, ``ask_hotkey``,
 ``ask_delete_choice``, ``show_error``) whose default opens the real dialog, so tests and other callers can answer
 without a modal dialog blocking the event loop.
+
+With no class yet, a sentence over the empty list (``empty_message``) says how to add one and what the digit keys
+then do: a new project's panel is otherwise a blank box.
 """
 
 from __future__ import annotations
@@ -16,7 +19,7 @@ from __future__ import annotations
 from collections.abc import Callable
 
 from PySide6.QtCore import QPoint, Qt, Signal
-from PySide6.QtGui import QAction, QColor
+from PySide6.QtGui import QAction, QColor, QKeySequence
 from PySide6.QtWidgets import (
     QButtonGroup,
     QColorDialog,
@@ -50,8 +53,11 @@ from vidtrain_gui.core.classes import (
     list_classes,
 )
 from vidtrain_gui.core.ops import ClassInfo
+from vidtrain_gui.gui.columntable import EmptyPlaceholder
 
 NO_HOTKEY = "None"  # the hotkey dialog's entry for "no hotkey"
+# Ctrl+N is New Project; the window binds no other Ctrl+Shift+N (tests/gui/test_gui_newcomer.py checks for twins).
+ADD_CLASS_KEY = "Ctrl+Shift+N"
 DeleteChoice = tuple[str, int | None]  # ("untag", None) or ("reassign", class id); None for Cancel
 
 
@@ -141,7 +147,9 @@ class ClassesPanel(QWidget):
             act.triggered.connect(lambda *_: slot())
             return act
 
-        self.add_action = action("Add…", self.add_class, "Add a class")
+        add_key = QKeySequence(ADD_CLASS_KEY).toString(QKeySequence.SequenceFormat.NativeText)
+        self.add_action = action("Add…", self.add_class, f"Add a class ({add_key})")
+        self.add_action.setShortcut(QKeySequence(ADD_CLASS_KEY))
         self.rename_action = action("Rename…", self.rename_selected, "Rename the selected class")
         self.recolor_action = action("Colour…", self.recolor_selected, "Change the selected class's colour")
         self.hotkey_action = action("Hotkey…", self.set_hotkey_selected, "Set or clear the selected class's hotkey")
@@ -163,6 +171,9 @@ class ClassesPanel(QWidget):
         layout.setContentsMargins(0, 0, 0, 0)
         layout.addWidget(self.tree, 1)
         layout.addLayout(buttons)
+        self.empty_message = EmptyPlaceholder(
+            f"No classes yet: click Add… below (or press {add_key}) to add one. Then keys 1–9 tag clips with a "
+            "class.", self.tree)  # fmt: skip
 
         history.changed.connect(self._on_history_changed)
         self.refresh()
@@ -214,6 +225,7 @@ class ClassesPanel(QWidget):
                 self.select_class(selected)
         finally:
             self.tree.blockSignals(False)
+        self.empty_message.set_empty(not self._classes)
         self._update_actions()
         if old != [(c.id, c.name, c.color, c.hotkey, c.position) for c in self._classes]:
             self.classes_changed.emit()
@@ -352,4 +364,4 @@ class ClassesPanel(QWidget):
         QMessageBox.warning(self, "Classes", message)
 
 
-__all__ = ["ClassesPanel", "DeleteClassDialog"]
+__all__ = ["ADD_CLASS_KEY", "ClassesPanel", "DeleteClassDialog"]

@@ -10,6 +10,11 @@ line in ``COLUMNS``; the predicted class and confidence columns read the shown p
 predictions (``set_prediction_run``), one query per refresh. Sorting uses each column's sort key (``SORT_ROLE``)
 rather than its text, so frames sort as numbers; the filters are a ``QSortFilterProxyModel`` subclass that looks
 at the row's clip, not at text.
+
+The class colours are swatches beside the names (``Column.swatch``, the decoration role), never the text's colour:
+coloured text is unreadable on the selection's highlight. Columns are sized to their contents once, when the first
+rows arrive (and the prediction columns when a run is shown), and none stretches, so Confidence stays next to
+Predicted however wide the dock; the user's own widths are kept across refreshes after that.
 """
 
 from __future__ import annotations
@@ -50,6 +55,8 @@ from vidtrain_gui.gui.columntable import (
 CLIP_ID_ROLE = ID_ROLE  # the row's clip id, in every column
 ALL = "all"  # filter combos' "no filter" entry
 UNTAGGED = "untagged"  # class filter's "clips without a class" entry
+SIZE_PRECISION_ROWS = 200  # rows measured when sizing columns: all of a big project would stall the window
+MAX_VIDEO_WIDTH = 280  # px; longer video names are elided in the middle (their ends tell them apart)
 
 
 @dataclass(frozen=True)
@@ -191,8 +198,12 @@ class ClipTable(QWidget):
 
         self.view = sorted_table_view(self.proxy, column_index("Start"), Qt.SortOrder.AscendingOrder,
                                       QAbstractItemView.SelectionMode.SingleSelection)  # fmt: skip
-        self.view.horizontalHeader().setSectionResizeMode(QHeaderView.ResizeMode.Interactive)
-        self.view.horizontalHeader().setStretchLastSection(True)
+        header = self.view.horizontalHeader()
+        header.setSectionResizeMode(QHeaderView.ResizeMode.Interactive)
+        header.setStretchLastSection(False)  # a stretched Confidence column drifted away from Predicted
+        header.setResizeContentsPrecision(SIZE_PRECISION_ROWS)
+        self.view.setTextElideMode(Qt.TextElideMode.ElideMiddle)
+        self._sized = False  # columns fitted to the rows once; after that the widths are the user's
         self.view.doubleClicked.connect(self._on_view_double_clicked)
         self.view.installEventFilter(ActivateOnEnter(self._activate_current, self.view))
 
@@ -262,6 +273,9 @@ class ClipTable(QWidget):
         self._fill_combo(self.video_filter, "All videos", [(v.name, v.id, None) for v in videos])
         self.model.set_rows(rows)
         self._on_filter_changed()
+        if rows and not self._sized:
+            self._sized = True
+            self._fit_columns(range(len(COLUMNS)))
         if selected is not None:
             self.select_clip(selected)
 
@@ -269,6 +283,8 @@ class ClipTable(QWidget):
         """Show what prediction run ``run_id`` says of each clip (None: no prediction columns' values)."""
         self.prediction_run_id = run_id
         self.refresh()
+        if run_id is not None:
+            self._fit_columns([column_index("Predicted"), column_index("Confidence")])
 
     def _clip_predictions(self, classes: list[ClassInfo]) -> dict[int, ClipPrediction]:
         run_id = self.prediction_run_id
@@ -287,6 +303,12 @@ class ClipTable(QWidget):
         return out
 
     # --- internals ---------------------------------------------------------------------------------------------
+
+    def _fit_columns(self, columns) -> None:
+        for column in columns:
+            self.view.resizeColumnToContents(column)
+        video = column_index("Video")
+        self.view.setColumnWidth(video, min(self.view.columnWidth(video), MAX_VIDEO_WIDTH))
 
     @staticmethod
     def _fill_combo(combo: QComboBox, all_text: str, entries: list[tuple[str, Any, str | None]]) -> None:

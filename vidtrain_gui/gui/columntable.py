@@ -1,9 +1,10 @@
 """Read-only tables described by a list of columns: the model, its sorting proxy, and Enter to activate a row.
 
 This module owns :class:`Column`, :class:`ColumnTableModel`, :class:`SortKeyProxy` and :class:`ActivateOnEnter`,
-which the clip table (gui/cliptable.py) and the run history (gui/runspanel.py) share. A table is a list of rows
-(plain objects) and a tuple of ``Column`` (title, the text shown, the key it sorts by, alignment, an optional
-colour swatch), so a column is one line where the table is defined.
+which the clip table (gui/cliptable.py) and the run history (gui/runspanel.py) share, and :class:`EmptyPlaceholder`,
+the sentence an empty view shows (the classes panel uses it too). A table is a list of rows (plain objects) and a
+tuple of ``Column`` (title, the text shown, the key it sorts by, alignment, an optional colour swatch), so a column
+is one line where the table is defined.
 
 Sorting uses each column's sort key, not its text, so frames and metrics sort as numbers and ties can fall back on
 a second key (keys are tuples, which Qt's QVariant comparison cannot order, hence a Python ``lessThan``). A sort
@@ -27,7 +28,7 @@ from PySide6.QtCore import (
     Qt,
 )
 from PySide6.QtGui import QColor
-from PySide6.QtWidgets import QAbstractItemView, QTableView
+from PySide6.QtWidgets import QAbstractItemView, QAbstractScrollArea, QLabel, QTableView
 
 SORT_ROLE = Qt.ItemDataRole.UserRole  # each cell's sort key
 ID_ROLE = Qt.ItemDataRole.UserRole + 1  # the row's id (a clip id, a run id), in every column
@@ -161,5 +162,39 @@ class ActivateOnEnter(QObject):
         return False
 
 
-__all__ = ["ActivateOnEnter", "Column", "ColumnTableModel", "ID_ROLE", "LEFT", "RIGHT", "SORT_ROLE",
-           "SortKeyProxy", "column_index", "sorted_table_view"]  # fmt: skip
+class EmptyPlaceholder(QLabel):
+    """A sentence over an empty view's viewport saying what to do to fill it; the owner calls
+    :meth:`set_empty` whenever the view's content changes.
+
+    It lies over the viewport rather than replacing the view, so the headers stay and a right-click still reaches the
+    view (its context menu offers Add where there is one)."""
+
+    MARGIN = 12
+
+    def __init__(self, text: str, view: QAbstractScrollArea) -> None:
+        super().__init__(text, view.viewport())
+        self.setObjectName("emptyPlaceholder")
+        self.setWordWrap(True)
+        self.setAlignment(Qt.AlignmentFlag.AlignCenter)
+        self.setAttribute(Qt.WidgetAttribute.WA_TransparentForMouseEvents)
+        view.viewport().installEventFilter(self)
+        self.hide()  # until the owner has read its content and calls set_empty
+
+    def set_empty(self, empty: bool) -> None:
+        self.setVisible(empty)
+        if empty:
+            self._fit()
+            self.raise_()
+
+    def eventFilter(self, watched: QObject, event: QEvent) -> bool:
+        if event.type() == QEvent.Type.Resize:
+            self._fit()
+        return False
+
+    def _fit(self) -> None:
+        m = self.MARGIN
+        self.setGeometry(self.parentWidget().rect().adjusted(m, m, -m, -m))
+
+
+__all__ = ["ActivateOnEnter", "Column", "ColumnTableModel", "EmptyPlaceholder", "ID_ROLE", "LEFT", "RIGHT",
+           "SORT_ROLE", "SortKeyProxy", "column_index", "sorted_table_view"]  # fmt: skip

@@ -11,7 +11,9 @@ since training counts as one the run does not know. Rows are the project's class
 order so that the diagonal lines up; columns are every class of the run. Clips that cannot be placed (untagged, of
 a class the run does not know, deleted, or trained on while the filter is on) are counted in a note rather than
 silently dropped. Cells are shaded by their share of the row (green on the diagonal, red off it); selecting a cell
-lists its clips, and activating one emits ``clip_activated`` like the clip table.
+lists its clips, and activating one emits ``clip_activated`` like the clip table. Axis titles name the rows (the
+true class, the user's label) and the columns (the predicted class): the headers alone are two lists of the same
+names, and which one is the truth is the first thing a reader must know.
 """
 
 from __future__ import annotations
@@ -20,11 +22,12 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
-from PySide6.QtCore import QAbstractTableModel, QModelIndex, QObject, QPersistentModelIndex, Qt, Signal
-from PySide6.QtGui import QColor
+from PySide6.QtCore import QAbstractTableModel, QModelIndex, QObject, QPersistentModelIndex, QSize, Qt, Signal
+from PySide6.QtGui import QColor, QPainter, QPaintEvent
 from PySide6.QtWidgets import (
     QAbstractItemView,
     QCheckBox,
+    QGridLayout,
     QHeaderView,
     QLabel,
     QMessageBox,
@@ -49,6 +52,8 @@ TRAINED_ON = "in-training"  # the origin the honest filter drops
 CLIP_ROLE = Qt.ItemDataRole.UserRole  # the clip list's items: (video id, start frame, clip id)
 _RIGHT = Qt.AlignmentFlag.AlignRight | Qt.AlignmentFlag.AlignVCenter
 _CENTER = Qt.AlignmentFlag.AlignCenter
+TRUE_AXIS_TITLE = "True class (your label)"  # beside the rows
+PREDICTED_AXIS_TITLE = "Predicted class"  # above the columns
 
 
 def _count(n: int, what: str, plural: str | None = None) -> str:
@@ -167,6 +172,40 @@ class ConfusionModel(QAbstractTableModel):
         return None
 
 
+class VerticalLabel(QLabel):
+    """A label drawn bottom to top, for the title of the matrix's rows beside their header. It asks for no more
+    height than a line: in a short dock it shows ``short_text`` (elided if need be) rather than making the whole
+    window taller; the full text is its tooltip."""
+
+    def __init__(self, text: str, short_text: str | None = None, parent: QWidget | None = None) -> None:
+        super().__init__(text, parent)
+        self.short_text = short_text or text
+        self.setToolTip(text)
+
+    def shown_text(self) -> str:
+        """What fits along the label's height: the text, else the short text, else the short text elided."""
+        metrics = self.fontMetrics()
+        if metrics.horizontalAdvance(self.text()) <= self.height():
+            return self.text()
+        return metrics.elidedText(self.short_text, Qt.TextElideMode.ElideRight, self.height())
+
+    def sizeHint(self) -> QSize:
+        size = super().sizeHint()
+        return QSize(size.height(), size.width())
+
+    def minimumSizeHint(self) -> QSize:
+        height = self.fontMetrics().height()
+        return QSize(height, height)
+
+    def paintEvent(self, event: QPaintEvent) -> None:
+        painter = QPainter(self)
+        painter.setPen(self.palette().color(self.foregroundRole()))
+        painter.translate(0, self.height())
+        painter.rotate(-90)
+        painter.drawText(0, 0, self.height(), self.width(), int(Qt.AlignmentFlag.AlignCenter), self.shown_text())
+        painter.end()
+
+
 class ConfusionView(QWidget):
     """The confusion matrix of one prediction run over the clips' current labels; a cell's clips listed below."""
 
@@ -196,6 +235,14 @@ class ConfusionView(QWidget):
         self.view.setEditTriggers(QAbstractItemView.EditTrigger.NoEditTriggers)
         self.view.horizontalHeader().setSectionResizeMode(QHeaderView.ResizeMode.ResizeToContents)
         self.view.selectionModel().currentChanged.connect(self._on_current_cell_changed)
+        self.predicted_title = QLabel(PREDICTED_AXIS_TITLE)
+        self.predicted_title.setAlignment(Qt.AlignmentFlag.AlignCenter)
+        self.true_title = VerticalLabel(TRUE_AXIS_TITLE, "True class")
+        for title in (self.predicted_title, self.true_title):
+            font = title.font()
+            font.setBold(True)
+            title.setFont(font)
+        self.predicted_title.setToolTip("What the run predicted for the clips: one column per class of the run")
         self.summary = QLabel()
         self.note = QLabel()
         self.note.setWordWrap(True)
@@ -211,7 +258,15 @@ class ConfusionView(QWidget):
         column = QVBoxLayout(matrix)
         column.setContentsMargins(0, 0, 0, 0)
         column.addWidget(self.only_unseen)
-        column.addWidget(self.view, 1)
+        axes = QGridLayout()
+        axes.setContentsMargins(0, 0, 0, 0)
+        axes.setSpacing(2)
+        axes.addWidget(self.predicted_title, 0, 1)
+        axes.addWidget(self.true_title, 1, 0)
+        axes.addWidget(self.view, 1, 1)
+        axes.setRowStretch(1, 1)
+        axes.setColumnStretch(1, 1)
+        column.addLayout(axes, 1)
         column.addWidget(self.summary)
         column.addWidget(self.note)
         self.view.setMinimumSize(120, 60)
@@ -385,4 +440,5 @@ class ConfusionView(QWidget):
         QMessageBox.warning(self, "Confusion matrix", message)
 
 
-__all__ = ["CellClip", "ConfusionModel", "ConfusionView", "RunData", "read_run_data", "shade"]
+__all__ = ["PREDICTED_AXIS_TITLE", "TRUE_AXIS_TITLE", "CellClip", "ConfusionModel", "ConfusionView", "RunData",
+           "VerticalLabel", "read_run_data", "shade"]  # fmt: skip

@@ -8,7 +8,7 @@ Compare reads. The table stays flat: prediction runs are reached through their t
 the clip table, each column is one ``Column`` (title, text, sort key, alignment), and sorting compares the sort
 keys, not the text. The panel changes nothing: it asks the window through signals (``show_predictions``,
 ``predict_requested``) and is told which predictions are shown (``set_shown``), which it marks in bold with a
-"▶" marker.
+"▶" marker. With no training run yet, a sentence over the empty table (``empty_message``) says how to make one.
 """
 
 from __future__ import annotations
@@ -44,6 +44,7 @@ from vidtrain_gui.gui.columntable import (
     ActivateOnEnter,
     Column,
     ColumnTableModel,
+    EmptyPlaceholder,
     SortKeyProxy,
     sorted_table_view,
 )
@@ -53,6 +54,7 @@ RUN_ID_ROLE = ID_ROLE  # the row's training run id, in every column
 SHOWN_MARKER = "▶ "  # before the start time of the run whose predictions are on screen
 BETTER_COLOR = QColor("#c8f0c8")  # CompareDialog: the better value of a metric row
 DIFFERENT_COLOR = QColor("#fff0b0")  # CompareDialog: both values of a config row that differs
+NO_RUNS_TEXT = "No training runs yet: tag clips of at least two classes, then press Train (Ctrl+T)."
 
 
 def format_duration(seconds: float | None) -> str:
@@ -317,6 +319,7 @@ class RunsPanel(QWidget):
         self.view.doubleClicked.connect(self._on_view_double_clicked)
         self.view.installEventFilter(ActivateOnEnter(self._activate_current, self.view))
         self.view.selectionModel().selectionChanged.connect(self._on_selection_changed)
+        self.empty_message = EmptyPlaceholder(NO_RUNS_TEXT, self.view)
 
         self.show_button = QPushButton("Show predictions")
         self.show_button.clicked.connect(self.show_selected)
@@ -364,6 +367,7 @@ class RunsPanel(QWidget):
         self._parent_of = {r.id: r.parent_run_id for r in predictions if r.parent_run_id is not None}
         self.model.set_rows([TrainRow(run, newest.get(run.id)) for run in trains])
         self.model.set_shown_run(self._parent_of.get(self._shown_prediction or ""))
+        self.empty_message.set_empty(not trains)
         self.view.resizeColumnsToContents()
         for run_id in selected:
             self._select(run_id, add=True)
@@ -476,6 +480,6 @@ class RunsPanel(QWidget):
 
 
 __all__ = [
-    "BETTER_COLOR", "COLUMNS", "DIFFERENT_COLOR", "SHOWN_MARKER", "CompareDialog", "CompareRow", "RunsModel",
-    "RunsPanel", "TrainRow", "column_index", "compare_rows", "format_duration",
+    "BETTER_COLOR", "COLUMNS", "DIFFERENT_COLOR", "NO_RUNS_TEXT", "SHOWN_MARKER", "CompareDialog", "CompareRow",
+    "RunsModel", "RunsPanel", "TrainRow", "column_index", "compare_rows", "format_duration",
 ]  # fmt: skip

@@ -12,17 +12,23 @@ edges snap to the nearest frame boundary.
 Each track is one graphics item that paints all its rectangles with a few ``drawRects`` calls (one per colour and
 opacity), so thousands of prediction windows cost one item, and each setter rebuilds only its own item. The mouse
 is handled here rather than by pyqtgraph's ViewBox defaults, which would zoom y and pan on the clip track.
+
+Each clip block carries its class name (``clip_labels_item``), elided to the block's width in pixels at paint time
+and dropped where not even a letter and an ellipsis fit, so zooming needs no rebuild; the text is black or white,
+whichever reads better on the class colour. The tracks are named ("Labels", "Predictions") by a left axis
+(``track_axis``) whose two ticks sit at the tracks' middles: it stays put while the view pans and zooms.
 """
 
 from __future__ import annotations
 
+import bisect
 import math
 from collections.abc import Callable, Iterable, Sequence
 from typing import Any, Optional
 
 import pyqtgraph as pg
 from PySide6.QtCore import QPointF, QRectF, Qt, Signal
-from PySide6.QtGui import QBrush, QColor, QPainter, QPen
+from PySide6.QtGui import QBrush, QColor, QFont, QFontMetricsF, QPainter, QPen
 from PySide6.QtWidgets import QGraphicsRectItem, QVBoxLayout, QWidget
 
 MIN_SPAN_FRAMES = 20  # the most one can zoom in: about 20 frames across the widget
@@ -34,6 +40,10 @@ PREDICTION_TRACK = (0.06, 0.36)
 UNTAGGED_COLOR = "#8c8c8c"
 CLIP_ALPHA = 215  # slightly translucent, so a clip under an overlapping one still shows
 OPACITY_LEVELS = 32  # prediction opacities are quantised so windows share brushes and drawRects calls
+BACKGROUND = QColor("#000000")  # pyqtgraph's default background, under the translucent clips
+LABEL_PAD_PX = 4  # between a clip's edge and its class name
+CLIP_TRACK_TITLE = "Labels"  # the user's clips
+PREDICTION_TRACK_TITLE = "Predictions"
 
 
 def format_seconds(seconds: float, decimals: int = 1) -> str:
@@ -80,6 +90,23 @@ class FrameRuler(pg.AxisItem):
         return out
 
 
+def _relative_luminance(color: QColor) -> float:
+    def linear(c: float) -> float:
+        return c / 12.92 if c <= 0.04045 else ((c + 0.055) / 1.055) ** 2.4
+
+    return 0.2126 * linear(color.redF()) + 0.7152 * linear(color.greenF()) + 0.0722 * linear(color.blueF())
+
+
+def label_color(fill: str | QColor, alpha: int = CLIP_ALPHA) -> QColor:
+    """Black or white, whichever contrasts more (WCAG ratio) with ``fill`` drawn at ``alpha`` over the background."""
+    c, a = QColor(fill), alpha / 255
+    shown = QColor.fromRgbF(c.redF() * a + BACKGROUND.redF() * (1 - a), c.greenF() * a + BACKGROUND.greenF() * (1 - a),
+                            c.blueF() * a + BACKGROUND.blueF() * (1 - a))  # fmt: skip
+    lum = _relative_luminance(shown)
+    on_black, on_white = (lum + 0.05) / 0.05, 1.05 / (lum + 0.05)
+    return QColor("#000000") if on_black >= on_white else QColor("#ffffff")
+
+
 def _nice_step(at_least: float) -> float:
     """The smallest of 1, 2, 5, 10, 20, 50, ... frames that is >= ``at_least``."""
     if at_least <= 1:
@@ -124,6 +151,101 @@ class _RectsItem(pg.GraphicsObject):
             painter.drawRects(rects)
 
 
+class _LabelsItem(pg.GraphicsObject):
+    """Texts inside view rectangles, drawn in pixels: each is elided to its rectangle's width on screen at paint
+    time, and left out where the rectangle is too narrow for a letter and an ellipsis. The rectangles are disjoint
+    and in x order, so a paint looks only at those in view (a bisection), however many clips the video has."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self._labels: list[tuple[QRectF, str, QColor]] = []
+        self._ends: list[float] = []  # each rectangle's right edge, ascending
+        self._bounds = QRectF()
+
+    def set_labels(self, labels: list[tuple[QRectF, str, QColor]]) -> None:
+        """(rectangle, text, colour) per label; rectangles disjoint and sorted by x."""
+        self.prepareGeometryChange()
+        self._labels = [(r, t, c) for r, t, c in labels if t and r.width() > 0]
+        self._ends = [r.right() for r, _, _ in self._labels]
+        bounds = QRectF()
+        for rect, _, _ in self._labels:
+            bounds = bounds.united(rect)
+        self._bounds = bounds
+        self.update()
+
+    def shown_texts(self, px_per_unit: float) -> list[str]:
+        """The texts as painted at ``px_per_unit`` pixels per view unit across (elided; too narrow ones left out)."""
+        metrics = QFontMetricsF(self._font())
+        out = []
+        for rect, text, _ in self._labels:
+            shown = self._elided(metrics, text, rect.width() * px_per_unit)
+            if shown:
+                out.append(shown)
+        return out
+
+    @staticmethod
+    def _elided(metrics: QFontMetricsF, text: str, width_px: float) -> str:
+        room = width_px - 2 * LABEL_PAD_PX
+        if room <= metrics.horizontalAdvance("…"):
+            return ""
+        shown = metrics.elidedText(text, Qt.TextElideMode.ElideRight, room)
+        return "" if shown == "…" else shown  # an ellipsis alone says nothing
+
+    def _font(self) -> QFont:
+        view = self.getViewWidget()
+        return view.font() if view is not None else QFont()
+
+    def boundingRect(self) -> QRectF:
+        return self._bounds
+
+    def paint(self, painter: QPainter, *args: Any) -> None:
+        if not self._labels:
+            return
+        to_px = painter.transform()
+        from_px, invertible = to_px.inverted()
+        if not invertible or to_px.m11() <= 0:
+            return
+        device = painter.device()
+        lo = from_px.map(QPointF(0.0, 0.0)).x()
+        hi = from_px.map(QPointF(float(device.width()), 0.0)).x() if device is not None else math.inf
+        font = self._font()
+        metrics = QFontMetricsF(font)
+        narrowest = (2 * LABEL_PAD_PX + metrics.horizontalAdvance("…")) / to_px.m11()  # in frames
+        align = int(Qt.AlignmentFlag.AlignLeft | Qt.AlignmentFlag.AlignVCenter)
+        painter.save()
+        painter.resetTransform()  # text in pixels, not stretched by the view's frame and track scales
+        painter.setFont(font)
+        for i in range(bisect.bisect_right(self._ends, lo), len(self._labels)):
+            rect, text, color = self._labels[i]
+            if rect.left() >= hi:
+                break
+            if rect.width() <= narrowest:
+                continue
+            box = to_px.mapRect(rect)
+            shown = self._elided(metrics, text, box.width())
+            if shown:
+                painter.setPen(color)
+                painter.drawText(box.adjusted(LABEL_PAD_PX, 0, -LABEL_PAD_PX, 0), align, shown)
+        painter.restore()
+
+
+class _TrackAxis(pg.AxisItem):
+    """The left axis, naming the tracks at their middles. A drag or the wheel on it pans or zooms the timeline as on
+    the ruler (pyqtgraph hands them to the view); a click does nothing, where the view would seek to frame 0."""
+
+    def __init__(self) -> None:
+        super().__init__(orientation="left")
+        self.setTicks([[(sum(CLIP_TRACK) / 2, CLIP_TRACK_TITLE), (sum(PREDICTION_TRACK) / 2, PREDICTION_TRACK_TITLE)],
+                       []])  # fmt: skip
+        self.setStyle(tickLength=0)
+
+    def titles(self) -> list[str]:
+        return [text for _, text in self._tickLevels[0]] if self._tickLevels else []
+
+    def mouseClickEvent(self, event) -> None:
+        event.ignore()
+
+
 def _cosmetic_pen(color: str | QColor, width: float = 1.0, style: Qt.PenStyle = Qt.PenStyle.SolidLine) -> QPen:
     pen = QPen(QColor(color), width, style)
     pen.setCosmetic(True)  # width in pixels whatever the zoom
@@ -165,6 +287,7 @@ class TimelineWidget(QWidget):
         self._fps = 30.0
         self._timestamps: Optional[Sequence[float]] = None
         self._class_colors: dict[int, str] = {}
+        self._class_names: dict[int, str] = {}
         self._clips: list[tuple[int, int, int, Optional[int]]] = []  # (id, start, end, class_id), drawing order
         self._selected: Optional[int] = None
         self._playhead: Optional[int] = None
@@ -172,10 +295,12 @@ class TimelineWidget(QWidget):
         self._drag: Optional[dict[str, Any]] = None
 
         self.ruler = FrameRuler(self.seconds_at, lambda: self._fps)
+        self.track_axis = _TrackAxis()
         self.view_box = _TimelineViewBox(self)
-        self.plot = pg.PlotWidget(viewBox=self.view_box, axisItems={"top": self.ruler}, enableMenu=False)
+        self.plot = pg.PlotWidget(viewBox=self.view_box, axisItems={"top": self.ruler, "left": self.track_axis},
+                                  enableMenu=False)  # fmt: skip
         item = self.plot.getPlotItem()
-        item.hideAxis("left")
+        item.showAxis("left")
         item.hideAxis("bottom")
         item.showAxis("top")
         item.hideButtons()
@@ -185,6 +310,7 @@ class TimelineWidget(QWidget):
         self.view_box.setXRange(0, 1, padding=0)
 
         self.clip_item = _RectsItem()
+        self.clip_labels_item = _LabelsItem()
         self.prediction_item = _RectsItem()
         self._selection_item = QGraphicsRectItem()
         self._selection_item.setPen(_cosmetic_pen("#ffffff", 2))
@@ -198,10 +324,11 @@ class TimelineWidget(QWidget):
         self._in_line = pg.InfiniteLine(angle=90, movable=False, pen=pg.mkPen("#4caf50", width=2))
         self._out_line = pg.InfiniteLine(angle=90, movable=False, pen=pg.mkPen("#f44336", width=2))
         self.playhead_item = pg.InfiniteLine(angle=90, movable=False, pen=pg.mkPen("#ffd54f", width=2))
-        for z, it in enumerate((self._marked_item, self.prediction_item, self.clip_item, self._selection_item,
-                                self._preview_item, self._in_line, self._out_line, self.playhead_item)):  # fmt: skip
+        for z, it in enumerate((self._marked_item, self.prediction_item, self.clip_item, self.clip_labels_item,
+                                self._selection_item, self._preview_item, self._in_line, self._out_line,
+                                self.playhead_item)):  # fmt: skip
             it.setZValue(z)
-            it.setVisible(it in (self.prediction_item, self.clip_item))
+            it.setVisible(it in (self.prediction_item, self.clip_item, self.clip_labels_item))
             self.view_box.addItem(it, ignoreBounds=True)
 
         layout = QVBoxLayout(self)
@@ -229,8 +356,10 @@ class TimelineWidget(QWidget):
         self.view_box.setXRange(0, n, padding=0)
 
     def set_classes(self, classes: Iterable[tuple[int, str, str]]) -> None:
-        """(class_id, name, color) for every class; recolours the clips."""
+        """(class_id, name, color) for every class; recolours and renames the clips."""
+        classes = list(classes)
         self._class_colors = {int(cid): color for cid, _name, color in classes}
+        self._class_names = {int(cid): name for cid, name, _color in classes}
         self._rebuild_clips()
 
     def set_clips(self, clips: Iterable[Any]) -> None:
@@ -305,6 +434,15 @@ class TimelineWidget(QWidget):
         start = min(max(start, 0.0), n - span)
         self.view_box.setXRange(start, start + span, padding=0)
 
+    def clip_label_texts(self) -> list[str]:
+        """The class names painted in the clip blocks at the current zoom, in drawing order (elided where a block
+        is narrow; none where not even a letter and "…" fit)."""
+        return self.clip_labels_item.shown_texts(1.0 / self._frames_per_px())
+
+    def track_titles(self) -> list[str]:
+        """The names at the left of the tracks, clip track first."""
+        return self.track_axis.titles()
+
     def seconds_at(self, frame: int) -> float:
         """The time of ``frame``: its timestamp when the video has them (variable frame rate), else frame / fps.
         The video's end (``frame == frame_count``) is the last timestamp plus one frame."""
@@ -322,9 +460,19 @@ class TimelineWidget(QWidget):
         y0, y1 = CLIP_TRACK
         pen = _cosmetic_pen("#202020")
         groups: dict[str, list[QRectF]] = {}
-        for _cid, start, end, class_id in self._clips:
+        labels: list[tuple[QRectF, str, QColor]] = []
+        text_colors: dict[str, QColor] = {}
+        for i, (_cid, start, end, class_id) in enumerate(self._clips):
             color = self._class_colors.get(class_id, UNTAGGED_COLOR) if class_id is not None else UNTAGGED_COLOR
             groups.setdefault(color, []).append(QRectF(start, y0, end - start, y1 - y0))
+            name = "untagged" if class_id is None else self._class_names.get(class_id, "")
+            # A name stops where the next clip starts: that clip is drawn over this one, and so is its name.
+            label_end = min(end, self._clips[i + 1][1]) if i + 1 < len(self._clips) else end
+            if name and label_end > start:
+                if color not in text_colors:
+                    text_colors[color] = label_color(color)
+                labels.append((QRectF(start, y0, label_end - start, y1 - y0), name, text_colors[color]))
+        self.clip_labels_item.set_labels(labels)
         out = []
         for color, rects in groups.items():
             qc = QColor(color)
