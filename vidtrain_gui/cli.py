@@ -180,6 +180,7 @@ def cmd_info(args) -> int:
                 f"  [{v.id}] {v.name}  {v.frame_count} frames  {v.fps:g} fps  {v.width}x{v.height}  {v.codec}"
                 f"{'  VFR' if v.vfr else ''}{'' if v.seekable else '  slow-seek'}  {v.status}  clips={sum(per.values())}"
             )
+            lines += [f"      note: {note}" for note in v.note_list]
         _emit(args, info, "\n".join(lines))
     return 0
 

@@ -78,7 +78,7 @@ def test_schema_1_database_is_upgraded_with_backup_and_data_intact(tmp_path: Pat
     rows_v1 = _table_rows(db)
 
     with Project.open(tmp_path / "old") as project:
-        assert project.schema_version == LATEST == 4
+        assert project.schema_version == LATEST == 5
         videos = list_videos(project)
         assert [(v.path, v.fingerprint, v.rotation, v.seekable, v.vfr, v.status) for v in videos] == [
             ("/v/a.mp4", "fp-a", 90, True, False, "ok"),
@@ -103,7 +103,11 @@ def test_schema_1_database_is_upgraded_with_backup_and_data_intact(tmp_path: Pat
         assert set_video_group(project, 1, "cage 3").group_name == "cage 3"
         added = add_video(project, path="/v/c.mp4", fingerprint="fp-c", size_bytes=1, fps=25, frame_count=10,
                           duration_s=0.4, width=8, height=8, codec="h264", pix_fmt="yuv420p")  # fmt: skip
-        assert added.pix_fmt == "yuv420p"
+        assert added.pix_fmt == "yuv420p" and added.notes is None
+        assert videos[0].notes is None  # schema 5's column, empty on old rows
+        noted = add_video(project, path="/v/d.mp4", fingerprint="fp-d", size_bytes=1, fps=25, frame_count=10,
+                          duration_s=0.4, width=8, height=8, codec="h264", notes=["variable frame rate", " "])  # fmt: skip
+        assert noted.notes == "variable frame rate" and noted.note_list == ["variable frame rate"]
         child = create_run(project, "predict", {}, parent_run_id=run.id, pid=7, pid_started=1.5e9)
         assert child.parent_run_id == run.id and (child.pid, child.pid_started) == (7, 1.5e9)
         assert add_clip(project, 1, 10, 20).value.id == 4  # AUTOINCREMENT counters survived
@@ -122,7 +126,7 @@ def test_schema_1_database_is_upgraded_with_backup_and_data_intact(tmp_path: Pat
     assert _table_rows(backup) == rows_v1
     conn = sqlite3.connect(db)
     try:
-        assert user_version(conn) == 4
+        assert user_version(conn) == 5
         assert conn.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
         assert conn.execute("PRAGMA integrity_check").fetchone()[0] == "ok"
     finally:
@@ -200,8 +204,8 @@ def test_newer_schema_is_refused_and_left_untouched(tmp_path: Path) -> None:
             Project.open(tmp_path, readonly=readonly)
         message = str(error.value)
         assert "\n" not in message
-        assert "newer VidTrain (schema 99, this version knows up to 4): upgrade VidTrain" in message
-        assert (error.value.found, error.value.supported) == (99, 4)
+        assert "newer VidTrain (schema 99, this version knows up to 5): upgrade VidTrain" in message
+        assert (error.value.found, error.value.supported) == (99, 5)
     assert db.read_bytes() == content
     assert not list(tmp_path.glob("*.bak-*"))
 

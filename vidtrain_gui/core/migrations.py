@@ -137,11 +137,18 @@ _SCHEMA_4 = (
     "ALTER TABLE runs ADD COLUMN pid_started FLOAT",
 )
 
+_SCHEMA_5 = (
+    # What the import's probe noticed in a file it imported all the same (a header that lies about the frame count,
+    # a variable frame rate), one note per line: the window shows them with the video, not only the CLI.
+    "ALTER TABLE videos ADD COLUMN notes TEXT",
+)
+
 MIGRATIONS: list[Migration] = [
     Migration(1, "first released schema: videos, label classes, clips, runs, predictions", _SCHEMA_1),
     Migration(2, "video source groups and pixel formats, run parents", _SCHEMA_2),
     Migration(3, "the origin of clip predictions (out-of-fold, held-out, in-training, new)", _SCHEMA_3),
     Migration(4, "the start time of a run's process (with pid and host: which process is the job)", _SCHEMA_4),
+    Migration(5, "import notes of a video (lying headers, variable frame rate)", _SCHEMA_5),
 ]
 LATEST: int = len(MIGRATIONS)
 

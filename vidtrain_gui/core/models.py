@@ -100,6 +100,7 @@ class Video(Base):
     seekable: Mapped[bool] = mapped_column(Boolean, default=False)  # exact seeking verified at import
     vfr: Mapped[bool] = mapped_column(Boolean, default=False)
     status: Mapped[str] = mapped_column(String, default="ok")
+    notes: Mapped[Optional[str]] = mapped_column(Text)  # schema 5: the import's notes, one per line
     group_name: Mapped[Optional[str]] = mapped_column(String, index=True)  # schema 2: keeps a source group on
     # one side of a validation split
     added_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)

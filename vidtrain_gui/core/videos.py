@@ -46,10 +46,15 @@ class VideoInfo:
     group_name: Optional[str]
     added_at: datetime
     updated_at: datetime
+    notes: Optional[str] = None  # what the import noticed (one note per line), None when nothing
 
     @property
     def name(self) -> str:
         return os.path.basename(self.path)
+
+    @property
+    def note_list(self) -> list[str]:
+        return [line for line in (self.notes or "").splitlines() if line]
 
 
 _FIELDS = tuple(f.name for f in fields(VideoInfo))
@@ -83,6 +88,12 @@ def _clean(field: str, value: Any) -> Any:
         if not isinstance(value, str) or not value:
             raise ValidationError(f"A video's {field} must be non-empty text, got {value!r}.")
         return value
+    if field == "notes":  # a list of notes, or text with one per line
+        if isinstance(value, (list, tuple)):
+            value = "\n".join(str(v).strip() for v in value if str(v).strip())
+        if value is not None and not isinstance(value, str):
+            raise ValidationError(f"A video's notes must be text or a list of text, got {value!r}.")
+        return (value.strip() or None) if isinstance(value, str) else None
     if field in ("pix_fmt", "group_name"):
         if value is not None and not isinstance(value, str):
             raise ValidationError(f"A video's {field} must be text or None, got {value!r}.")
@@ -156,12 +167,14 @@ def add_video(
     vfr: bool = False,
     status: str = "ok",
     group_name: Optional[str] = None,
+    notes: Optional[str] = None,
 ) -> VideoInfo:
     """Add a probed video; DuplicateVideoError (carrying the existing ``video_id``) if its fingerprint is known."""
     project.require_writable()
     given = dict(path=path, fingerprint=fingerprint, size_bytes=size_bytes, fps=fps, frame_count=frame_count,
                  duration_s=duration_s, width=width, height=height, codec=codec, pix_fmt=pix_fmt,
-                 rotation=rotation, seekable=seekable, vfr=vfr, status=status, group_name=group_name)  # fmt: skip
+                 rotation=rotation, seekable=seekable, vfr=vfr, status=status, group_name=group_name,
+                 notes=notes)  # fmt: skip
     values = {name: _clean(name, value) for name, value in given.items()}
     with project.session() as session:
         _check_fingerprint_free(session, values["fingerprint"])

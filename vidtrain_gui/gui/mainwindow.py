@@ -187,6 +187,26 @@ class MainWindow(QMainWindow):
         from vidtrain_gui.gui.workbench import Workbench  # after the labeling side it extends
 
         self.workbench = Workbench(self)
+        help_menu = self.menuBar().addMenu("&Help")  # last, after the workbench's Model menu
+        self._action(help_menu, "&About VidTrain", self.show_about)
+
+    def about_text(self) -> str:
+        """Versions (from package metadata: no torch import here), the torch build, and the devices when known."""
+        from vidtrain_gui.buildinfo import torch_build, versions
+        from vidtrain_gui.gui.traindialog import DeviceProbe
+
+        lines = [f"{name}: {value}" for name, value in versions().items()]
+        probe = DeviceProbe.shared().cached()
+        if probe:
+            lines.append(f"Training device: {probe.get('default', '?')}")
+        if torch_build() == "CPU-only":
+            lines.append("This torch build uses the CPU only; install the CUDA build of torch to train on an "
+                         "NVIDIA GPU.")  # fmt: skip
+        lines.append(f"Project: {self.project.root}")
+        return "\n".join(lines)
+
+    def show_about(self) -> None:
+        QMessageBox.about(self, "About VidTrain", self.about_text())
 
     def add_dock(self, title: str, name: str, widget: QWidget, area: Qt.DockWidgetArea) -> QDockWidget:
         """Put ``widget`` in a dock of ``area``; ``name`` is what the saved layout knows it by."""
@@ -408,11 +428,20 @@ class MainWindow(QMainWindow):
         self.videos.refresh()
         self.clips.refresh()
         refused = list(getattr(summary, "refused", []) or [])
+        # What the probe noticed in files it imported all the same (a header that lies about the frame count, a
+        # variable frame rate): the CLI prints these, and the window must not hide them.
+        noted = [f"{Path(o.path).name}: {w}" for o in getattr(summary, "outcomes", []) if o.ok for w in o.warnings]
         self.statusBar().showMessage(f"import finished: {len(refused)} file(s) refused" if refused else
                                      "import finished", 8000)  # fmt: skip
+        parts = []
         if refused:
-            lines = "\n".join(why for _path, why in refused[:30])
-            self.show_error(f"{len(refused)} file(s) were not imported:\n{lines}", title="Import")
+            parts.append(f"{len(refused)} file(s) were not imported:\n" + "\n".join(why for _p, why in refused[:30]))
+        if noted:
+            more = f"\n(and {len(noted) - 30} more)" if len(noted) > 30 else ""
+            parts.append(f"Imported, with notes on {len({n.split(':')[0] for n in noted})} file(s):\n"
+                         + "\n".join(noted[:30]) + more)  # fmt: skip
+        if parts:
+            self.show_error("\n\n".join(parts), title="Import")
         if self.video is None and (videos := V.list_videos(self.project)):
             self.show_video(videos[0].id)
 

@@ -10,6 +10,11 @@ Relinking checks the chosen file's content fingerprint itself: ``core.videos.rel
 given, and pointing a video at another recording would silently misplace every clip on it. The file dialog and the
 error box are attributes (``locate_dialog``, ``show_error``) so tests and the window can replace them.
 
+Names are elided in the middle (their ends, a number or a date, are what tell recordings apart), with the full path
+in the tooltip, and the name column is as wide as the longest name while the clip counts keep some room; the
+counts give way first. Each class in the counts is a colour swatch beside its name in the text colour: text in
+the class's colour could not be read on the selection's highlight.
+
 With ``setAcceptDrops(True)`` the widget takes drops of files and folders itself and emits ``paths_dropped`` (for
 ``ImportController.start``). It is off by default so that drops fall through to a window that handles them.
 """
@@ -24,10 +29,12 @@ from typing import Any
 
 from PySide6.QtCore import (
     QAbstractTableModel,
+    QEvent,
     QModelIndex,
     QObject,
     QPoint,
     QRect,
+    QRectF,
     QSize,
     QSortFilterProxyModel,
     Qt,
@@ -35,7 +42,7 @@ from PySide6.QtCore import (
     Signal,
     Slot,
 )
-from PySide6.QtGui import QBrush, QColor, QDragEnterEvent, QDropEvent, QImage, QPixmap
+from PySide6.QtGui import QBrush, QColor, QDragEnterEvent, QDropEvent, QImage, QPalette, QPixmap
 from PySide6.QtWidgets import (
     QAbstractItemView,
     QApplication,
@@ -68,9 +75,14 @@ HEADERS = ("Video", "Duration", "Clips", "Status")
 VIDEO_ID_ROLE = Qt.ItemDataRole.UserRole + 1
 CLIP_SEGMENTS_ROLE = Qt.ItemDataRole.UserRole + 2  # [(text, colour)] for the clips column
 THUMB_SIZE = QSize(64, 36)
-DIM_COLOR = QColor("#8c8c8c")  # missing rows, "untagged", separators
+DIM_COLOR = QColor("#8c8c8c")  # missing rows, and the clips cell of a video without clips
 BADGE_COLOR = QColor("#f4c7c3")
+NOTE_COLOR = QColor("#fbe7b2")  # a video imported with notes (lying header, variable frame rate): readable, not broken
 UNTAGGED_COLOR = "#8c8c8c"
+SWATCH_PX = 10  # a class's colour square in the clips column
+MIN_NAME_PX = 120  # the name column never gets narrower than this (thumbnail and a few letters)
+MIN_CLIPS_PX = 60  # nor squeezes the clip counts below this (three classes' swatches and counts)
+CELL_PADDING_PX = 24  # around a name: the cell's margins and the gap after the thumbnail
 VIDEO_FILTER = "Videos (*.mp4 *.m4v *.mov *.avi *.mkv *.webm *.mpg *.mpeg *.wmv *.flv *.mts *.m2ts *.ts);;All files (*)"
 
 
@@ -181,7 +193,7 @@ class VideoListModel(QAbstractTableModel):
                 return format_duration(video.duration_s)
             if col == CLIPS:
                 return row.counts_text
-            return video.status
+            return "ok, notes" if video.status == "ok" and video.notes else video.status
         if role == VIDEO_ID_ROLE:
             return video.id
         if role == CLIP_SEGMENTS_ROLE and col == CLIPS:
@@ -190,14 +202,18 @@ class VideoListModel(QAbstractTableModel):
             return self._thumbnail_or_placeholder(video.fingerprint)
         if role == Qt.ItemDataRole.ForegroundRole and (missing or (col == CLIPS and not row.segments)):
             return QBrush(DIM_COLOR)
-        if role == Qt.ItemDataRole.BackgroundRole and col == STATUS and missing:
-            return QBrush(BADGE_COLOR)
+        if role == Qt.ItemDataRole.BackgroundRole and col == STATUS and (missing or video.notes):
+            return QBrush(BADGE_COLOR if missing else NOTE_COLOR)
         if role == Qt.ItemDataRole.TextAlignmentRole and col in (DURATION, STATUS):
             return int(Qt.AlignmentFlag.AlignCenter)
         if role == Qt.ItemDataRole.ToolTipRole:
             if missing:
-                return f"{video.status}: {video.path}\nUse Locate... to point at the file's new place."
-            return f"{video.path}\n{video.width}x{video.height}, {video.fps:g} fps, {video.frame_count} frames"
+                tip = f"{video.status}: {video.path}\nUse Locate... to point at the file's new place."
+            else:
+                tip = f"{video.path}\n{video.width}x{video.height}, {video.fps:g} fps, {video.frame_count} frames"
+                if video.notes:  # what the import noticed: the file plays, but not as its header says
+                    tip += "\nNoted at import:\n" + "\n".join(f"• {note}" for note in video.note_list)
+            return f"Clips: {row.counts_text}\n{tip}" if col == CLIPS and row.segments else tip
         return None
 
     # --- thumbnails ----------------------------------------------------------------------------------------
@@ -234,7 +250,9 @@ class VideoListModel(QAbstractTableModel):
 
 
 class _ClipCountsDelegate(QStyledItemDelegate):
-    """Paints "walk 3 · run 1" with each class in its own colour."""
+    """Paints "■ walk 3  ■ run 1": a swatch of each class's colour, then its name and count in the cell's own text
+    colour (the highlighted-text colour on a selected row), so the text reads on any row. In a narrow column only
+    the counts follow the swatches ("■ 3  ■ 1"); what still does not fit ends in "…" (the tooltip has it all)."""
 
     def paint(self, painter, option: QStyleOptionViewItem, index: QModelIndex) -> None:  # type: ignore[override]
         segments = index.data(CLIP_SEGMENTS_ROLE)
@@ -247,20 +265,43 @@ class _ClipCountsDelegate(QStyledItemDelegate):
         style = opt.widget.style() if opt.widget is not None else QApplication.style()
         style.drawControl(QStyle.ControlElement.CE_ItemViewItem, opt, painter, opt.widget)
         dim = index.data(Qt.ItemDataRole.ForegroundRole) is not None  # a missing video: no colours
+        text_color = self.text_color(opt, dim)
         rect = opt.rect.adjusted(4, 0, -4, 0)
         metrics = opt.fontMetrics
+        gap, ellipsis = metrics.horizontalAdvance("  "), metrics.horizontalAdvance("…")
+        side = min(SWATCH_PX, rect.height() - 4)
+        align = int(Qt.AlignmentFlag.AlignVCenter | Qt.AlignmentFlag.AlignLeft)
+        full = sum(side + 4 + metrics.horizontalAdvance(text) for text, _ in segments) + gap * (len(segments) - 1)
+        if full > rect.width():
+            segments = [(text.rsplit(" ", 1)[-1], color) for text, color in segments]  # the count after the name
         x = rect.left()
         painter.save()
         painter.setFont(opt.font)
         for i, (text, color) in enumerate(segments):
-            for part, pen in (((" · ", DIM_COLOR),) if i else ()) + ((text, DIM_COLOR if dim else QColor(color)),):
-                if x >= rect.right():
-                    break
-                painter.setPen(pen)
-                box = QRect(x, rect.top(), rect.right() - x, rect.height())
-                painter.drawText(box, int(Qt.AlignmentFlag.AlignVCenter | Qt.AlignmentFlag.AlignLeft), part)
-                x += metrics.horizontalAdvance(part)
+            room = rect.right() - (0 if i == len(segments) - 1 else ellipsis + gap)  # keep room for a "…" after
+            if x + side + 4 + metrics.horizontalAdvance(text) > room:
+                if x + ellipsis <= rect.right():
+                    painter.setPen(text_color)
+                    painter.drawText(QRect(x, rect.top(), rect.right() - x, rect.height()), align, "…")
+                break
+            painter.setPen(QColor(0, 0, 0, 110))  # an edge: a pale class still shows on white and on the highlight
+            painter.setBrush(DIM_COLOR if dim else QColor(color))
+            painter.drawRect(QRectF(x, rect.center().y() - side / 2 + 0.5, side, side))
+            x += side + 4
+            painter.setPen(text_color)
+            painter.drawText(QRect(x, rect.top(), rect.right() - x, rect.height()), align, text)
+            x += metrics.horizontalAdvance(text) + gap
         painter.restore()
+
+    @staticmethod
+    def text_color(opt: QStyleOptionViewItem, dim: bool = False) -> QColor:
+        """The counts' text colour: the palette's highlighted text on a selected row; elsewhere its text colour, or
+        grey for a missing video."""
+        active = bool(opt.state & QStyle.StateFlag.State_Active)
+        group = QPalette.ColorGroup.Active if active else QPalette.ColorGroup.Inactive
+        if opt.state & QStyle.StateFlag.State_Selected:
+            return opt.palette.color(group, QPalette.ColorRole.HighlightedText)
+        return QColor(DIM_COLOR) if dim else opt.palette.color(group, QPalette.ColorRole.Text)
 
 
 class VideoListWidget(QWidget):
@@ -303,13 +344,17 @@ class VideoListWidget(QWidget):
         self.view.setEditTriggers(QAbstractItemView.EditTrigger.NoEditTriggers)
         self.view.setIconSize(THUMB_SIZE)
         self.view.setWordWrap(False)
+        self.view.setTextElideMode(Qt.TextElideMode.ElideMiddle)
         self.view.setShowGrid(False)
         self.view.verticalHeader().hide()
         self.view.verticalHeader().setDefaultSectionSize(THUMB_SIZE.height() + 6)
         header = self.view.horizontalHeader()
-        header.setSectionResizeMode(NAME, QHeaderView.ResizeMode.Stretch)
-        for col in (DURATION, CLIPS, STATUS):
+        header.setStretchLastSection(False)
+        header.setSectionResizeMode(NAME, QHeaderView.ResizeMode.Fixed)  # sized by _fit_name_column
+        header.setSectionResizeMode(CLIPS, QHeaderView.ResizeMode.Stretch)
+        for col in (DURATION, STATUS):
             header.setSectionResizeMode(col, QHeaderView.ResizeMode.ResizeToContents)
+        self.view.viewport().installEventFilter(self)  # a resize refits the name column
         self.view.setItemDelegateForColumn(CLIPS, _ClipCountsDelegate(self.view))
         self.view.setContextMenuPolicy(Qt.ContextMenuPolicy.CustomContextMenu)
         self.view.customContextMenuRequested.connect(self._on_view_custom_context_menu_requested)
@@ -342,6 +387,7 @@ class VideoListWidget(QWidget):
         text = f"{len(videos)} video{'s' * (len(videos) != 1)}"
         self.summary_label.setText(text + (f", {missing} not found or unreadable" if missing else ""))
         self._update_locate_button()
+        self._fit_name_column()
 
     def current_video_id(self) -> int | None:
         index = self.view.currentIndex()
@@ -451,6 +497,26 @@ class VideoListWidget(QWidget):
             self.paths_dropped.emit(paths)
 
     # --- helpers -------------------------------------------------------------------------------------------
+
+    def eventFilter(self, watched, event) -> bool:  # type: ignore[no-untyped-def]
+        if watched is self.view.viewport() and event.type() == QEvent.Type.Resize:
+            self._fit_name_column()
+        return False
+
+    def name_column_needs(self) -> int:
+        """The width (px) that shows every video's name in full beside its thumbnail."""
+        metrics = self.view.fontMetrics()
+        longest = max((metrics.horizontalAdvance(v.name) for v in self.model.videos()), default=0)
+        header = self.view.horizontalHeader().sectionSizeFromContents(NAME).width()
+        return max(THUMB_SIZE.width() + longest + CELL_PADDING_PX, header)
+
+    def _fit_name_column(self) -> None:
+        """As wide as the longest name needs, short of squeezing the clip counts below ``MIN_CLIPS_PX``; the
+        names elide in the middle when even that is too little."""
+        header = self.view.horizontalHeader()
+        others = sum(header.sectionSize(col) for col in (DURATION, STATUS))
+        room = self.view.viewport().width() - others - MIN_CLIPS_PX
+        self.view.setColumnWidth(NAME, max(MIN_NAME_PX, min(self.name_column_needs(), room)))
 
     def _select_source_row(self, row: int) -> None:
         index = self.proxy.mapFromSource(self.model.index(row, NAME)) if row >= 0 else QModelIndex()

@@ -36,7 +36,8 @@ from vidtrain_gui.gui.runspanel import RunsPanel
 from vidtrain_gui.gui.tasks import run_in_background
 from vidtrain_gui.gui.traindialog import AdvancedTrainDialog, TrainOptions
 from vidtrain_gui.gui.trainer import TrainController
-from vidtrain_gui.gui.trainpanel import LogDialog, TrainPanel
+from vidtrain_gui.gui.logdialog import LogDialog
+from vidtrain_gui.gui.trainpanel import TrainPanel
 from vidtrain_gui.jobs.runner import read_events
 
 
@@ -167,7 +168,14 @@ class Workbench(QObject):
             self.window.settings.train_options = self.options.to_dict()
 
     def show_log(self, run_id: str) -> None:
-        events, _ = read_events(self.project, run_id) if run_id else ([], 0)
+        events = []
+        if run_id:  # a prediction's log starts with its training's: the pipeline is one job to the user
+            try:
+                parent = R.get_run(self.project, run_id).parent_run_id
+            except VidTrainError:
+                parent = None
+            for rid in (parent, run_id):
+                events += read_events(self.project, rid)[0] if rid else []
         extra = ""
         log = self.controller.start_log
         if log is not None and log.is_file():
@@ -242,7 +250,7 @@ class Workbench(QObject):
     def _on_review_item(self, video_id: int, start: int, end: int) -> None:
         """Show the review queue's current item; loop it only when the user moved to it. While the Review tab is
         hidden the player stays the user's (the item is shown when the tab is)."""
-        if not self.review.isVisible():
+        if self.review.visibleRegion().isEmpty():  # a dock in a tab that is not the current one still "isVisible"
             return
         w = self.window
         if w.video is None or w.video.id != video_id:

@@ -133,7 +133,7 @@ def _import_one(project, path: Path, thumbnails: bool) -> ImportOutcome:
     fields = dict(
         path=str(path), fingerprint=fp, size_bytes=info.size_bytes, fps=info.fps, frame_count=info.frame_count,
         duration_s=info.duration_s, width=info.width, height=info.height, codec=info.codec, pix_fmt=info.pix_fmt,
-        rotation=info.rotation, seekable=info.seekable, vfr=info.vfr,
+        rotation=info.rotation, seekable=info.seekable, vfr=info.vfr, notes=list(info.warnings),
     )
     info.index.save(index_path(project, fp))  # fp is fingerprint()'s own output
     same_path = V.find_video_by_path(project, path)
