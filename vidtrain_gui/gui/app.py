@@ -28,6 +28,8 @@ from PySide6.QtWidgets import (
 
 from vidtrain_gui.core import settings as S
 from vidtrain_gui.core.errors import DamagedProjectError, VidTrainError
+from vidtrain_gui.gui.columntable import EmptyPlaceholder
+from vidtrain_gui.gui.platformcheck import platform_problem
 from vidtrain_gui.gui.projectdialogs import ask_new_project, ask_open_project
 
 SCREENSHOT_TIMEOUT_MS = 20_000
@@ -62,6 +64,10 @@ class StartPage(QWidget):
             self.recent.addItem(item)
         self.recent.itemActivated.connect(lambda item: self.project_chosen.emit(item.data(256)))
         layout.addWidget(self.recent, 1)
+        self.empty_message = EmptyPlaceholder(
+            "No recent projects yet. Try the demo to see VidTrain on a ready-made project (generated videos, three "
+            "classes, some clips tagged), or New… to start your own.", self.recent)  # fmt: skip
+        self.empty_message.set_empty(self.recent.count() == 0)
         buttons = QHBoxLayout()
         for text, slot in (("New…", self.new_project), ("Open…", self.open_project), ("Try the demo", self.demo)):
             button = QPushButton(text, self)
@@ -199,6 +205,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("project", nargs="?", help="project folder to open (default: the start page)")
     parser.add_argument("--screenshot", metavar="FILE", help="open PROJECT, save a PNG of the drawn window, exit")
     args = parser.parse_args(argv)
+    if QApplication.instance() is None and (problem := platform_problem()) is not None:
+        print(problem, file=sys.stderr)  # Qt's own message names the wrong package, then aborts
+        return 1
     app = QApplication.instance() or QApplication(sys.argv[:1])
     app.setApplicationName("VidTrain")
     state = App()
