@@ -1,11 +1,13 @@
 """Make the guide's screenshots of the train, review and export pages from the real window.
 
 A demo project (three generated videos, three classes, two videos tagged) is made in a temporary folder, the real
-``MainWindow`` presses Train and waits for the predictions, then saves: ``train.png`` (the training panel after the
-run), ``review.png`` (the review queue with its first item looping and the prediction track), ``export.png`` (the
-export dialog after exporting labels and predictions).
+``MainWindow`` opens at its default size (1280x800, as a new user first sees it), presses Train and saves:
+``train-running.png`` (the training panel mid-run, live plots), ``train.png`` (after the run), ``predictions.png``
+(predictions on the timeline with the Predictions tab), ``review.png`` (the review queue and the prediction track),
+``export.png`` (the export dialog after exporting labels and predictions).
 
-    QT_QPA_PLATFORM=offscreen .venv/bin/python docs/guide/screenshots.py      (or under xvfb-run)
+    xvfb-run -s "-screen 0 1600x1000x24" .venv/bin/python docs/guide/screenshots.py     (a real X server)
+    QT_QPA_PLATFORM=offscreen .venv/bin/python docs/guide/screenshots.py               (no X server)
 """
 
 from __future__ import annotations
@@ -15,11 +17,12 @@ import sys
 import tempfile
 from pathlib import Path
 
-os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
+if not os.environ.get("DISPLAY"):
+    os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
 HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE.parents[1]))
 
-from PySide6.QtCore import QEventLoop, Qt, QTimer  # noqa: E402
+from PySide6.QtCore import QEventLoop, QTimer  # noqa: E402
 from PySide6.QtWidgets import QApplication  # noqa: E402
 
 
@@ -51,17 +54,24 @@ def main() -> int:
     root = make_demo_project(tmp / "Demo")
     window = MainWindow(open_for_window(root), settings_path=str(tmp / "settings.json"))
     window.show_error = lambda message, title="": print(f"error: {message}")
-    window.resize(1500, 920)
-    window.show()
+    window.show()  # the default size: no saved geometry in this fresh settings file
     bench = window.workbench
     wait(lambda: window.video is not None)
+    epochs = []
+    bench.controller.event.connect(lambda e: epochs.append(e) if e.get("type") == "epoch" else None)
     bench.start_training()
+    bench.docks["trainingDock"].raise_()
+    wait(lambda: len(epochs) >= 8 or not bench.controller.busy)
+    settle(300)
+    window.grab().save(str(HERE / "train-running.png"))
     wait(lambda: not bench.controller.busy and bench.shown_run_id is not None and bench.track.loaded)
     settle()
     bench.docks["trainingDock"].raise_()
-    window.resizeDocks([bench.docks["trainingDock"]], [400], Qt.Orientation.Vertical)  # room for the plots
     settle()
     window.grab().save(str(HERE / "train.png"))
+    bench.docks["predictionsDock"].raise_()
+    settle()
+    window.grab().save(str(HERE / "predictions.png"))
 
     bench.docks["reviewDock"].raise_()
     wait(lambda: len(bench.review.items()) > 0)
@@ -82,7 +92,8 @@ def main() -> int:
     dialog.grab().save(str(HERE / "export.png"))
     dialog.close()
     window.close()
-    print(f"saved train.png, review.png, export.png in {HERE}")
+    print(f"saved train-running.png, train.png, predictions.png, review.png, export.png in {HERE} "
+          f"({window.width()}x{window.height()}, platform {QApplication.platformName()})")
     return 0
 
 

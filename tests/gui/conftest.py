@@ -1,8 +1,11 @@
 """Fixtures of the window's tests."""
 
+import shutil
+
 import pytest
 
 from vidtrain_gui.core.project import Project
+from vidtrain_gui.jobs.demo import make_demo_project
 
 
 @pytest.fixture
@@ -11,3 +14,17 @@ def project(tmp_path):
     p = Project.create(tmp_path / "proj")
     yield p
     p.close()
+
+
+@pytest.fixture(scope="module")
+def demo(tmp_path_factory):
+    """The demo project (two generated videos, three classes, tagged clips), made once per test module."""
+    return make_demo_project(tmp_path_factory.mktemp("demo") / "proj", videos=2)
+
+
+@pytest.fixture
+def project_path(demo, tmp_path):
+    """A fresh copy of the demo project for each test (its videos stay where the demo made them)."""
+    dest = tmp_path / "proj"
+    shutil.copytree(demo, dest, ignore=shutil.ignore_patterns("videos", ".project.lock"))
+    return dest

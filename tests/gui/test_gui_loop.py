@@ -15,6 +15,7 @@ import numpy as np
 import pytest
 from motionproject import import_motion_videos
 from PySide6.QtCore import QElapsedTimer, Qt, QTimer
+from PySide6.QtWidgets import QApplication
 
 from vidtrain_gui.core import classes as CL
 from vidtrain_gui.core import labels as L
@@ -127,10 +128,37 @@ def test_tag_train_review_export_in_the_real_window(qtbot, project_path, tmp_pat
         bench.controls.threshold_slider(name).setValue(0)
     assert window.timeline.prediction_item.rect_count() > 0
 
-    # The review queue: Enter accepts the current item's prediction as a label; Ctrl+Z takes it back.
+    # The training panel's Log… opens the job's whole log.
+    shown_logs: list = []
+
+    def close_log() -> None:
+        dialog = QApplication.activeModalWidget()
+        shown_logs.append((type(dialog).__name__, dialog.text() if hasattr(dialog, "text") else ""))
+        dialog.reject()
+
+    QTimer.singleShot(300, close_log)
+    qtbot.mouseClick(bench.panel.log_button, Qt.MouseButton.LeftButton)
+    assert shown_logs and shown_logs[0][0] == "LogDialog" and "epoch 1:" in shown_logs[0][1]
+
+    # A second window on the project (read-only) shows the finished training, not "No training yet".
+    second = MainWindow(open_for_window(project_path), settings_path=str(tmp_path / "settings2.json"))
+    qtbot.addWidget(second)
+    second.show()
+    assert second.project.readonly
+    qtbot.waitUntil(lambda: second.workbench.panel.run_id == train_run, timeout=10_000)
+    qtbot.waitUntil(lambda: _points(second.workbench.panel.curves["train_loss"]) >= 1, timeout=5_000)
+    second.close()
+    window.activateWindow()  # the user comes back to the first window (its shortcuts need it active)
+    qtbot.waitUntil(lambda: QApplication.activeWindow() is window, timeout=5_000)
+
+    # The review queue loads with its tab hidden: nothing plays by itself.
     review = bench.review
     qtbot.waitUntil(lambda: len(review.items()) > 0, timeout=20_000)
+    assert review.visibleRegion().isEmpty() and not window.player.is_playing
+    # Enter accepts the current item's prediction as a label; Ctrl+Z takes it back.
     bench.docks["reviewDock"].raise_()
+    qtbot.waitUntil(lambda: not review.visibleRegion().isEmpty())
+    assert not window.player.is_playing  # shown, not looped, until the user moves to an item
     review.view.setFocus()
     before = {c.id: (c.class_id, c.source) for c in L.list_clips(p)}
     item = review.current_item() or review.items()[0]

@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import shutil
 
-import pytest
 from PySide6.QtCore import Qt
 from PySide6.QtGui import QAction, QKeySequence, QShortcut
 from PySide6.QtWidgets import QApplication, QFileDialog
@@ -16,19 +15,6 @@ from vidtrain_gui.core import labels as L
 from vidtrain_gui.core import settings as S
 from vidtrain_gui.core import videos as V
 from vidtrain_gui.gui.mainwindow import MainWindow, open_for_window, redo_keys
-from vidtrain_gui.jobs.demo import make_demo_project
-
-
-@pytest.fixture(scope="module")
-def demo(tmp_path_factory):
-    return make_demo_project(tmp_path_factory.mktemp("demo") / "proj", videos=2)
-
-
-@pytest.fixture
-def project_path(demo, tmp_path):
-    dest = tmp_path / "proj"
-    shutil.copytree(demo, dest, ignore=shutil.ignore_patterns("videos", ".project.lock"))
-    return dest
 
 
 def _window(qtbot, path):
@@ -160,3 +146,67 @@ def test_the_window_reopens_on_the_video_the_user_was_on(qtbot, project_path):
 def test_undo_redo_standard_keys_include_the_platform_ones():
     platform = QKeySequence.keyBindings(QKeySequence.StandardKey.Redo)
     assert all(k in redo_keys() for k in platform)
+
+
+def test_import_notes_are_shown_in_the_window(qtbot, project_path, tmp_path):
+    from fractions import Fraction
+
+    from videogen import vfr_pts, write_pyav
+
+    window = _window(qtbot, project_path)
+    messages: list[str] = []
+    window.show_error = lambda message, title="VidTrain": messages.append(message)
+    vfr = write_pyav(tmp_path / "phone.mp4", 40, pts=vfr_pts(40), time_base=Fraction(1, 1000), size=(160, 120))
+    with qtbot.waitSignal(window.importer.finished, timeout=30000):
+        window.import_paths([str(vfr)])
+    assert "phone.mp4" in {v.name for v in V.list_videos(window.project)}  # imported all the same
+    [message] = messages
+    assert "Imported, with notes" in message and "phone.mp4: variable frame rate" in message
+    # ... and the video list keeps saying so, with the notes in the tooltip (saved with the video: schema 5).
+    model = window.videos.model
+    row = model.row_of(next(v.id for v in V.list_videos(window.project) if v.name == "phone.mp4"))
+    status = model.index(row, model.columnCount() - 1)
+    assert status.data() == "ok, notes"
+    assert "variable frame rate" in model.index(row, 0).data(Qt.ItemDataRole.ToolTipRole)
+    window.close()
+
+
+def test_the_x11_check_names_the_missing_packages():
+    from vidtrain_gui.gui.platformcheck import XCB_LIBRARIES, platform_problem
+
+    icccm_missing = lambda soname: soname != "libxcb-icccm.so.4"  # noqa: E731
+    line = platform_problem({"DISPLAY": ":0"}, "linux", icccm_missing)
+    assert line is not None and "\n" not in line and "sudo apt install libxcb-icccm4 " in line
+    assert "keysyms1" not in line.split("(")[0]  # only what is missing is named for apt
+    assert platform_problem({"DISPLAY": ":0"}, "linux", lambda soname: True) is None
+    for env in ({"QT_QPA_PLATFORM": "offscreen", "DISPLAY": ":0"}, {"WAYLAND_DISPLAY": "wayland-0"}, {}):
+        assert platform_problem(env, "linux", icccm_missing) is None  # Qt will not load the X11 plugin
+    assert platform_problem({"DISPLAY": ":0"}, "win32", icccm_missing) is None
+    assert "libxcb-keysyms.so.1" in XCB_LIBRARIES
+
+
+def test_about_names_the_versions_and_the_torch_build_without_importing_torch(qtbot, project_path):
+    import sys
+
+    from vidtrain_gui import __version__
+    from vidtrain_gui.buildinfo import torch_build
+
+    had_torch = "torch" in sys.modules
+    window = _window(qtbot, project_path)
+    text = window.about_text()
+    assert f"VidTrain: {__version__}" in text and "PySide6" in text and f"({torch_build()} build)" in text
+    assert torch_build() in ("CPU-only", "CUDA", "default")
+    assert ("torch" in sys.modules) == had_torch
+    window.close()
+
+
+def test_an_empty_start_page_says_what_to_do(qtbot, tmp_path):
+    from vidtrain_gui.gui.app import App
+
+    state = App(settings_path=str(tmp_path / "s.json"))  # no settings yet: no recent project
+    start = state.show_start()
+    qtbot.addWidget(start)
+    start.show()
+    assert start.recent.count() == 0
+    assert start.empty_message.isVisible() and "Try the demo" in start.empty_message.text()
+    start.close()

@@ -5,7 +5,6 @@ process, and ``vidtrain-gui PROJECT --screenshot FILE``."""
 from __future__ import annotations
 
 import os
-import shutil
 import subprocess
 import sys
 import textwrap
@@ -18,22 +17,8 @@ from vidtrain_gui.core import classes as CL
 from vidtrain_gui.core import labels as L
 from vidtrain_gui.core import videos as V
 from vidtrain_gui.gui.mainwindow import MainWindow, open_for_window
-from vidtrain_gui.jobs.demo import make_demo_project
 
 SHARED_FOOTAGE = Path(os.environ.get("VIDTRAIN_SHARED_DATA", Path(__file__).resolve().parents[2].parent / "shared" / "data")) / "footage"
-
-
-@pytest.fixture(scope="module")
-def demo(tmp_path_factory):
-    return make_demo_project(tmp_path_factory.mktemp("demo") / "proj", videos=2)
-
-
-@pytest.fixture
-def project_path(demo, tmp_path):
-    """A fresh copy of the demo project for each test (its videos stay where the demo made them)."""
-    dest = tmp_path / "proj"
-    shutil.copytree(demo, dest, ignore=shutil.ignore_patterns("videos", ".project.lock"))
-    return dest
 
 
 def _window(qtbot, path, errors=None):
