@@ -210,3 +210,24 @@ def test_an_empty_start_page_says_what_to_do(qtbot, tmp_path):
     assert start.recent.count() == 0
     assert start.empty_message.isVisible() and "Try the demo" in start.empty_message.text()
     start.close()
+
+
+def test_an_exception_in_a_slot_is_shown_in_the_window_once(qtbot):
+    from vidtrain_gui.gui.errorreport import ErrorReporter
+
+    shown: list[tuple[str, str]] = []
+    reporter = ErrorReporter(show=lambda line, details: shown.append((line, details)))
+    try:
+        raise ValueError("the clip table could not be read")
+    except ValueError:
+        import sys
+
+        exc = sys.exc_info()
+    for _ in range(3):  # a slot failing on every mouse move: shown once
+        reporter.handle(*exc)
+    assert shown == []  # never inside the failing slot: at the event loop's next turn
+    qtbot.waitUntil(lambda: len(shown) == 1)
+    qtbot.wait(20)
+    line, details = shown[0]
+    assert line == "ValueError: the clip table could not be read" and "Traceback" in details
+    assert len(shown) == 1 and reporter.reported == [line]

@@ -29,6 +29,7 @@ from PySide6.QtWidgets import (
 from vidtrain_gui.core import settings as S
 from vidtrain_gui.core.errors import DamagedProjectError, VidTrainError
 from vidtrain_gui.gui.columntable import EmptyPlaceholder
+from vidtrain_gui.gui.errorreport import ErrorReporter
 from vidtrain_gui.gui.platformcheck import platform_problem
 from vidtrain_gui.gui.projectdialogs import ask_new_project, ask_open_project
 
@@ -210,6 +211,7 @@ def main(argv: list[str] | None = None) -> int:
         return 1
     app = QApplication.instance() or QApplication(sys.argv[:1])
     app.setApplicationName("VidTrain")
+    ErrorReporter(app).install()  # an exception in a slot is shown in the window, not only on stderr
     state = App()
     if args.project:
         window = state.open_project(args.project)
