@@ -25,3 +25,18 @@ def _engine_cache(tmp_path_factory):
     # The window's settings (core/settings.py) too: no test reads or writes the user's own.
     os.environ.setdefault("VIDTRAIN_SETTINGS", str(tmp_path_factory.mktemp("vidtrain-settings") / "settings.json"))
     yield
+
+
+# Modules whose tests train, export, run torchrun or real jobs (each over ~10 s of the suite's ~7 min on 2 cores,
+# measured with --durations): marked slow in one place, so `pytest -m "not slow"` runs the quick rest. CI runs all.
+SLOW_MODULES = frozenset({
+    "test_e2e_cli.py", "test_ml_export.py", "test_ml_ddp.py", "test_ml_timeline.py", "test_ml_train.py",
+    "test_ml_finetune.py", "test_gui_loop.py", "test_gui_jobmonitor.py", "test_faults_checkpoint.py",
+    "test_faults_jobs.py", "test_media_shared_footage.py",
+})  # fmt: skip
+
+
+def pytest_collection_modifyitems(config, items):
+    for item in items:
+        if item.path.name in SLOW_MODULES:
+            item.add_marker(pytest.mark.slow)

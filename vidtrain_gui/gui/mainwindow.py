@@ -477,7 +477,7 @@ class MainWindow(QMainWindow):
     def _default_dock_sizes(self) -> None:
         docks = {d.objectName(): d for d in self.findChildren(QDockWidget)}
         self.resizeDocks([docks["videosDock"], docks["classesDock"]], [380, 250], Qt.Orientation.Horizontal)
-        self.resizeDocks([docks["clipsDock"]], [200], Qt.Orientation.Vertical)
+        self.resizeDocks([docks["clipsDock"]], [236], Qt.Orientation.Vertical)  # the training panel whole: plots and legend
 
     # ---- other projects ----------------------------------------------------------------------------------------
 
