@@ -28,3 +28,25 @@ def project_path(demo, tmp_path):
     dest = tmp_path / "proj"
     shutil.copytree(demo, dest, ignore=shutil.ignore_patterns("videos", ".project.lock"))
     return dest
+
+
+@pytest.fixture
+def make_timeline(qtbot):
+    """``make_timeline(classes)``: a shown 1000x160 TimelineWidget over a 1000-frame, 25 fps video with ``classes``
+    ([(id, name, colour)])."""
+    from PySide6.QtWidgets import QApplication
+
+    from vidtrain_gui.gui.timeline import TimelineWidget
+
+    def make(classes):
+        w = TimelineWidget()
+        qtbot.addWidget(w)
+        w.resize(1000, 160)
+        w.show()
+        qtbot.waitExposed(w)
+        w.set_video(1000, 25.0)
+        w.set_classes(classes)
+        QApplication.processEvents()
+        return w
+
+    return make

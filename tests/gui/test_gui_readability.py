@@ -21,7 +21,7 @@ from vidtrain_gui.gui.classes_panel import ClassesPanel
 from vidtrain_gui.gui.cliptable import ClipTable, column_index
 from vidtrain_gui.gui.confusion import PREDICTED_AXIS_TITLE, TRUE_AXIS_TITLE, ConfusionView
 from vidtrain_gui.gui.runspanel import NO_RUNS_TEXT, RunsPanel
-from vidtrain_gui.gui.timeline import CLIP_TRACK, TimelineWidget, label_color
+from vidtrain_gui.gui.timeline import CLIP_TRACK, label_color
 from vidtrain_gui.gui.undo import UndoHistory
 from vidtrain_gui.gui.videolist import CLIPS, MIN_CLIPS_PX, NAME, THUMB_SIZE, VideoListWidget
 
@@ -185,14 +185,8 @@ def _clip(id_, start, end, class_id):
 
 
 @pytest.fixture
-def timeline(qtbot):
-    w = TimelineWidget()
-    qtbot.addWidget(w)
-    w.resize(1000, 160)
-    w.show()
-    qtbot.waitExposed(w)
-    w.set_video(1000, 25.0)
-    w.set_classes([(1, "grooming", ORANGE), (2, "rearing", BLUE)])
+def timeline(make_timeline):
+    w = make_timeline([(1, "grooming", ORANGE), (2, "rearing", BLUE)])
     _settle()
     return w
 

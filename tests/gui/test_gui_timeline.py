@@ -40,16 +40,8 @@ def _no_mouse_rate_limit():
 
 
 @pytest.fixture
-def timeline(qtbot):
-    w = TimelineWidget()
-    qtbot.addWidget(w)
-    w.resize(1000, 160)
-    w.show()
-    qtbot.waitExposed(w)
-    w.set_video(1000, 25.0)
-    w.set_classes([(1, "grooming", "#e69f00"), (2, "rearing", "#56b4e9")])
-    QApplication.processEvents()
-    return w
+def timeline(make_timeline):
+    return make_timeline([(1, "grooming", "#e69f00"), (2, "rearing", "#56b4e9")])
 
 
 def px(w: TimelineWidget, frame: float, y: float) -> QPoint:
