@@ -231,3 +231,20 @@ def test_an_exception_in_a_slot_is_shown_in_the_window_once(qtbot):
     line, details = shown[0]
     assert line == "ValueError: the clip table could not be read" and "Traceback" in details
     assert len(shown) == 1 and reporter.reported == [line]
+
+
+def test_a_digit_without_a_class_says_how_to_get_one(qtbot, tmp_path):
+    from vidtrain_gui.core.project import Project
+    from videogen import write_pyav
+
+    from vidtrain_gui.jobs.ingest import import_paths
+
+    root = tmp_path / "empty"
+    with Project.create(root) as p:
+        list(import_paths(p, [write_pyav(tmp_path / "a.mp4", 40, size=(160, 120))], thumbnails=False))
+    window = _window(qtbot, root)
+    qtbot.keyClick(window, Qt.Key.Key_1)
+    message = window.statusBar().currentMessage()
+    assert "No class has the key 1" in message and "Add" in message and "Ctrl+Shift+N" in message
+    assert L.list_clips(window.project) == []
+    window.close()

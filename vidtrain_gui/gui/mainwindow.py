@@ -328,7 +328,11 @@ class MainWindow(QMainWindow):
             return
         class_id = self.classes.hotkey_map().get(digit)
         if class_id is None:
-            self.statusBar().showMessage(f"no class has the hotkey {digit}", 3000)
+            from vidtrain_gui.gui.classes_panel import ADD_CLASS_KEY
+
+            how = (f"add a class first (Classes > Add…, or {ADD_CLASS_KEY}); classes get the keys 1–9 in turn"
+                   if not self.classes.hotkey_map() else "give one this key with Classes > Hotkey…")  # fmt: skip
+            self.statusBar().showMessage(f"No class has the key {digit}: {how}", 8000)
             return
         if self.workbench.review_has_focus():  # in the review queue a class key corrects the prediction
             self.workbench.review.correct_current(class_id)
