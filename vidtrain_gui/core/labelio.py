@@ -183,24 +183,32 @@ def read_label_file(path: "str | os.PathLike[str]") -> list[LabelRow]:
 
 def _overlap_warnings(planned, existing, names: dict[int, str]) -> list[str]:
     """One line per clip of ``planned`` ((video, start, end, class name, source, line)) overlapping a clip of
-    another class: in the same file, or already in the project (``existing``: (video id, start, end, class
-    id))."""
-    by_video: dict[int, list[tuple[int, int, str, str]]] = {}
+    another class that comes before it: one already in the project (``existing``: (video id, start, end, class
+    id)) or an earlier line of the file. A sweep over each video's clips sorted by start (as ``labels.find_overlaps``
+    does), so a file of many thousand clips is not compared pair by pair."""
+    by_video: dict[int, list[tuple[int, int, str, int, str]]] = {}  # start, end, class, line (0: project), video
     for video_id, start, end, class_id in existing:
         if class_id is not None:
-            by_video.setdefault(video_id, []).append((start, end, names.get(class_id, "?"), "the project"))
-    warnings = []
+            by_video.setdefault(video_id, []).append((start, end, names.get(class_id, "?"), 0, ""))
     for video, start, end, name, _source, line in planned:
-        if not name:
-            continue
-        clips = by_video.setdefault(video.id, [])
-        for s, e, other, where in clips:
-            if other != name and s < end and start < e:
-                warnings.append(f"line {line}: {name!r} at frames {start}-{end} of {os.path.basename(video.path)} "
-                                f"overlaps {other!r} at {s}-{e} ({where})")  # fmt: skip
-                break
-        clips.append((start, end, name, f"line {line}"))
-    return warnings
+        if name:
+            by_video.setdefault(video.id, []).append((start, end, name, line, os.path.basename(video.path)))
+    warned: dict[int, str] = {}
+    for clips in by_video.values():
+        clips.sort()
+        active: list[tuple[int, int, str, int, str]] = []
+        for clip in clips:
+            active = [other for other in active if other[1] > clip[0]]  # ended before this start: done with
+            for other in active:
+                if other[2] == clip[2]:
+                    continue
+                first, later = sorted((other, clip), key=lambda c: c[3])  # the project's clips come first
+                if later[3] and later[3] not in warned:  # two of the project's own clips: not this import's
+                    where = f"line {first[3]}" if first[3] else "the project"
+                    warned[later[3]] = (f"line {later[3]}: {later[2]!r} at frames {later[0]}-{later[1]} of "
+                                        f"{later[4]} overlaps {first[2]!r} at {first[0]}-{first[1]} ({where})")
+            active.append(clip)
+    return [warned[line] for line in sorted(warned)]
 
 
 def _whole(value: object) -> Optional[int]:
