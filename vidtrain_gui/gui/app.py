@@ -153,12 +153,11 @@ class App:
             old, self.window = self.window, None
             if old is not None:
                 old.close()  # saves what it must and closes the project (a running job goes on)
-                self.settings = S.load_settings(self.settings_path)  # the closed window saved its recent list
+                self.settings = old.settings  # its recent list and last video, as it just saved them
             if not path or self.open_project(path) is None:
                 self.show_start()
         finally:
             app.setQuitOnLastWindowClosed(quit_on_close)
-
 
     def _offer_restore(self, path: str, exc: DamagedProjectError) -> bool:
         """Ask whether to put the last known-good copy back; True when it was restored."""

@@ -434,7 +434,8 @@ class MainWindow(QMainWindow):
         refused = list(getattr(summary, "refused", []) or [])
         # What the probe noticed in files it imported all the same (a header that lies about the frame count, a
         # variable frame rate): the CLI prints these, and the window must not hide them.
-        noted = [f"{Path(o.path).name}: {w}" for o in getattr(summary, "outcomes", []) if o.ok for w in o.warnings]
+        noted_files = [o for o in getattr(summary, "outcomes", []) if o.ok and o.warnings]
+        noted = [f"{Path(o.path).name}: {w}" for o in noted_files for w in o.warnings]
         self.statusBar().showMessage(f"import finished: {len(refused)} file(s) refused" if refused else
                                      "import finished", 8000)  # fmt: skip
         parts = []
@@ -442,7 +443,7 @@ class MainWindow(QMainWindow):
             parts.append(f"{len(refused)} file(s) were not imported:\n" + "\n".join(why for _p, why in refused[:30]))
         if noted:
             more = f"\n(and {len(noted) - 30} more)" if len(noted) > 30 else ""
-            parts.append(f"Imported, with notes on {len({n.split(':')[0] for n in noted})} file(s):\n"
+            parts.append(f"Imported, with notes on {len(noted_files)} file(s):\n"
                          + "\n".join(noted[:30]) + more)  # fmt: skip
         if parts:
             self.show_error("\n\n".join(parts), title="Import")
@@ -481,7 +482,8 @@ class MainWindow(QMainWindow):
     def _default_dock_sizes(self) -> None:
         docks = {d.objectName(): d for d in self.findChildren(QDockWidget)}
         self.resizeDocks([docks["videosDock"], docks["classesDock"]], [380, 250], Qt.Orientation.Horizontal)
-        self.resizeDocks([docks["clipsDock"]], [236], Qt.Orientation.Vertical)  # the training panel whole: plots and legend
+        # 236: the training panel whole, its plots and their legend
+        self.resizeDocks([docks["clipsDock"]], [236], Qt.Orientation.Vertical)
 
     # ---- other projects ----------------------------------------------------------------------------------------
 

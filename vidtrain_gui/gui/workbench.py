@@ -252,22 +252,23 @@ class Workbench(QObject):
         hidden the player stays the user's (the item is shown when the tab is)."""
         if self.review.visibleRegion().isEmpty():  # a dock in a tab that is not the current one still "isVisible"
             return
-        w = self.window
-        if w.video is None or w.video.id != video_id:
-            w.show_video(video_id)
-        if self.review.loop_enabled and not self.review.selecting_on_load:
-            w.player.play_range(start, end)
-        else:
-            w.player.seek(start)
+        loop = self.review.loop_enabled and not self.review.selecting_on_load
+        self._show_review_item(video_id, start, end, loop=loop)
 
     def _on_review_shown(self, visible: bool) -> None:
         item = self.review.current_item() if visible else None
         if item is not None:
             p = item.prediction
-            w = self.window
-            if w.video is None or w.video.id != p.video_id:
-                w.show_video(p.video_id)
-            w.player.seek(p.start_frame)
+            self._show_review_item(p.video_id, p.start_frame, p.end_frame, loop=False)
+
+    def _show_review_item(self, video_id: int, start: int, end: int, *, loop: bool) -> None:
+        w = self.window
+        if w.video is None or w.video.id != video_id:
+            w.show_video(video_id)
+        if loop:
+            w.player.play_range(start, end)
+        else:
+            w.player.seek(start)
 
     def _later(self, fn) -> None:
         """``fn()`` at the event loop's next turn, unless the project was closed by then (the window closed)."""
