@@ -19,8 +19,8 @@ def _version(dist: str) -> str | None:
 
 
 def torch_build() -> str:
-    """"CPU-only", "CUDA" or "unknown": the torch wheel that is installed. A CUDA wheel on Linux depends on NVIDIA's
-    runtime packages (a few GB); a "+cpu" local version is PyTorch's CPU index."""
+    """"CPU-only", "CUDA", "default" (not Linux) or "not installed": the torch wheel that is installed. A CUDA
+    wheel on Linux depends on NVIDIA's runtime packages (a few GB); a "+cpu" local version is PyTorch's CPU index."""
     version = _version("torch")
     if version is None:
         return "not installed"
@@ -46,9 +46,4 @@ def versions() -> dict[str, str]:
     }
 
 
-def describe() -> str:
-    """One line, e.g. "VidTrain 0.1.0 · Python 3.11.7 · PySide6 (Qt) 6.12.0 · torch 2.14.1 (CUDA build) · …"."""
-    return " · ".join(f"{name} {value}" for name, value in versions().items())
-
-
-__all__ = ["describe", "torch_build", "versions"]
+__all__ = ["torch_build", "versions"]

@@ -106,7 +106,8 @@ def test_schema_1_database_is_upgraded_with_backup_and_data_intact(tmp_path: Pat
         assert added.pix_fmt == "yuv420p" and added.notes is None
         assert videos[0].notes is None  # schema 5's column, empty on old rows
         noted = add_video(project, path="/v/d.mp4", fingerprint="fp-d", size_bytes=1, fps=25, frame_count=10,
-                          duration_s=0.4, width=8, height=8, codec="h264", notes=["variable frame rate", " "])  # fmt: skip
+                          duration_s=0.4, width=8, height=8, codec="h264",
+                          notes=["variable frame rate", " "])  # fmt: skip
         assert noted.notes == "variable frame rate" and noted.note_list == ["variable frame rate"]
         child = create_run(project, "predict", {}, parent_run_id=run.id, pid=7, pid_started=1.5e9)
         assert child.parent_run_id == run.id and (child.pid, child.pid_started) == (7, 1.5e9)

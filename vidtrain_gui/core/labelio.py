@@ -359,5 +359,6 @@ def export_predictions(project: "Project", run_id: str, level: str = "clip", fmt
 
 __all__ = [
     "COLUMNS", "PREDICTION_LEVELS", "ImportLabels", "ImportSummary", "LabelImportError", "LabelRow", "clip_rows",
-    "csv_escape", "csv_unescape", "dumps", "export_labels", "export_predictions", "import_labels", "prediction_rows", "read_label_file",
+    "csv_escape", "csv_unescape", "dumps", "export_labels", "export_predictions", "import_labels", "prediction_rows",
+    "read_label_file",
 ]  # fmt: skip

@@ -30,10 +30,6 @@ class ErrorReporter(QObject):
     def install(self) -> None:
         self._previous, sys.excepthook = sys.excepthook, self.handle
 
-    def uninstall(self) -> None:
-        if self._previous is not None:
-            sys.excepthook, self._previous = self._previous, None
-
     def handle(self, kind, value, tb) -> None:
         if issubclass(kind, KeyboardInterrupt) and self._previous is not None:
             self._previous(kind, value, tb)

@@ -111,8 +111,9 @@ def _utf8_name(path: Path) -> bool:
 def _import_one(project, path: Path, thumbnails: bool) -> ImportOutcome:
     if not _utf8_name(path):  # the project stores paths as text, and this one cannot be written back as the same
         name = readable_path(path)
-        return ImportOutcome(name, REFUSED, f"{os.path.basename(name)}: the file name is not UTF-8 text, which the project cannot "
-                             "store; rename the file (e.g. without accents) and import it again", reason=BAD_NAME)
+        why = "the file name is not UTF-8 text, which the project cannot store; rename the file (e.g. without " \
+            "accents) and import it again"  # fmt: skip
+        return ImportOutcome(name, REFUSED, f"{os.path.basename(name)}: {why}", reason=BAD_NAME)
     p = str(path)
     if not path.exists():
         return ImportOutcome(p, REFUSED, f"{path}: file not found", reason=E.NOT_FOUND)
