@@ -52,6 +52,7 @@ sys.path.insert(0, str(REPO / "bench"))
 sys.path.insert(0, str(REPO / "tests"))
 
 from benchutil import cpu_name  # noqa: E402
+from diskfill import fill  # noqa: E402
 from videogen import write_pyav  # noqa: E402
 
 from vidtrain_gui.core import classes as CL  # noqa: E402
@@ -251,22 +252,6 @@ def mount_small_disk(folder: Path, size: str) -> bool:
         return False
     return subprocess.run(["mount", "-t", "tmpfs", "-o", f"size={size}", "tmpfs", str(folder)],
                           capture_output=True).returncode == 0  # fmt: skip
-
-
-def fill(folder: Path) -> Path:
-    """A file that takes every free byte of ``folder``'s disk."""
-    filler = folder / "filler.bin"
-    fd = os.open(filler, os.O_WRONLY | os.O_CREAT | os.O_TRUNC)
-    try:
-        chunk = 1 << 20
-        while chunk:
-            try:
-                os.write(fd, b"\0" * chunk)
-            except OSError:
-                chunk //= 2
-    finally:
-        os.close(fd)
-    return filler
 
 
 def disk_full_faults(base: Path, work: Path, videos: list[Path], labels: Path) -> list[Fault]:

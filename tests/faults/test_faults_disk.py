@@ -9,6 +9,7 @@ import sys
 
 import pytest
 
+from diskfill import fill
 from motionproject import import_motion_videos, tag_by_motion
 
 from vidtrain_gui.core import classes as CL
@@ -28,18 +29,6 @@ def small_disk(tmp_path):
         pytest.skip("tmpfs cannot be mounted here")
     yield disk
     subprocess.run(["umount", "-l", str(disk)], capture_output=True)
-
-
-def fill(folder):
-    fd = os.open(folder / "filler.bin", os.O_WRONLY | os.O_CREAT)
-    chunk = 1 << 20
-    while chunk:
-        try:
-            os.write(fd, b"\0" * chunk)
-        except OSError:
-            chunk //= 2
-    os.close(fd)
-    return folder / "filler.bin"
 
 
 def vt(*args):

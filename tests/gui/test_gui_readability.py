@@ -69,15 +69,21 @@ def _highlighted_text(widget) -> QColor:
     return widget.palette().color(QPalette.ColorGroup.Active, QPalette.ColorRole.HighlightedText)
 
 
-# --- 1. class colours on selected rows ---------------------------------------------------------------------------
-
-
-def test_the_clip_tables_class_colours_are_swatches_and_a_selected_row_reads(qtbot, project, history, tagged):
+def _shown_clip_table(qtbot, project, history, tagged) -> ClipTable:
+    """The clip table at the default window's width, showing the tagged project's prediction run."""
     table = ClipTable(project, history)
     qtbot.addWidget(table)
     table.resize(1280, 240)
     table.show()
     table.set_prediction_run(tagged.predict)
+    return table
+
+
+# --- 1. class colours on selected rows ---------------------------------------------------------------------------
+
+
+def test_the_clip_tables_class_colours_are_swatches_and_a_selected_row_reads(qtbot, project, history, tagged):
+    table = _shown_clip_table(qtbot, project, history, tagged)
     assert table.select_clip(tagged.a.id)
     row = table.view.selectionModel().selectedRows()[0].row()
     for title in ("Class", "Predicted"):
@@ -154,11 +160,7 @@ def test_video_names_get_their_width_and_elide_in_the_middle_with_the_path_as_to
 
 
 def test_confidence_sits_next_to_predicted_and_the_users_widths_stay(qtbot, project, history, tagged):
-    table = ClipTable(project, history)
-    qtbot.addWidget(table)
-    table.resize(1280, 240)
-    table.show()
-    table.set_prediction_run(tagged.predict)
+    table = _shown_clip_table(qtbot, project, history, tagged)
     _settle()
     header = table.view.horizontalHeader()
     predicted, confidence = column_index("Predicted"), column_index("Confidence")
