@@ -1,0 +1,64 @@
+"""The ml package's shared pieces (one training loop, one model loader, one set of defaults) changed no numbers: the
+same seed trains the same fast-mode model, bit for bit, as before they were drawn out of ``ml/train.py``."""
+
+from __future__ import annotations
+
+import hashlib
+import io
+import json
+import platform
+
+import pytest
+import torch
+from motionproject import import_motion_videos, tag_by_motion
+
+from vidtrain_gui.core import runs as R
+from vidtrain_gui.jobs.runner import run_job
+from vidtrain_gui.ml.checkpoint import read_checkpoint
+from vidtrain_gui.ml.train import train
+
+CLIP_RANGES = [(s + 1, s + 14) for s in (0, 30, 60)] + [(s + 15, s + 29) for s in (0, 30, 60)]
+# Recorded with the two training loops before the shared loop (commit f65848f), torch 2.14.1 on x86_64 CPU: the sha256
+# of the checkpoint's head weights and of the epoch history, for the GRU and the linear head.
+GOLDEN = {
+    "torch": "2.14.1",
+    "machine": "x86_64",
+    "gru": "889237b55f2f80ca8e90dd652d25c3f11df1ad512e84a08988b32fd443ed2204:"
+    "e7ec8070ef8749af5e116052ded2df5bce23d5eb8a3964473f48862575631f6d",
+    "linear": "f36c458410ebacfb7d7e916cf4312c22d53a73769b76fcb535a757b6c6e8174e:"
+    "be55423c416fe92c249f9988f4946483cf850fcecb8caf7fbce379743d1edadd",
+}
+
+
+def state_digest(state: dict[str, torch.Tensor]) -> str:
+    h = hashlib.sha256()
+    for name in sorted(state):
+        h.update(name.encode())
+        h.update(state[name].detach().cpu().contiguous().numpy().tobytes())
+    return h.hexdigest()
+
+
+@pytest.fixture(scope="module")
+def project(tmp_path_factory):
+    p = import_motion_videos(tmp_path_factory.mktemp("seams"), ("left", "right", "left", "right"), first_length=100)
+    tag_by_motion(p, CLIP_RANGES)
+    yield p
+    p.close()
+
+
+def _fingerprint(project, head: str) -> str:
+    def work(ctx):
+        return train(ctx, head=head, epochs=12, patience=4, device="cpu", seed=3)
+
+    run = run_job(project, "train", {"head": head}, work, stdout=io.StringIO(), install_signals=False)
+    assert run.status == "done", run.error
+    ck = read_checkpoint(R.run_dir(project, run.id) / "best.pt")
+    history = json.dumps(run.metrics["history"], sort_keys=True).encode()
+    return state_digest(ck["state_dict"]) + ":" + hashlib.sha256(history).hexdigest()
+
+
+@pytest.mark.parametrize("head", ["gru", "linear"])
+def test_the_same_seed_trains_the_same_fast_model_as_before_the_shared_loop(project, head):
+    if (torch.__version__.split("+")[0], platform.machine()) != (GOLDEN["torch"], GOLDEN["machine"]):
+        pytest.skip("the recorded bits are those of torch 2.14.1 on x86_64")
+    assert _fingerprint(project, head) == GOLDEN[head]
