@@ -39,7 +39,7 @@ from PySide6.QtWidgets import QApplication  # noqa: E402
 
 from vidtrain_gui.core.project import Project  # noqa: E402
 from vidtrain_gui.gui.player import PlayerWidget  # noqa: E402
-from vidtrain_gui.jobs.ingest import import_paths, load_index  # noqa: E402
+from vidtrain_gui.footage.ingest import import_paths, load_index  # noqa: E402
 from vidtrain_gui.core import videos as V  # noqa: E402
 
 OUT = REPO / "bench" / "out"

@@ -45,7 +45,7 @@ from vidtrain_gui.core import labels as L  # noqa: E402
 from vidtrain_gui.core import runs as R  # noqa: E402
 from vidtrain_gui.core import videos as V  # noqa: E402
 from vidtrain_gui.core.project import Project  # noqa: E402
-from vidtrain_gui.jobs.ingest import import_paths  # noqa: E402
+from vidtrain_gui.footage.ingest import import_paths  # noqa: E402
 from vidtrain_gui.jobs.runner import run_job  # noqa: E402
 from vidtrain_gui.media.reader import VideoReader  # noqa: E402
 from vidtrain_gui.ml import features as F  # noqa: E402

@@ -54,7 +54,7 @@ from vidtrain_gui.core import classes as CL  # noqa: E402
 from vidtrain_gui.core import labels as L  # noqa: E402
 from vidtrain_gui.core import videos as V  # noqa: E402
 from vidtrain_gui.core.project import Project  # noqa: E402
-from vidtrain_gui.jobs.ingest import import_paths, load_index, open_reader  # noqa: E402
+from vidtrain_gui.footage.ingest import import_paths, load_index, open_reader  # noqa: E402
 from vidtrain_gui.jobs.runner import run_job  # noqa: E402
 from vidtrain_gui.ml.backbones import get_backbone  # noqa: E402
 from vidtrain_gui.ml.features import (  # noqa: E402

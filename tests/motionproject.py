@@ -9,7 +9,7 @@ from vidtrain_gui.core import classes as CL
 from vidtrain_gui.core import labels as L
 from vidtrain_gui.core import videos as V
 from vidtrain_gui.core.project import Project
-from vidtrain_gui.jobs.ingest import import_paths
+from vidtrain_gui.footage.ingest import import_paths
 
 
 def import_motion_videos(tmp, motions, *, first_length: int = 100) -> Project:

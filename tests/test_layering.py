@@ -21,7 +21,7 @@ BLOCK = textwrap.dedent(
 
 @pytest.mark.parametrize(
     "module",
-    ["vidtrain_gui.core", "vidtrain_gui.media", "vidtrain_gui.jobs", "vidtrain_gui.jobs.ingest", "vidtrain_gui.cli"],
+    ["vidtrain_gui.core", "vidtrain_gui.media", "vidtrain_gui.jobs", "vidtrain_gui.footage", "vidtrain_gui.cli"],
 )
 def test_lower_layers_import_without_qt_and_torch(module):
     code = BLOCK + f"import {module}\nimport pkgutil, importlib\n"

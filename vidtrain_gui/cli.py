@@ -106,7 +106,7 @@ def _open(args, readonly: bool = False) -> Project:
 
 
 def cmd_import(args) -> int:
-    from vidtrain_gui.jobs.ingest import REFUSED, check_videos, import_paths
+    from vidtrain_gui.footage.ingest import REFUSED, check_videos, import_paths
 
     refused = 0
     with _open(args) as p:
@@ -139,7 +139,7 @@ def cmd_restore(args) -> int:
 
 def cmd_check(args) -> int:
     from vidtrain_gui.jobs.caches import check_caches, describe
-    from vidtrain_gui.jobs.ingest import check_videos
+    from vidtrain_gui.footage.ingest import check_videos
 
     with _open(args) as p:
         rep = check_videos(p, args.search)
@@ -483,7 +483,7 @@ def _ranged(name: str, cast: type) -> Callable[[str], Any]:
 
 def cmd_export(args) -> int:
     from vidtrain_gui.core.labelio import export_labels, export_predictions
-    from vidtrain_gui.jobs.ingest import frame_seconds
+    from vidtrain_gui.footage.ingest import frame_seconds
 
     if args.what == "model":
         return _export_model(args)

@@ -48,7 +48,7 @@ def settle(ms: int = 400) -> None:
 def main() -> int:
     app = QApplication.instance() or QApplication([])
     from vidtrain_gui.gui.mainwindow import MainWindow, open_for_window
-    from vidtrain_gui.jobs.demo import make_demo_project
+    from vidtrain_gui.footage.demo import make_demo_project
 
     tmp = Path(tempfile.mkdtemp(prefix="vidtrain-shots-"))
     root = make_demo_project(tmp / "Demo")

@@ -5,7 +5,7 @@ import shutil
 import pytest
 
 from vidtrain_gui.core.project import Project
-from vidtrain_gui.jobs.demo import make_demo_project
+from vidtrain_gui.footage.demo import make_demo_project
 
 
 @pytest.fixture

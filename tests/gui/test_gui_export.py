@@ -26,7 +26,7 @@ from vidtrain_gui.core import runs as R
 from vidtrain_gui.core import videos as V
 from vidtrain_gui.core.project import Project
 from vidtrain_gui.gui.exportdialog import ExportDialog
-from vidtrain_gui.jobs.ingest import import_paths
+from vidtrain_gui.footage.ingest import import_paths
 
 JOB_TIMEOUT = 180_000  # ms: a cold `vidtrain` process imports torch before it exports
 

@@ -10,7 +10,7 @@ from videogen import write_pyav
 from vidtrain_gui.core import runs as R
 from vidtrain_gui.core.project import Project
 from vidtrain_gui.gui.jobmonitor import JobMonitor
-from vidtrain_gui.jobs.ingest import import_paths
+from vidtrain_gui.footage.ingest import import_paths
 
 TIMEOUT = 120_000
 

@@ -237,7 +237,7 @@ def test_a_digit_without_a_class_says_how_to_get_one(qtbot, tmp_path):
     from vidtrain_gui.core.project import Project
     from videogen import write_pyav
 
-    from vidtrain_gui.jobs.ingest import import_paths
+    from vidtrain_gui.footage.ingest import import_paths
 
     root = tmp_path / "empty"
     with Project.create(root) as p:

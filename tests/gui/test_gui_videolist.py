@@ -19,7 +19,7 @@ from vidtrain_gui.core import videos as V
 from vidtrain_gui.core.project import Project
 from vidtrain_gui.gui.importer import ImportController, ImportSummary, paths_from_mime
 from vidtrain_gui.gui.videolist import CLIPS, DURATION, NAME, STATUS, VideoListWidget, format_duration
-from vidtrain_gui.jobs.ingest import import_paths
+from vidtrain_gui.footage.ingest import import_paths
 
 TIMEOUT_MS = 30_000
 

@@ -242,7 +242,7 @@ def test_start_page_creates_a_project_and_a_moved_file_shows_missing(qtbot, proj
 
     moved = write_pyav(tmp_path / "soon-gone.mp4", 30, size=(160, 120))
     p = Project.open(project_path)
-    from vidtrain_gui.jobs.ingest import import_paths
+    from vidtrain_gui.footage.ingest import import_paths
 
     list(import_paths(p, [moved], thumbnails=False))
     p.close()

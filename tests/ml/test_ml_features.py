@@ -18,7 +18,7 @@ from videogen import read_index, vfr_pts, write_pyav
 
 from vidtrain_gui.core import videos as V
 from vidtrain_gui.core.project import Project
-from vidtrain_gui.jobs.ingest import check_videos, import_paths, open_reader
+from vidtrain_gui.footage.ingest import check_videos, import_paths, open_reader
 from vidtrain_gui.ml import features as F
 from vidtrain_gui.ml.backbones import get_backbone
 from vidtrain_gui.ml.device import DeviceUnavailableError, autocast_context, describe_device, pick_device

@@ -19,7 +19,7 @@ from vidtrain_gui.core import labels as L
 from vidtrain_gui.core import runs as R
 from vidtrain_gui.core import videos as V
 from vidtrain_gui.core.predictions import list_predictions
-from vidtrain_gui.jobs.ingest import open_reader
+from vidtrain_gui.footage.ingest import open_reader
 from vidtrain_gui.jobs.runner import run_job
 from vidtrain_gui.ml.backbones import get_backbone
 from vidtrain_gui.ml.finetune import (

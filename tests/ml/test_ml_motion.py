@@ -9,7 +9,7 @@ from videogen import draw_frame, write_pyav
 
 from vidtrain_gui.core import videos as V
 from vidtrain_gui.core.project import Project
-from vidtrain_gui.jobs.ingest import import_paths, load_index
+from vidtrain_gui.footage.ingest import import_paths, load_index
 from vidtrain_gui.ml.features import extract_features, extract_motion, feature_paths, load_features, sample_frames
 from vidtrain_gui.ml.motion import GAP_S, GRID, MOTION_DIM, MOTION_KEY, describe_motion, partner_frames
 

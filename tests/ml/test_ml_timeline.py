@@ -21,7 +21,7 @@ from vidtrain_gui.core.labelio import export_predictions, import_labels, predict
 from vidtrain_gui.core.predictions import list_predictions
 from vidtrain_gui.core.project import Project
 from vidtrain_gui.core.segments import Postprocess, resegment
-from vidtrain_gui.jobs.ingest import import_paths
+from vidtrain_gui.footage.ingest import import_paths
 from vidtrain_gui.ml.timeline import class_changes, plan_windows, window_rows
 from vidtrain_gui.ml.train import clip_rows
 

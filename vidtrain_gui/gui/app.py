@@ -93,7 +93,7 @@ class StartPage(QWidget):
             return
         self.status.setText("Making the demo project (a few seconds)…")
         from vidtrain_gui.gui.tasks import run_in_background
-        from vidtrain_gui.jobs.demo import make_demo_project
+        from vidtrain_gui.footage.demo import make_demo_project
 
         run_in_background(self, lambda: str(make_demo_project(folder)),
                           done=self.project_chosen.emit,

@@ -9,7 +9,7 @@ This module owns what the user exports and how each item is written; the formats
   bar; Cancel cancels it. It goes in ``<folder>/<subfolder>`` (``model-<run id prefix>`` by default). A folder
   that already holds a bundle is replaced only if the user says so (:meth:`ExportDialog.confirm`); one holding
   anything else is refused before anything starts, as the job would refuse it.
-- **Labels** and **Predictions**: ``core.labelio``'s text, with seconds from ``jobs.ingest.frame_seconds`` (it
+- **Labels** and **Predictions**: ``core.labelio``'s text, with seconds from ``footage.ingest.frame_seconds`` (it
   reads frame indexes from disk), made and written on the thread pool (``gui.tasks.run_in_background``) as
   ``labels.<fmt>`` and ``predictions-<level>.<fmt>``. A file is written beside its target and moved in, so a full
   disk leaves an earlier export as it was; a read-only file there is not replaced.
@@ -54,7 +54,7 @@ from vidtrain_gui.core import runs as R
 from vidtrain_gui.fsutil import DiskFullError, atomic_write
 from vidtrain_gui.gui.jobmonitor import JobMonitor
 from vidtrain_gui.gui.tasks import run_in_background
-from vidtrain_gui.jobs.ingest import frame_seconds
+from vidtrain_gui.footage.ingest import frame_seconds
 
 ITEMS = ("model", "labels", "predictions")  # the keys of finished_all's dict, in the order they are shown
 TITLES = {"model": "Model bundle", "labels": "Labels", "predictions": "Predictions"}

@@ -1,4 +1,4 @@
-"""Importing videos from the window: ``ImportController`` runs ``jobs.ingest.import_paths`` on a worker thread and
+"""Importing videos from the window: ``ImportController`` runs ``footage.ingest.import_paths`` on a worker thread and
 reports back by signal, and ``paths_from_mime`` turns a drag and drop into the paths to import.
 
 Import probes, indexes and thumbnails every file, seconds each on long footage, so it never runs on the GUI thread
@@ -27,7 +27,7 @@ from pathlib import Path
 
 from PySide6.QtCore import QMimeData, QObject, QRunnable, QThreadPool, Signal, Slot
 
-from vidtrain_gui.jobs import ingest
+from vidtrain_gui.footage import ingest
 from vidtrain_gui.media import iter_candidates
 
 

@@ -55,7 +55,7 @@ from vidtrain_gui.gui.player import PlayerWidget
 from vidtrain_gui.gui.timeline import TimelineWidget
 from vidtrain_gui.gui.undo import UndoHistory
 from vidtrain_gui.gui.videolist import VideoListWidget
-from vidtrain_gui.jobs.ingest import load_index
+from vidtrain_gui.footage.ingest import load_index
 
 READ_ONLY_BANNER = "Opened read-only: another VidTrain window is editing this project. Close it to make changes here."
 
@@ -116,7 +116,7 @@ class MainWindow(QMainWindow):
     def _check_files(self) -> None:
         """Mark videos whose file has gone (or come back) since the last session, off the GUI thread."""
         from vidtrain_gui.gui.tasks import run_in_background
-        from vidtrain_gui.jobs.ingest import check_videos
+        from vidtrain_gui.footage.ingest import check_videos
 
         def done(report) -> None:
             if report.missing or report.found:

@@ -187,7 +187,7 @@ class PlayerWidget(QWidget):
         *,
         index: FrameIndex | None = None,
     ) -> bool:
-        """Show frame 0 of ``path``, replacing any open video. Pass ``index`` (``jobs.ingest.load_index``) when at
+        """Show frame 0 of ``path``, replacing any open video. Pass ``index`` (``footage.ingest.load_index``) when at
         hand: without it the FrameServer demuxes the whole file here to build one. Returns False, with the reason
         over the picture, when the file cannot be opened."""
         self.close_video()

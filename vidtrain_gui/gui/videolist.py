@@ -3,7 +3,7 @@ with a name filter, and "Locate..." to relink a video whose file moved.
 
 The model (``VideoListModel``) reads the project in three queries per ``refresh`` (videos, clip counts, classes) and
 keeps plain values, so painting never touches the database. Thumbnails are the JPEGs the import wrote
-(``jobs.ingest.thumb_path``); they are read on a ``QThreadPool`` thread only when a row is first painted, scaled
+(``footage.ingest.thumb_path``); they are read on a ``QThreadPool`` thread only when a row is first painted, scaled
 there, and cached by fingerprint; a grey placeholder shows until then, or when there is none.
 
 Relinking checks the chosen file's content fingerprint itself: ``core.videos.relink_video`` stores any path it is
@@ -67,7 +67,7 @@ from vidtrain_gui.core import videos as V
 from vidtrain_gui.core.errors import VidTrainError
 from vidtrain_gui.fsutil import UnsafePathError
 from vidtrain_gui.gui.importer import paths_from_mime
-from vidtrain_gui.jobs.ingest import CheckReport, check_videos, thumb_path
+from vidtrain_gui.footage.ingest import CheckReport, check_videos, thumb_path
 from vidtrain_gui.media.fingerprint import fingerprint
 
 NAME, DURATION, CLIPS, STATUS = range(4)

@@ -64,7 +64,7 @@ from vidtrain_gui.core import labels as L
 from vidtrain_gui.core import runs as R
 from vidtrain_gui.core import videos as V
 from vidtrain_gui.core.errors import VidTrainError
-from vidtrain_gui.jobs.ingest import open_reader
+from vidtrain_gui.footage.ingest import open_reader
 from vidtrain_gui.media import MediaError
 from vidtrain_gui.ml import motion as MO
 from vidtrain_gui.ml.backbones import Backbone, get_backbone

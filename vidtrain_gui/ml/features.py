@@ -46,7 +46,7 @@ import torch
 
 from vidtrain_gui import fsutil
 from vidtrain_gui.core import videos as V
-from vidtrain_gui.jobs.ingest import load_index, open_reader
+from vidtrain_gui.footage.ingest import load_index, open_reader
 from vidtrain_gui.ml import featurecache as FC
 from vidtrain_gui.ml.backbones import DEFAULT_BACKBONE, Backbone, Preprocess, WeightsArg, get_backbone
 from vidtrain_gui.ml.device import describe_device, pick_device

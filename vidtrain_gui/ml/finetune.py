@@ -59,7 +59,7 @@ from torch import nn
 from torch.utils.data import DataLoader, Dataset
 
 from vidtrain_gui.core import videos as V
-from vidtrain_gui.jobs.ingest import open_reader
+from vidtrain_gui.footage.ingest import open_reader
 from vidtrain_gui.media import FrameIndex, MediaError, VideoReader
 from vidtrain_gui.ml.backbones import DEFAULT_BACKBONE, Backbone, WeightsArg, get_backbone
 from vidtrain_gui.ml.checkpoint import read_checkpoint, write_checkpoint, write_json

@@ -16,7 +16,7 @@ import torch
 from torch import nn
 
 from vidtrain_gui.core import videos as V
-from vidtrain_gui.jobs.ingest import open_reader
+from vidtrain_gui.footage.ingest import open_reader
 from vidtrain_gui.media import MediaError
 from vidtrain_gui.media.reader import sample_indices
 from vidtrain_gui.ml.backbones import get_backbone

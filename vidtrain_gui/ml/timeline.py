@@ -37,7 +37,7 @@ from vidtrain_gui.core import runs as R
 from vidtrain_gui.core import videos as V
 from vidtrain_gui.core.predictions import add_predictions
 from vidtrain_gui.core.segments import Postprocess, resegment
-from vidtrain_gui.jobs.ingest import open_reader
+from vidtrain_gui.footage.ingest import open_reader
 from vidtrain_gui.media import MediaError
 from vidtrain_gui.ml.backbones import get_backbone
 from vidtrain_gui.ml.checkpoint import write_json

@@ -9,7 +9,7 @@ from videogen import read_index, write_cv2, write_pyav
 from vidtrain_gui.core import labels as L
 from vidtrain_gui.core import videos as V
 from vidtrain_gui.core.project import Project
-from vidtrain_gui.jobs.ingest import check_videos, import_paths, index_path, open_reader, thumb_path
+from vidtrain_gui.footage.ingest import check_videos, import_paths, index_path, open_reader, thumb_path
 
 
 def make_folder(tmp_path):

@@ -5,7 +5,7 @@ This module owns making it (:func:`make_demo_project`). Each video is a sequence
 each, in a shuffled order: **ball** (a red ball bouncing), **sweep** (a blue bar sweeping across) and **still** (a
 quiet textured scene with a little sensor noise). The first two videos carry a tagged clip in the middle of every
 scene; the third is left untagged, for predictions to fill. Everything is real: H.264 files written with PyAV,
-imported through :func:`~vidtrain_gui.jobs.ingest.import_paths` (probe, frame index, fingerprint, thumbnails),
+imported through :func:`~vidtrain_gui.footage.ingest.import_paths` (probe, frame index, fingerprint, thumbnails),
 classes and clips added through the core's operations. A few seconds on one core.
 """
 
@@ -22,7 +22,7 @@ from vidtrain_gui.core import classes as CL
 from vidtrain_gui.core import labels as L
 from vidtrain_gui.core import videos as V
 from vidtrain_gui.core.project import Project
-from vidtrain_gui.jobs.ingest import import_paths
+from vidtrain_gui.footage.ingest import import_paths
 
 CLASSES = (("ball", "#e6194b"), ("sweep", "#4363d8"), ("still", "#3cb44b"))
 FPS = 25

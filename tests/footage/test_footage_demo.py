@@ -1,4 +1,4 @@
-"""The demo project (jobs/demo.py): real generated videos of three classes, imported, with tagged clips in the
+"""The demo project (footage/demo.py): real generated videos of three classes, imported, with tagged clips in the
 first two videos and none in the third, each clip inside a scene of its own class."""
 
 from __future__ import annotations
@@ -7,7 +7,7 @@ from vidtrain_gui.core import classes as CL
 from vidtrain_gui.core import labels as L
 from vidtrain_gui.core import videos as V
 from vidtrain_gui.core.project import Project
-from vidtrain_gui.jobs.demo import CLASSES, FPS, SCENE_S, make_demo_project
+from vidtrain_gui.footage.demo import CLASSES, FPS, SCENE_S, make_demo_project
 from vidtrain_gui.media.reader import VideoReader
 
 
