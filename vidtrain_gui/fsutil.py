@@ -7,6 +7,12 @@ it, renames it over the destination with ``os.replace`` (atomic on POSIX and Win
 the rename itself survives power loss. Until the rename the old file is untouched; after a failure the temporary
 is removed. :func:`clean_temporaries` removes the ones a killed process left behind. :func:`inside` is the one
 check that a path built from a project's stored values (fingerprints, run ids) stays in the project folder.
+
+One family, by how the content is made: :func:`atomic_write` (bytes or text in hand), :func:`atomic_save` (a
+callback writing to a binary file object: ``np.save``, ``torch.save``), :func:`atomic_file` (a ``with`` block
+writing to a file object) and :func:`atomic_path` (a writer that only takes a file *name*: ``torch.onnx.export``,
+SQLite's backup API, a video muxer). Each takes ``fsync=False`` for files not worth a disk flush (they are still
+never seen half-written, only possibly lost with the power).
 """
 
 from __future__ import annotations
@@ -18,7 +24,8 @@ import secrets
 import shutil
 import time
 from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from contextlib import contextmanager, suppress
+from glob import escape as glob_escape
 from pathlib import Path
 from typing import IO, Union
 
@@ -86,8 +93,25 @@ def format_bytes(n: int | None) -> str:
 
 
 def temporary_name(path: PathLike) -> Path:
+    """A fresh temporary next to ``path``; :data:`TEMP_PATTERN` matches it (so :func:`clean_temporaries` does),
+    and a folder listing by extension never mistakes it for the real file (it ends in ``.tmp``)."""
     path = Path(path)
     return path.with_name(f".{path.name}.{os.getpid()}-{secrets.token_hex(4)}.tmp")
+
+
+def is_temporary(path: PathLike) -> bool:
+    """True for a name :func:`temporary_name` makes."""
+    return bool(TEMP_PATTERN.match(Path(path).name))
+
+
+def temporaries_of(path: PathLike) -> list[Path]:
+    """The temporaries of writes to ``path`` that exist now: in progress elsewhere, or left by a killed process."""
+    path = Path(path)
+    own = re.compile(rf"^\.{re.escape(path.name)}\.\d+-[0-9a-f]{{8}}\.tmp$")
+    try:
+        return sorted(p for p in path.parent.glob(f".{glob_escape(path.name)}.*.tmp") if own.match(p.name))
+    except OSError:
+        return []
 
 
 def fsync_folder(folder: PathLike) -> None:
@@ -104,9 +128,46 @@ def fsync_folder(folder: PathLike) -> None:
         os.close(fd)
 
 
+def _fsync_file(path: Path) -> None:
+    with open(path, "rb+") as f:  # writable: Windows flushes only a handle opened for writing
+        os.fsync(f.fileno())
+
+
+def _abandon(tmp: Path, path: Path, exc: BaseException) -> None:
+    """After a failed write: remove the temporary, and turn "no space" into :class:`DiskFullError` (the caller
+    re-raises ``exc`` when this returns)."""
+    try:
+        written = tmp.stat().st_size
+    except OSError:
+        written = None
+    with suppress(OSError):  # the write's own error is the one to report
+        tmp.unlink(missing_ok=True)
+    if isinstance(exc, OSError) and is_disk_full(exc) and not isinstance(exc, DiskFullError):
+        raise DiskFullError(path, written) from exc
+
+
 @contextmanager
-def atomic_file(path: PathLike, mode: str = "wb", *, encoding: str | None = None,
-                newline: str | None = None) -> Iterator[IO]:  # fmt: skip
+def atomic_path(path: PathLike, *, fsync: bool = True) -> Iterator[Path]:
+    """``with atomic_path(p) as tmp: writer(tmp)``, for writers that take a file name: ``p`` is replaced by the
+    file the block wrote at ``tmp`` only when the block ends without an error; otherwise ``tmp`` is removed. A
+    full disk raises :class:`DiskFullError`."""
+    path = Path(path)
+    tmp = temporary_name(path)
+    try:
+        yield tmp
+        if fsync:
+            _fsync_file(tmp)
+        os.replace(tmp, path)
+    except BaseException as exc:
+        _abandon(tmp, path, exc)
+        raise
+    if fsync:
+        fsync_folder(path.parent)
+
+
+@contextmanager
+def atomic_file(path: PathLike, mode: str = "wb", *, encoding: str | None = None, newline: str | None = None,
+                fsync: bool = True) -> Iterator[IO]:  # fmt: skip
     """``with atomic_file(p, "w", encoding="utf-8") as f: ...``: ``p`` is replaced only when the block ends
     without an error, and then with everything that was written. A full disk raises :class:`DiskFullError`."""
     path = Path(path)
@@ -115,33 +176,31 @@ def atomic_file(path: PathLike, mode: str = "wb", *, encoding: str | None = None
         with open(tmp, mode, encoding=encoding, newline=newline) as f:
             yield f
             f.flush()
-            os.fsync(f.fileno())
+            if fsync:
+                os.fsync(f.fileno())
         os.replace(tmp, path)
     except BaseException as exc:
-        try:
-            written = tmp.stat().st_size
-        except OSError:
-            written = None
-        tmp.unlink(missing_ok=True)
-        if isinstance(exc, OSError) and is_disk_full(exc) and not isinstance(exc, DiskFullError):
-            raise DiskFullError(path, written) from exc
+        _abandon(tmp, path, exc)
         raise
-    fsync_folder(path.parent)
+    if fsync:
+        fsync_folder(path.parent)
 
 
-def atomic_write(path: PathLike, data: Union[bytes, str], *, encoding: str = "utf-8") -> None:
+def atomic_write(
+    path: PathLike, data: bytes | bytearray | memoryview | str, *, encoding: str = "utf-8", fsync: bool = True
+) -> None:
     """Replace ``path`` with ``data`` (bytes, or text in ``encoding``) atomically and durably."""
     payload = data.encode(encoding) if isinstance(data, str) else data
     try:
-        with atomic_file(path, "wb") as f:
+        with atomic_file(path, "wb", fsync=fsync) as f:
             f.write(payload)
     except DiskFullError as exc:
-        raise DiskFullError(path, len(payload)) from exc.__cause__
+        raise DiskFullError(path, memoryview(payload).nbytes) from exc.__cause__
 
 
-def atomic_save(path: PathLike, write: Callable[[IO[bytes]], None]) -> None:
+def atomic_save(path: PathLike, write: Callable[[IO[bytes]], object], *, fsync: bool = True) -> None:
     """Replace ``path`` with what ``write(f)`` writes to a binary file (``np.save``, ``torch.save``...)."""
-    with atomic_file(path, "wb") as f:
+    with atomic_file(path, "wb", fsync=fsync) as f:
         write(f)
 
 
@@ -167,7 +226,7 @@ def inside(root: PathLike, path: PathLike, *, what: str | None = None) -> Path:
 
 
 def clean_temporaries(folder: PathLike, *, older_than_s: float = 3600.0, recursive: bool = True) -> int:
-    """Remove temporaries of :func:`atomic_file` that a killed process left in ``folder``; returns how many.
+    """Remove temporaries of the atomic writes above that a killed process left in ``folder``; returns how many.
     Only files older than ``older_than_s`` go, so a write in progress in another process is left alone."""
     root = Path(folder)
     if not root.is_dir():
@@ -175,7 +234,7 @@ def clean_temporaries(folder: PathLike, *, older_than_s: float = 3600.0, recursi
     now = time.time()
     removed = 0
     for tmp in root.rglob("*.tmp") if recursive else root.glob("*.tmp"):
-        if not TEMP_PATTERN.match(tmp.name):
+        if not is_temporary(tmp):
             continue
         try:
             if now - tmp.stat().st_mtime >= older_than_s:
@@ -187,6 +246,7 @@ def clean_temporaries(folder: PathLike, *, older_than_s: float = 3600.0, recursi
 
 
 __all__ = [
-    "DiskFullError", "UnsafePathError", "atomic_file", "atomic_save", "atomic_write", "clean_temporaries",
-    "format_bytes", "free_bytes", "fsync_folder", "inside", "is_disk_full", "temporary_name",
+    "DiskFullError", "UnsafePathError", "atomic_file", "atomic_path", "atomic_save", "atomic_write",
+    "clean_temporaries", "format_bytes", "free_bytes", "fsync_folder", "inside", "is_disk_full", "is_temporary",
+    "temporaries_of", "temporary_name",
 ]  # fmt: skip

@@ -17,12 +17,13 @@ file and reads would fail later with raw SQL. Hence:
 
 from __future__ import annotations
 
-import contextlib
 import datetime as _dt
 import os
 import sqlite3
 from pathlib import Path
 from typing import Optional
+
+from vidtrain_gui.fsutil import atomic_path
 
 BACKUP_DIR = "backups"
 KEEP = 3
@@ -69,12 +70,28 @@ def describe(backup: Path) -> str:
     return f"{BACKUP_DIR}/{backup.name} (made {when})"
 
 
+def copy_database(source: Path, dest: Path) -> None:
+    """Write a consistent snapshot of the database at ``source`` (what still sits in its WAL included: SQLite's
+    online backup API, not a file copy) to ``dest``, through :func:`~vidtrain_gui.fsutil.atomic_path`: a failed
+    copy leaves whatever ``dest`` was and no temporary behind."""
+    # Read-only: a writing connection that closes last would checkpoint and delete the -wal and -shm files, which
+    # the project's own next connection would then have to make again (and cannot, on a disk that has filled up).
+    src = sqlite3.connect(Path(source).absolute().as_uri() + "?mode=ro", uri=True)
+    try:
+        with atomic_path(dest) as tmp:
+            dst = sqlite3.connect(str(tmp))
+            try:
+                src.backup(dst)
+            finally:
+                dst.close()
+    finally:
+        src.close()
+
+
 def maybe_backup(db_path: Path, *, now: Optional[_dt.datetime] = None) -> Optional[Path]:
     """Copy the (checked, sound) database at ``db_path`` into ``backups/`` when the newest copy is older than
     :data:`EVERY_S`; keep the newest :data:`KEEP`. Returns the new copy, or None (none due, or the copy failed:
     a full disk or a read-only folder must not stop the project from opening)."""
-    from vidtrain_gui.core.migrations import backup_database
-
     root = db_path.parent
     now = now or _dt.datetime.now(_dt.timezone.utc)
     existing = list_backups(root)
@@ -83,11 +100,8 @@ def maybe_backup(db_path: Path, *, now: Optional[_dt.datetime] = None) -> Option
     dest = backup_dir(root) / f"{_PREFIX}{now.strftime(_STAMP)}{_SUFFIX}"
     try:
         dest.parent.mkdir(exist_ok=True)
-        backup_database(db_path, dest)
+        copy_database(db_path, dest)  # leaves neither ``dest`` nor a temporary when it fails
     except (OSError, sqlite3.Error):
-        for leftover in (dest, dest.with_name(dest.name + ".tmp")):
-            with contextlib.suppress(OSError):
-                leftover.unlink(missing_ok=True)
         return None
     for old in list_backups(root)[KEEP:]:
         old.unlink(missing_ok=True)
@@ -112,8 +126,6 @@ def restore_backup(db_path: Path, backup: Optional[Path] = None) -> tuple[Path, 
     The caller makes sure no other process has the project open (the writer lock).
 
     Raises ValueError with a one-line reason when there is no sound copy to restore."""
-    from vidtrain_gui.core.migrations import backup_database
-
     candidates = [backup] if backup is not None else list_backups(db_path.parent)
     if not candidates:
         raise ValueError(f"{db_path.parent} has no known-good copy in {BACKUP_DIR}/ to restore")
@@ -133,7 +145,7 @@ def restore_backup(db_path: Path, backup: Optional[Path] = None) -> tuple[Path, 
         side = db_path.with_name(db_path.name + suffix)
         if side.exists():
             os.replace(side, kept.with_name(kept.name + suffix))
-    backup_database(Path(candidate), db_path)
+    copy_database(Path(candidate), db_path)
     conn = sqlite3.connect(str(db_path), isolation_level=None)
     try:
         conn.execute("PRAGMA journal_mode = WAL")

@@ -15,10 +15,8 @@ that upgrades a database built with the previous migrations.
 
 from __future__ import annotations
 
-import os
 import sqlite3
 from dataclasses import dataclass
-from pathlib import Path
 
 from vidtrain_gui.core.errors import MigrationError, SchemaTooNewError
 
@@ -218,24 +216,3 @@ def migrate(conn: sqlite3.Connection, target: int = LATEST) -> list[int]:
     return applied
 
 
-def backup_database(source: Path, dest: Path) -> None:
-    """Copy the database at ``source`` to ``dest`` with the SQLite online backup API.
-
-    Unlike a file copy this includes what still sits in the WAL and takes a consistent snapshot. The copy is
-    written next to ``dest`` first and renamed into place, so a failed backup never leaves a half-written file
-    under the final name.
-    """
-    tmp = dest.with_name(dest.name + ".tmp")
-    tmp.unlink(missing_ok=True)
-    # Read-only: a writing connection that closes last would checkpoint and delete the -wal and -shm files, which
-    # the project's own next connection would then have to make again (and cannot, on a disk that has filled up).
-    src = sqlite3.connect(source.absolute().as_uri() + "?mode=ro", uri=True)
-    try:
-        dst = sqlite3.connect(str(tmp))
-        try:
-            src.backup(dst)
-        finally:
-            dst.close()
-    finally:
-        src.close()
-    os.replace(tmp, dest)

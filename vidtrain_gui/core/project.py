@@ -448,7 +448,7 @@ def _unflock(handle: IO[bytes]) -> None:
 def _upgrade(db_path: Path, version: int) -> None:
     """Back the database up as ``project.vidtrain.bak-v<version>``, then migrate it to the latest schema."""
     backup = db_path.with_name(f"{db_path.name}.bak-v{version}")
-    migrations.backup_database(db_path, backup)
+    backups.copy_database(db_path, backup)
     conn = sqlite3.connect(str(db_path), isolation_level=None)
     try:
         conn.execute("PRAGMA journal_mode = WAL")  # databases written by hand or by old tools may not be in WAL

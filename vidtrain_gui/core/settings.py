@@ -21,10 +21,11 @@ import json
 import logging
 import math
 import os
-import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Optional, Union
+
+from vidtrain_gui.fsutil import atomic_write
 
 log = logging.getLogger(__name__)
 
@@ -204,17 +205,5 @@ def save_settings(settings: Settings, path: Optional[PathLike] = None) -> Path:
     path = Path(default_settings_path() if path is None else path)
     path.parent.mkdir(parents=True, exist_ok=True)
     text = json.dumps(settings_to_dict(settings), indent=2, ensure_ascii=False) + "\n"
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8") as f:
-            f.write(text)
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        try:
-            os.unlink(tmp)
-        except OSError:
-            pass
-        raise
+    atomic_write(path, text)
     return path

@@ -23,6 +23,7 @@ from vidtrain_gui.core import labels as L
 from vidtrain_gui.core import videos as V
 from vidtrain_gui.core.project import Project
 from vidtrain_gui.footage.ingest import import_paths
+from vidtrain_gui.fsutil import atomic_path
 
 CLASSES = (("ball", "#e6194b"), ("sweep", "#4363d8"), ("still", "#3cb44b"))
 FPS = 25
@@ -58,8 +59,8 @@ def _write_video(path: Path, scenes: list[str], seed: int) -> None:
     base = np.stack([70 + 50 * shade + 4 * seed, 78 + 46 * shade, 92 + 20 * shade], axis=2)
     base[(yy > h * 0.6) & (((xx + 7 * seed) % 40 < 2) | (yy % 24 < 2))] *= 0.8
     base = base.clip(0, 255).astype(np.uint8)
-    tmp = path.with_name(path.stem + ".part.mp4")
-    with av.open(str(tmp), "w") as out:
+    # The temporary's name ends in .tmp: the container is named, not guessed from it.
+    with atomic_path(path, fsync=False) as tmp, av.open(str(tmp), "w", format="mp4") as out:
         stream = out.add_stream("libx264", rate=FPS)
         stream.width, stream.height, stream.pix_fmt = w, h, "yuv420p"
         stream.options = {"preset": "veryfast", "crf": "23", "g": "50"}
@@ -70,7 +71,6 @@ def _write_video(path: Path, scenes: list[str], seed: int) -> None:
                     out.mux(packet)
         for packet in stream.encode(None):
             out.mux(packet)
-    tmp.replace(path)
 
 
 def make_demo_project(folder: str | Path, *, videos: int = 3,

@@ -40,7 +40,7 @@ from typing import Any, TextIO
 import psutil
 
 from vidtrain_gui.core import runs as R
-from vidtrain_gui.fsutil import UnsafePathError
+from vidtrain_gui.fsutil import UnsafePathError, atomic_write
 
 EVENTS_FILE = "events.jsonl"
 STOP_FILE = "STOP"
@@ -61,6 +61,7 @@ class JobContext:
         self.run_id = run_id
         self.run_dir = R.run_dir(project, run_id)
         self._stdout = stdout if stdout is not None else sys.stdout
+        self._sink = getattr(self._stdout, "event", None)  # see run_job's ``stdout``
         self._events = open(self.run_dir / EVENTS_FILE, "a", encoding="utf-8")
         self._t0 = time.monotonic()
         self._stop = False
@@ -73,8 +74,11 @@ class JobContext:
         self._events.write(line + "\n")
         self._events.flush()  # a reattaching window must see every line that was printed
         try:
-            self._stdout.write(line + "\n")
-            self._stdout.flush()
+            if self._sink is not None:  # a reader of events as they are (the CLI's lines for a person)
+                self._sink(event)
+            else:
+                self._stdout.write(line + "\n")
+                self._stdout.flush()
         except (BrokenPipeError, ValueError):
             pass  # the window that started us closed its end: the events file still has everything
 
@@ -116,6 +120,8 @@ def run_job(
 ) -> R.RunInfo:
     """Create a run, run ``work(ctx)`` as it, and record how it ended. Returns the final RunInfo.
 
+    ``stdout`` gets each event as a JSON line (default: ``sys.stdout``), or, when it has an ``event(dict)`` method,
+    the event itself (the CLI's lines for a person, without parsing back what was just written).
     ``work`` returns the run's metrics (or None). An exception fails the run with its message; the exception is
     not re-raised (the run records it), so callers check the returned status. ``parent_run_id`` and ``classes``
     are recorded with the run (a prediction run: the training run it uses, and that run's classes)."""
@@ -250,9 +256,9 @@ def run_distributed_job(
     except Exception as exc:  # noqa: BLE001 - reported to rank 0 through the run folder, and by the caller
         message = f"process {dist.rank}: {str(exc) or type(exc).__name__}"
         try:
-            (ctx.run_dir / RANK_ERROR_FILE.format(rank=dist.rank)).write_text(
-                json.dumps({"rank": dist.rank, "message": message}), encoding="utf-8"
-            )
+            # Whole or absent: rank 0 may read it while this rank is still writing.
+            atomic_write(ctx.run_dir / RANK_ERROR_FILE.format(rank=dist.rank),
+                         json.dumps({"rank": dist.rank, "message": message}))  # fmt: skip
         except OSError:
             pass  # another machine than rank 0's: its exit code and stderr still tell torchrun
         return message

@@ -27,7 +27,7 @@ from pathlib import Path
 
 import numpy as np
 
-from vidtrain_gui.fsutil import UnsafePathError, atomic_save, atomic_write, inside
+from vidtrain_gui.fsutil import UnsafePathError, atomic_save, atomic_write, inside, temporaries_of
 from vidtrain_gui.media.fingerprint import checked_fingerprint
 
 FORMAT_VERSION = 2  # 2: frames scaled in the decoder (area), engine-agnostic
@@ -173,14 +173,13 @@ def remove_stale_temps(folder: Path, stem: str, older_than_s: float = STALE_TEMP
     ``<name>.<pid>-<hex>.tmp`` of earlier versions. Young ones may be another job's write in progress: kept."""
     now, removed = time.time(), 0
     for name in (f"{stem}.npy", f"{stem}.json"):
-        for pattern in (f".{name}.*.tmp", f"{name}.*.tmp"):
-            for p in folder.glob(pattern):
-                try:
-                    if now - p.stat().st_mtime > older_than_s:
-                        p.unlink()
-                        removed += 1
-                except OSError:
-                    pass  # already gone
+        for p in [*temporaries_of(folder / name), *folder.glob(f"{name}.*.tmp")]:
+            try:
+                if now - p.stat().st_mtime > older_than_s:
+                    p.unlink()
+                    removed += 1
+            except OSError:
+                pass  # already gone
     return removed
 
 

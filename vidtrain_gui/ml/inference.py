@@ -110,8 +110,9 @@ def _export(model: nn.Module, spec: Backbone, path: Path) -> None:
     example = torch.randn(2, 3, h, w)
     path.parent.mkdir(parents=True, exist_ok=True)
     fsutil.clean_temporaries(path.parent)  # exports a killed process left (an hour old: not one in progress)
-    tmp = fsutil.temporary_name(path)  # unique per process and call; the exporter writes to a file name
-    try:
+    # The exporter takes a file name: a unique one per process and call, since every job on the machine shares the
+    # engine cache; fsynced before its rename, so a crash never leaves a short engine file.
+    with fsutil.atomic_path(path) as tmp:
         # The exporter prints progress and warnings: a job's stdout carries only JSON events.
         quiet = contextlib.ExitStack()
         quiet.enter_context(contextlib.redirect_stdout(io.StringIO()))
@@ -124,12 +125,6 @@ def _export(model: nn.Module, spec: Backbone, path: Path) -> None:
                 input_names=["x"], output_names=["features"],
                 dynamic_shapes={"x": {0: torch.export.Dim("batch", min=1, max=4096)}},
             )  # fmt: skip
-        with open(tmp, "rb+") as f:
-            os.fsync(f.fileno())  # on disk before the rename, so a crash never leaves a short engine file
-        os.replace(tmp, path)
-        fsutil.fsync_folder(path.parent)
-    finally:
-        tmp.unlink(missing_ok=True)
 
 
 def _ort_session(ort, path: Path):

@@ -1,161 +1,305 @@
-"""Class probabilities for tagged or untagged clips from a trained run's checkpoint.
+"""The predict job: a trained run's answers along every video's timeline and for every clip.
 
-This module owns reading a fast-mode checkpoint back (:func:`load_head_checkpoint`, weights only: no pickled code
-runs) and scoring clips with it from the feature cache (:func:`clip_probabilities`), the same way training built
-its samples (``train.build_samples``), so a clip scored here sees exactly the rows it was trained on. The two
-scoring passes live here and serve clips and the predict job's windows alike: :func:`score_rows` (a fast-mode head
-over gathered feature rows) and :func:`score_decoded` (a fine-tuned model over frames decoded in one forward pass).
+This module owns turning a finished training run into a prediction run (``vidtrain predict``):
+
+- **Windows.** Every video is cut into windows of the run's clip length (``config["clip_length_s"]``, the median
+  training clip) every ``stride_s`` seconds (half a clip by default; the last window ends at the last frame). A
+  fast-mode run scores a window exactly as it scores a clip: the same ``frames`` rows of the cached features
+  (``train.clip_rows``, vectorised here as :func:`window_rows`), so an hour of video is one gather and a few
+  batched head passes. A fine-tune run decodes the frames of its windows in one forward pass per video
+  (``VideoReader.frames_at``), holding only the frames of windows not yet scored.
+- **Clips.** Every clip of the scored videos gets a prediction with its **origin**: clips the run trained on are
+  scored out-of-fold (``ml/oof.py``) in fast mode, so the numbers shown are honest; fine-tune runs are not
+  cross-fitted (a fine-tune per fold is too slow), and their training clips say ``in-training``; validation clips
+  are ``held-out``; anything else (untagged, tagged since) is ``new``.
+- **Segments** come from the stored windows (``core/segments.py``), with settings kept in the run's config that
+  can be changed later without running the model (``vidtrain segments``).
+
+A prediction run records the training run as its parent and that run's class list as its own, so predictions keep
+meaning what they meant when the model was trained even if classes are renamed, deleted or added since; the job
+says so when the lists differ. A training run that failed, was cancelled or is still running cannot be used.
 """
 
 from __future__ import annotations
 
+import json
+import math
+import time
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 import torch
-from torch import nn
 
+from vidtrain_gui.core import classes as CL
+from vidtrain_gui.core import labels as L
+from vidtrain_gui.core import runs as R
 from vidtrain_gui.core import videos as V
+from vidtrain_gui.core.predictions import add_predictions
+from vidtrain_gui.core.segments import Postprocess, resegment
 from vidtrain_gui.footage.ingest import open_reader
 from vidtrain_gui.media import MediaError
-from vidtrain_gui.media.reader import sample_indices
 from vidtrain_gui.ml.backbones import get_backbone
-from vidtrain_gui.ml.checkpoint import CheckpointError, read_checkpoint
+from vidtrain_gui.ml.checkpoint import write_json
+from vidtrain_gui.ml.device import describe_device, pick_device
 from vidtrain_gui.ml.features import extract_features
-from vidtrain_gui.ml.finetune import clip_logits, decode_size, load_finetuned
-from vidtrain_gui.ml.heads import make_head
-from vidtrain_gui.ml.train import video_rows, window_rows
+from vidtrain_gui.ml.finetune import decode_size, load_finetuned
+from vidtrain_gui.ml.oof import DEFAULT_FOLDS, out_of_fold
+from vidtrain_gui.ml.predict import load_head_checkpoint, score_decoded, score_rows
+from vidtrain_gui.ml.train import classification_metrics, video_rows, window_rows
+
+WRITE_ROWS, WRITE_SECONDS = 50_000, 2.0  # window predictions are stored in batches of this many, or this often
 
 
-def load_head_checkpoint(path: str | Path) -> tuple[nn.Module, dict]:
-    """The head of a fast-mode ``best.pt`` in eval mode, and the checkpoint dict (config, class_names...)."""
-    path = Path(path)
-    ck = read_checkpoint(path)
+class PredictError(RuntimeError):
+    """Prediction cannot go on; the message says why and what to do."""
+
+
+# ---- which classes ---------------------------------------------------------------------------------------------------
+
+
+def class_changes(trained: list[str], current: list[str]) -> str | None:
+    """A sentence on how the project's classes differ from the run's, or None when they are the same."""
+    if list(trained) == list(current):
+        return None
+    gone = [n for n in trained if n not in current]
+    new = [n for n in current if n not in trained]
+    parts = []
+    if gone:
+        parts.append(f"{', '.join(map(repr, gone))} no longer in the project (renamed or deleted)")
+    if new:
+        parts.append(f"{', '.join(map(repr, new))} added since")
+    if not parts:
+        parts.append("the classes were reordered")
+    return (f"the run was trained on {len(trained)} classes ({', '.join(trained)}); "
+            f"{'; '.join(parts)}: predictions use the run's own classes")  # fmt: skip
+
+
+# ---- windows ---------------------------------------------------------------------------------------------------------
+
+
+def plan_windows(frame_count: int, fps: float, length_s: float, stride_s: float) -> tuple[np.ndarray, np.ndarray]:
+    """Window starts and (half-open) ends, in frames: ``length_s`` long every ``stride_s``, the last one ending at
+    the last frame; a video shorter than a window is one window."""
+    if frame_count <= 0:
+        return np.zeros(0, np.int64), np.zeros(0, np.int64)
+    length = max(1, round(length_s * fps))
+    stride = max(1, round(stride_s * fps))
+    if frame_count <= length:
+        return np.array([0]), np.array([frame_count])
+    starts = np.arange(0, frame_count - length + 1, stride, dtype=np.int64)
+    if starts[-1] + length < frame_count:
+        starts = np.append(starts, frame_count - length)
+    return starts, starts + length
+
+
+# ---- the job ---------------------------------------------------------------------------------------------------------
+
+
+@dataclass
+class _Model:
+    mode: str
+    config: dict
+    checkpoint: dict
+    head: torch.nn.Module | None = None  # fast
+    net: object = None  # fine-tune: FinetuneModel
+
+
+def _load(project, run: R.RunInfo, device: torch.device) -> _Model:
+    path = R.run_dir(project, run.id) / "best.pt"
+    mode = (run.metrics or {}).get("mode") or (run.config or {}).get("mode") or "fast"
+    if mode == "finetune":
+        net, ck = load_finetuned(path, device)
+        return _Model("finetune", ck["config"], ck, net=net)
+    head, ck = load_head_checkpoint(path)
+    return _Model("fast", ck["config"], ck, head=head.to(device))
+
+
+def _read_metrics(project, run_id: str) -> dict:
+    path = R.run_dir(project, run_id) / "metrics.json"
     try:
-        cfg = ck["config"]
-        head = make_head(cfg["head"], cfg["feature_dim"], cfg["num_classes"], cfg["frames"], **cfg["head_kwargs"])
-        head.load_state_dict(ck["state_dict"])
-    except Exception as exc:  # noqa: BLE001 - anything else means the file is not a checkpoint we wrote
-        raise CheckpointError(f"{path} is not a VidTrain fast-mode checkpoint (or it is damaged); train the run "
-                              "again") from exc  # fmt: skip
-    if cfg.get("mode", "fast") != "fast":
-        raise CheckpointError(f"{path.name} is a {cfg.get('mode')} checkpoint, not a fast-mode one")
-    return head.eval(), ck
+        return json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return {}
 
 
-def clip_probabilities(project, checkpoint: str | Path, clips, *, device: str = "cpu", batch_size: int = 256):
-    """Softmax probabilities ``[len(clips), num_classes]`` (float32) for ``clips`` (ClipInfo-like objects with
-    ``video_id``, ``start_frame``, ``end_frame``), in the checkpoint's class order. Features missing from the cache
-    are computed first; a clip whose video has none (missing file) gets a row of NaN."""
-    head, ck = load_head_checkpoint(checkpoint)
-    cfg = ck["config"]
-    frames, rate = int(cfg["frames"]), float(cfg["sample_fps"])
-    videos = {v.id: v for v in V.list_videos(project)}
-    wanted = sorted({c.video_id for c in clips})
-    motion = bool(cfg.get("motion", False))
-    extract_features(project, backbone=cfg["backbone"], weights=cfg["weights"], sample_fps=rate, video_ids=wanted,
-                     motion=motion)  # fmt: skip
-    loaded = {vid: video_rows(project, videos[vid], ck["feature_key"], rate, motion) for vid in wanted if vid in videos}
-    out = np.full((len(clips), int(cfg["num_classes"])), np.nan, dtype=np.float32)
-    head = head.to(device)
-    for vid, rows in _by_video(clips).items():
-        entry = loaded.get(vid)
-        if entry is None:
+def _probs_rows(video_id: int, spans, probs: np.ndarray, kind: str, **extra) -> list[dict]:
+    rows = []
+    for k, ((s, e), p) in enumerate(zip(spans, probs)):
+        if not np.all(np.isfinite(p)):
             continue
-        feats, frame_idx = entry
-        spans = np.array([[clips[k].start_frame, clips[k].end_frame] for k in rows])
-        out[rows] = score_rows(head, feats, window_rows(frame_idx, spans[:, 0], spans[:, 1], frames),
-                               torch.device(device), batch_size)  # fmt: skip
-    return out
+        rows.append({"video_id": video_id, "kind": kind, "start_frame": int(s), "end_frame": int(e),
+                     "class_index": int(np.argmax(p)), "confidence": float(np.max(p)),
+                     "probs": p.astype("<f4").tobytes(), **{key: v[k] for key, v in extra.items()}})  # fmt: skip
+    return rows
 
 
-def _by_video(clips) -> dict[int, list[int]]:
-    by_video: dict[int, list[int]] = {}
-    for k, clip in enumerate(clips):
-        by_video.setdefault(clip.video_id, []).append(k)
-    return by_video
+def predict(ctx, *, run_id: str | None = None, stride_s: float | None = None, video_ids=None,
+            device: str = "auto", postprocess: Postprocess | dict | None = None, folds: int = DEFAULT_FOLDS,
+            batch_size: int = 2048) -> dict:  # fmt: skip
+    """Score every video (or ``video_ids``) and every clip of them with training run ``run_id`` (default: the
+    latest usable), as prediction job ``ctx``; returns the metrics. See the module docstring."""
+    started = time.monotonic()
+    project = ctx.project
+    run = R.resolve_train_run(project, run_id)
+    dev = pick_device(device)
+    ctx.emit({"type": "device", "name": describe_device(dev)})  # what the window shows
+    model = _load(project, run, dev)
+    cfg = model.config
+    trained_classes = list(run.classes or model.checkpoint["class_names"])
+    if R.get_run(project, ctx.run_id).classes != trained_classes:
+        R.update_run(project, ctx.run_id, classes=trained_classes, parent_run_id=run.id)
+    change = class_changes(trained_classes, [c.name for c in CL.list_classes(project)])
+    if change:
+        ctx.log(change, "warning")
+    frames = int(cfg["frames"])
+    length_s = float(cfg.get("clip_length_s") or frames / float(cfg.get("sample_fps", 8.0)))
+    stride_s = float(stride_s) if stride_s else length_s / 2.0
+    if not (math.isfinite(stride_s) and stride_s > 0):
+        raise PredictError(f"the stride must be a positive number of seconds, got {stride_s!r}")
+    # Settings not given: smoothing over 3 windows, segments at least a clip long, no thresholds.
+    post = postprocess if isinstance(postprocess, Postprocess) else Postprocess(
+        **{"min_segment_s": round(length_s, 3), **(postprocess or {})})
+    post.threshold_list(trained_classes)  # unknown class names fail before any work
 
+    wanted = None if video_ids is None else {int(v) for v in video_ids}
+    videos = [v for v in V.list_videos(project) if wanted is None or v.id in wanted]
+    usable = [v for v in videos if v.status == "ok" and Path(v.path).is_file()]
+    for v in videos:
+        if v not in usable:
+            ctx.log(f"{v.name}: the file is {'missing' if v.status != 'unreadable' else 'unreadable'}; not predicted",
+                    "warning")  # fmt: skip
+    ctx.log(f"predicting with run {run.id} ({model.mode} mode, {cfg['head']}) on {len(usable)} video(s), "
+            f"windows of {length_s:.2f} s every {stride_s:.2f} s, on {describe_device(dev)}")  # fmt: skip
 
-def finetuned_probabilities(project, checkpoint: str | Path, clips, *, device: str = "cpu", batch_size: int = 8):
-    """As :func:`clip_probabilities`, for a fine-tune checkpoint: each clip's frames are decoded (at the size
-    training decoded them) and go through the fine-tuned backbone and head."""
-    try:
-        model, ck = load_finetuned(checkpoint, device)
-    except FileNotFoundError:
-        raise CheckpointError(f"there is no checkpoint at {checkpoint}") from None
-    cfg = ck["config"]
-    spec = get_backbone(cfg["backbone"])
-    videos = {v.id: v for v in V.list_videos(project)}
-    out = np.full((len(clips), int(cfg["num_classes"])), np.nan, dtype=np.float32)
-    for vid, rows in _by_video(clips).items():
-        video = videos.get(vid)
-        if video is None or not Path(video.path).exists():
-            continue
-        spans = np.array([[clips[k].start_frame, clips[k].end_frame] for k in rows])
-        with open_reader(project, video) as reader:
-            probs = score_decoded(model, reader, spans, int(cfg["frames"]), decode_size(spec, *reader.size),
-                                  batch_size=batch_size)  # fmt: skip
-        if probs.shape[1]:
-            out[rows] = probs
-    return out
+    rows_of: dict[int, tuple[np.ndarray, np.ndarray] | None] = {}
+    if model.mode == "fast":
+        rate, motion = float(cfg["sample_fps"]), bool(cfg.get("motion", False))
+        report = extract_features(project, backbone=cfg["backbone"], weights=cfg["weights"], sample_fps=rate,
+                                  device=device, video_ids=[v.id for v in usable], motion=motion, emit=ctx.emit,
+                                  should_stop=ctx.should_stop)  # fmt: skip
+        if report.stopped:
+            ctx.log("stopped while computing features; nothing was predicted", "warning")
+            return {"train_run": run.id, "stopped_before_predicting": True}
+        for v in usable:
+            rows_of[v.id] = video_rows(project, v, model.checkpoint["feature_key"], rate, motion)
 
-
-def score_rows(head: torch.nn.Module, feats: np.ndarray, rows: np.ndarray, device: torch.device,
-               batch_size: int = 2048) -> np.ndarray:  # fmt: skip
-    """Softmax probabilities ``[N, C]`` of a fast-mode head on ``feats[rows]`` (``rows`` ``[N, T]``)."""
-    out = []
-    with torch.inference_mode():
-        for i in range(0, len(rows), batch_size):
-            x = torch.from_numpy(np.ascontiguousarray(feats[rows[i : i + batch_size]])).to(device)
-            out.append(torch.softmax(head(x), dim=1).float().cpu().numpy())
-    return np.concatenate(out) if out else np.zeros((0, 0), np.float32)
-
-
-def score_decoded(model, reader, spans: np.ndarray, frames: int, size, batch_size: int = 8,
-                  should_stop=lambda: False) -> np.ndarray:  # fmt: skip
-    """Softmax probabilities ``[N, C]`` of a fine-tuned model on windows or clips ``spans`` (``[N, 2]`` frame
-    ranges, sorted by start), ``frames`` frames each as ``VideoReader.sample`` picks them, decoded in one forward
-    pass; only the frames of windows not yet scored are held. Rows the video could not give stay NaN."""
-    if len(spans) == 0:
-        return np.zeros((0, 0), np.float32)
-    idx = np.stack([sample_indices(int(s), int(e), frames) for s, e in spans])
-    order = np.argsort(idx.max(axis=1), kind="stable")  # a window is complete once its last frame is decoded
-    last, first = idx.max(axis=1), idx.min(axis=1)
-    # The lowest frame any window from the k-th (in completion order) on still needs.
-    still_needed = np.minimum.accumulate(first[order][::-1])[::-1]
-    probs: np.ndarray | None = None
-    held: dict[int, np.ndarray] = {}
-    batch: list[int] = []
-    k = 0
-
-    def flush() -> None:
-        nonlocal probs
-        x = np.stack([np.stack([held[int(j)] for j in idx[w]]) for w in batch])
-        p = torch.softmax(clip_logits(model, x), dim=1).numpy()
+    # Windows, video by video, stored every few seconds (a stopped job keeps the videos it finished; one
+    # transaction per short video would cost more than scoring it).
+    n_windows, predicted, model_s = 0, [], 0.0
+    pending: list[dict] = []
+    last_write = time.monotonic()
+    for done, v in enumerate(usable):
+        if pending and (len(pending) >= WRITE_ROWS or time.monotonic() - last_write > WRITE_SECONDS):
+            n_windows += add_predictions(project, ctx.run_id, pending)
+            pending, last_write = [], time.monotonic()
+        if ctx.should_stop():
+            ctx.log(f"stopped after {done} of {len(usable)} videos", "warning")
+            break
+        starts, ends = plan_windows(v.frame_count, v.fps, length_s, stride_s)
+        spans = np.stack([starts, ends], axis=1)
+        t0 = time.monotonic()
+        probs = _score(project, model, v, spans, rows_of, dev, batch_size, ctx)
+        model_s += time.monotonic() - t0
         if probs is None:
-            probs = np.full((len(spans), p.shape[1]), np.nan, dtype=np.float32)
-        probs[batch] = p
-        batch.clear()
+            ctx.log(f"{v.name}: no features or frames could be read; not predicted", "warning")
+            continue
+        pending += _probs_rows(v.id, spans, probs, "window")
+        predicted.append(v.id)
+        ctx.progress("predict", done + 1, len(usable))
+    n_windows += add_predictions(project, ctx.run_id, pending)
 
+    clip_report = _predict_clips(ctx, model, run, predicted, rows_of, dev, folds)
+    n_segments = resegment(project, ctx.run_id, post) if predicted else 0
+    metrics = {
+        "train_run": run.id, "mode": model.mode, "videos": len(predicted), "windows": n_windows,
+        "segments": n_segments, "clip_length_s": length_s, "stride_s": stride_s,
+        "windows_per_s": round(n_windows / model_s, 1) if model_s > 0 else None, "class_change": change,
+        **clip_report, "seconds": round(time.monotonic() - started, 3),
+    }  # fmt: skip
+    write_json(Path(ctx.run_dir) / "metrics.json", metrics)
+    return metrics
+
+
+def _score(project, model: _Model, video, spans: np.ndarray, rows_of, dev, batch_size: int, ctx) -> np.ndarray | None:
+    if model.mode == "fast":
+        loaded = rows_of.get(video.id)
+        if loaded is None:
+            return None
+        feats, frame_idx = loaded
+        return score_rows(model.head, feats, window_rows(frame_idx, spans[:, 0], spans[:, 1],
+                                                         int(model.config["frames"])), dev, batch_size)  # fmt: skip
+    spec = get_backbone(model.config["backbone"])
     try:
-        for i, arr in reader.frames_at(np.unique(idx).tolist(), size):
-            held[i] = arr
-            if k >= len(order) or last[order[k]] > i:
-                continue
-            while k < len(order) and last[order[k]] <= i:
-                batch.append(int(order[k]))
-                k += 1
-            if len(batch) >= batch_size:
-                flush()
-                if should_stop():
-                    return probs
-            low = int(still_needed[k]) if k < len(order) else i + 1
-            if batch:
-                low = min(low, int(first[batch].min()))
-            for j in [j for j in held if j < low]:
-                del held[j]
-    except MediaError:
-        pass  # a damaged tail: the windows decoded so far keep their scores
-    if batch:
-        flush()
-    return probs if probs is not None else np.full((len(spans), 0), np.nan, dtype=np.float32)
+        with open_reader(project, video) as reader:
+            probs = score_decoded(model.net, reader, spans, int(model.config["frames"]),
+                                  decode_size(spec, *reader.size), should_stop=ctx.should_stop)  # fmt: skip
+    except MediaError as exc:
+        ctx.log(f"{video.name}: {exc}", "warning")
+        return None
+    return None if probs.shape[1] == 0 else probs
+
+
+def _predict_clips(ctx, model: _Model, run: R.RunInfo, video_ids: list[int], rows_of, dev, folds: int) -> dict:
+    """Store a prediction for every clip of ``video_ids`` with its origin; returns the honest clip metrics."""
+    project = ctx.project
+    train_metrics = _read_metrics(project, run.id)
+    trained = {int(cid) for cid, _ in train_metrics.get("train_clips") or []}
+    validated = train_metrics.get("validation") != "training_data"
+    held_out = set(train_metrics.get("val_clip_ids") or []) if validated else set()
+    vids = set(video_ids)
+    clips = [c for c in L.list_clips(project) if c.video_id in vids]
+    oof = None
+    if model.mode == "fast" and trained & {c.id for c in clips} and not ctx.should_stop():
+        ctx.progress("out-of-fold", 0, 1)
+        oof = out_of_fold(project, model.checkpoint, train_metrics, folds=folds, device=dev,
+                          should_stop=ctx.should_stop, wanted={c.id for c in clips})  # fmt: skip
+        ctx.progress("out-of-fold", 1, 1)
+        if oof.probs and not oof.grouped:
+            ctx.log("all training clips come from one video or group: out-of-fold predictions hold out clips, "
+                    "not videos, and may look better than they are", "warning")  # fmt: skip
+
+    def origin(cid: int) -> str:
+        if cid in trained:
+            return "out-of-fold" if oof is not None and cid in oof.probs else "in-training"
+        return "held-out" if cid in held_out else "new"
+
+    by_video: dict[int, list] = {}
+    for c in clips:
+        by_video.setdefault(c.video_id, []).append(c)
+    videos = {v.id: v for v in V.list_videos(project)}
+    rows = []
+    for vid, group in by_video.items():
+        group.sort(key=lambda c: (c.start_frame, c.end_frame))
+        spans = np.array([[c.start_frame, c.end_frame] for c in group], dtype=np.int64)
+        probs = _score(project, model, videos[vid], spans, rows_of, dev, 2048, ctx)
+        if probs is None:
+            continue
+        origins = [origin(c.id) for c in group]
+        for k, c in enumerate(group):
+            if origins[k] == "out-of-fold":
+                probs[k] = oof.probs[c.id]
+        rows += _probs_rows(vid, spans, probs, "clip", clip_id=[c.id for c in group], origin=origins)
+    add_predictions(project, ctx.run_id, rows)
+
+    # The honest numbers: tagged clips whose class the run knows, except those the model trained on.
+    names = {c.id: c.name for c in CL.list_classes(project)}
+    classes = R.get_run(project, ctx.run_id).classes or []
+    position = {n: k for k, n in enumerate(classes)}
+    clip_class = {c.id: names.get(c.class_id) for c in clips}
+    honest = [r for r in rows if r["origin"] != "in-training" and clip_class.get(r["clip_id"]) in position]
+    counts = {o: sum(1 for r in rows if r["origin"] == o) for o in ("out-of-fold", "held-out", "in-training", "new")}
+    report = {"clips": len(rows), "clip_origins": counts, "oof_folds": oof.folds if oof else 0}
+    if honest:
+        y_true = np.array([position[clip_class[r["clip_id"]]] for r in honest])
+        y_pred = np.array([r["class_index"] for r in honest])
+        m = classification_metrics(y_true, y_pred, list(classes))
+        report.update({"honest_clips": len(honest), "honest_acc": m["acc"], "honest_macro_f1": m["macro_f1"],
+                       "honest_per_class": m["per_class"], "honest_confusion": m["confusion"]})  # fmt: skip
+    return report
+
+
+__all__ = [
+    "PredictError", "class_changes", "plan_windows", "predict", "score_decoded", "score_rows",
+    "window_rows",
+]  # fmt: skip
