@@ -51,7 +51,7 @@ from vidtrain_gui.media.reader import VideoReader  # noqa: E402
 from vidtrain_gui.ml import features as F  # noqa: E402
 from vidtrain_gui.ml.backbones import get_backbone  # noqa: E402
 from vidtrain_gui.ml.motion import MOTION_KEY  # noqa: E402
-from vidtrain_gui.ml.timeline import predict  # noqa: E402
+from vidtrain_gui.ml.predict import predict  # noqa: E402
 from vidtrain_gui.ml.train import train  # noqa: E402
 
 OUT = REPO / "bench" / "out"

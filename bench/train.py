@@ -58,7 +58,7 @@ from vidtrain_gui.footage.ingest import import_paths, load_index, open_reader  #
 from vidtrain_gui.jobs.runner import run_job  # noqa: E402
 from vidtrain_gui.ml.backbones import get_backbone  # noqa: E402
 from vidtrain_gui.ml.features import (  # noqa: E402
-    decode_size,
+    shrink_size,
     extract_features,
     extract_motion,
     frame_preprocessor,
@@ -66,8 +66,9 @@ from vidtrain_gui.ml.features import (  # noqa: E402
 )
 from vidtrain_gui.ml.inference import frozen_forward  # noqa: E402
 from vidtrain_gui.ml.motion import MOTION_KEY  # noqa: E402
-from vidtrain_gui.ml.predict import clip_probabilities  # noqa: E402
-from vidtrain_gui.ml.train import classification_metrics, grouped_split  # noqa: E402
+from vidtrain_gui.ml.metrics import classification_metrics  # noqa: E402
+from vidtrain_gui.ml.model import clip_probabilities  # noqa: E402
+from vidtrain_gui.ml.trainset import grouped_split  # noqa: E402
 
 OUT = REPO / "bench" / "out"
 DATA = REPO / ".." / "shared" / "data"
@@ -162,7 +163,7 @@ def decode_alone(p, plans, prep) -> tuple[float, list[np.ndarray]]:
     t = time.perf_counter()
     for v, fidx in plans:
         with open_reader(p, v, cache_bytes=0) as reader:
-            frames.extend(f for _, f in reader.frames_at(fidx, decode_size(prep, reader.size)))
+            frames.extend(f for _, f in reader.frames_at(fidx, shrink_size(prep, reader.size)))
     return time.perf_counter() - t, frames
 
 
@@ -340,7 +341,6 @@ def textbook_train(p, spec, train_clips, test_clips, position, names, *, epochs:
 
 def bench_finetune(p, folds, clips_by_id, position, names, n_folds: int, epochs: int, frames: int) -> list[dict]:
     from vidtrain_gui.ml.finetune import finetune
-    from vidtrain_gui.ml.predict import finetuned_probabilities
 
     rows = []
     for k in range(n_folds):
@@ -349,7 +349,7 @@ def bench_finetune(p, folds, clips_by_id, position, names, n_folds: int, epochs:
         train_ids = [i for i in clips_by_id if i not in test_ids]
         run, wall = _job(p, "train", lambda ctx: finetune(ctx, frames=frames, epochs=epochs, clip_ids=train_ids,
                                                           device="cpu"))  # fmt: skip
-        probs = finetuned_probabilities(p, p.runs_dir / run.id / "best.pt", test)
+        probs = clip_probabilities(p, p.runs_dir / run.id / "best.pt", test)
         s = _scores([position[c.class_id] for c in test], probs, names)
         rows.append({**s, "fold": k, "train_s": wall, "epochs": run.metrics["epochs_run"]})
         print(f"[finetune] fold {k}: acc {s['acc']:.3f} macro-F1 {s['macro_f1']:.3f} in {wall:.0f}s "

@@ -273,121 +273,77 @@ def cmd_clips(args) -> int:
 
 
 class _HumanEvents:
-    """Job events as short lines for a person; ``--json`` prints the events themselves (the window reads those)."""
+    """Job events as short lines for a person; ``--json`` prints the events themselves (the window reads those).
+    The runner hands events over as they are (``event``), not as the JSON lines it writes."""
 
-    def write(self, line: str) -> None:
-        for raw in line.splitlines():
-            e = json.loads(raw)
-            kind = e.get("type")
-            if kind == "progress":
-                print(f"{e['stage']}: {e['done']}/{e['total']} {e.get('video', '')}".rstrip(), flush=True)
-            elif kind == "log":
-                print(f"{e['level']}: {e['message']}", file=sys.stderr if e["level"] != "info" else sys.stdout)
-            elif kind == "device":
-                print(f"device: {e['name']}")
-            elif kind == "started":
-                print(f"run {e['run_id']} started ({e['kind']})")
-            elif kind == "done":
-                print(f"run {e['run_id']} {e['status']}: {json.dumps(e.get('metrics', {}))}")
-            elif kind == "cancelled":
-                print(f"run {e['run_id']} cancelled", file=sys.stderr)
-            elif kind == "error":
-                print(f"vidtrain: error: {e['message']}", file=sys.stderr)
-
-    def flush(self) -> None:
-        sys.stdout.flush()
+    def event(self, e: dict) -> None:
+        kind = e.get("type")
+        if kind == "progress":
+            print(f"{e['stage']}: {e['done']}/{e['total']} {e.get('video', '')}".rstrip(), flush=True)
+        elif kind == "log":
+            print(f"{e['level']}: {e['message']}", file=sys.stderr if e["level"] != "info" else sys.stdout)
+        elif kind == "device":
+            print(f"device: {e['name']}")
+        elif kind == "started":
+            print(f"run {e['run_id']} started ({e['kind']})")
+        elif kind == "done":
+            print(f"run {e['run_id']} {e['status']}: {json.dumps(e.get('metrics', {}), default=str)}")
+        elif kind == "cancelled":
+            print(f"run {e['run_id']} cancelled", file=sys.stderr)
+        elif kind == "error":
+            print(f"vidtrain: error: {e['message']}", file=sys.stderr)
 
 
-def _job(args, project, kind: str, config: dict, work, **run_fields):
-    """Run ``work`` as a job (jobs.runner.run_job) reporting to stdout; returns its finished RunInfo."""
-    from vidtrain_gui.jobs.runner import run_job
-
-    return run_job(project, kind, config, work, stdout=sys.stdout if args.json else _HumanEvents(), **run_fields)
+def _out(args):
+    """Where a job's events go: JSON lines with ``--json`` (what the window reads), else short lines for a person."""
+    return sys.stdout if args.json else _HumanEvents()
 
 
-def _run_as_job(args, project, kind: str, config: dict, work, **run_fields) -> int:
-    run = _job(args, project, kind, config, work, **run_fields)
+def _exit_code(run) -> int:
     return 0 if run.status in ("done", "stopped") else EXIT_ERROR
 
 
 def cmd_features(args) -> int:
-    config = {"backbone": args.backbone, "weights": args.weights, "sample_fps": args.fps, "device": args.device,
-              "batch_size": args.batch_size, "motion": args.motion}
-
-    def work(ctx):
-        from vidtrain_gui.ml.features import extract_features  # torch is imported only inside the job
-
-        report = extract_features(ctx.project, backbone=args.backbone, weights=args.weights, sample_fps=args.fps,
-                                  device=args.device, batch_size=args.batch_size, should_stop=ctx.should_stop,
-                                  emit=ctx.emit, motion=args.motion)
-        return report.as_dict()
+    from vidtrain_gui.jobs.tasks import features_job
 
     with _open(args) as p:
-        return _run_as_job(args, p, "features", config, work)
+        return _exit_code(features_job(p, backbone=args.backbone, weights=args.weights, sample_fps=args.fps,
+                                       device=args.device, batch_size=args.batch_size, motion=args.motion,
+                                       stdout=_out(args)))  # fmt: skip
 
 
-TUNED = ("epochs", "lr", "batch_size", "patience")  # left to each mode's own defaults unless given
-
-
-def _train_work(args, dist=None):
-    """The training job's ``work``: fast mode (``ml.train``) or fine-tune mode (``ml.finetune``), on ``dist``
-    (this process's place under torchrun; single-process when None)."""
-
-    def work(ctx):
-        # torch is imported only inside the job
-        from vidtrain_gui.ml.distributed import SINGLE
-
-        d = dist or SINGLE
-        tuned = {k: getattr(args, k) for k in TUNED if getattr(args, k) is not None}
-        common = dict(backbone=args.backbone, weights=args.weights, head=args.head, frames=args.frames,
-                      seed=args.seed, device=args.device, dist=d, **tuned)
-        if args.mode == "finetune":
-            from vidtrain_gui.ml.finetune import finetune
-
-            if args.unfreeze is not None:
-                common["unfreeze"] = args.unfreeze
-            metrics = finetune(ctx, **common)
-        else:
-            from vidtrain_gui.ml.train import train
-
-            metrics = train(ctx, sample_fps=args.fps, deltas=args.deltas, motion=args.motion, **common)
-        if d.is_main and metrics.get("class_names"):
-            R.update_run(ctx.project, ctx.run_id, classes=metrics["class_names"],
-                         artifacts={"checkpoint": "best.pt", "metrics": "metrics.json"})
-        return metrics
-
-    return work
+def _train_options(args) -> dict:
+    keys = ("mode", "backbone", "weights", "head", "frames", "seed", "device", "epochs", "lr", "batch_size",
+            "patience", "fps", "deltas", "motion", "unfreeze")  # fmt: skip
+    return {k: getattr(args, k) for k in keys}
 
 
 def cmd_train(args) -> int:
-    config = {k: getattr(args, k) for k in ("mode", "backbone", "weights", "head", "frames", "seed", "device")}
-    config.update({k: getattr(args, k) for k in TUNED if getattr(args, k) is not None})
-    fast = {"fps": args.fps, "deltas": args.deltas, "motion": args.motion}
-    config.update({"unfreeze": args.unfreeze} if args.mode == "finetune" else fast)
+    from vidtrain_gui.jobs.tasks import predict_job, train_job
+
     if int(os.environ.get("WORLD_SIZE", "1")) > 1:  # started by torchrun as one of several processes
-        return _train_distributed(args, config)
-    if args.predict:
-        config["predict_after"] = True  # a window reattaching later knows a prediction run follows
+        return _train_distributed(args)
+    # With --predict, a window reattaching later knows a prediction run follows.
+    extra = {"predict_after": True} if args.predict else {}
     with _open(args) as p:
-        run = _job(args, p, "train", config, _train_work(args))
+        run = train_job(p, _train_options(args), stdout=_out(args), **extra)
         if run.status not in ("done", "stopped"):
             return EXIT_ERROR
         if not args.predict or not (R.run_dir(p, run.id) / "best.pt").is_file():
             return 0
         # The same process goes on to predict: the window's Train button shows predictions without a second
         # start of Python and torch (seconds on a laptop).
-        return _predict_job(args, p, R.get_run(p, run.id), stride_s=None, video_ids=None, post={}, folds=5)
+        return _exit_code(predict_job(p, R.get_run(p, run.id), device=args.device, stdout=_out(args)))
 
 
-def _train_distributed(args, config: dict) -> int:
+def _train_distributed(args) -> int:
     """One of torchrun's processes: rank 0 runs the job (Run row, events, stop and cancel), the others train
     alongside it quietly (jobs.runner.run_distributed_job)."""
-    from vidtrain_gui.jobs.runner import run_distributed_job
+    from vidtrain_gui.jobs.tasks import train_distributed_job
     from vidtrain_gui.ml.distributed import device_for, setup, teardown
 
     dist = setup(args.device)
     args.device = device_for(dist, args.device)
-    config = {**config, "world_size": dist.world_size, "backend": dist.backend}
     try:
         if not dist.is_main:
             dist.barrier()  # rank 0 opens the project first: it may have to migrate the schema
@@ -395,15 +351,14 @@ def _train_distributed(args, config: dict) -> int:
         with _open(args, readonly=not dist.is_main) as p:
             if dist.is_main:
                 dist.barrier()
-            out = sys.stdout if args.json else _HumanEvents()
-            result = run_distributed_job(p, "train", config, _train_work(args, dist), dist, stdout=out)
+            result = train_distributed_job(p, _train_options(args), dist, stdout=_out(args))
     finally:
         teardown(dist)
     if isinstance(result, str):  # this rank failed; rank 0 records it in the run
         print(f"vidtrain: error: {result}", file=sys.stderr)
         code = EXIT_ERROR
     else:
-        code = 0 if result is None or result.status in ("done", "stopped") else EXIT_ERROR
+        code = 0 if result is None else _exit_code(result)
     # The job is over and recorded (project closed, events written): leave now, without the C++ destructors that
     # run at interpreter exit. Once in CI a rank that had finished aborted there ("terminate called without an
     # active exception", SIGABRT), and torchrun then failed the whole job although it had succeeded.
@@ -421,26 +376,14 @@ def _segment_settings(args) -> dict:
 
 
 def cmd_predict(args) -> int:
+    from vidtrain_gui.jobs.tasks import predict_job
 
     with _open(args) as p:
         train_run = R.resolve_train_run(p, args.run)  # a failed or cancelled run is refused before any job
         video_ids = [_video(p, ref).id for ref in args.videos] if args.videos else None
-        return _predict_job(args, p, train_run, stride_s=args.stride, video_ids=video_ids,
-                            post=_segment_settings(args), folds=args.folds)  # fmt: skip
-
-
-def _predict_job(args, p, train_run, *, stride_s, video_ids, post: dict, folds: int) -> int:
-    """The prediction job of ``train_run`` (``vidtrain predict``, and ``vidtrain train --predict`` after training)."""
-    config = {"train_run": train_run.id, "stride_s": stride_s, "video_ids": video_ids, "device": args.device,
-              "folds": folds, "postprocess": post}  # fmt: skip
-
-    def work(ctx):
-        from vidtrain_gui.ml.timeline import predict  # torch is imported only inside the job
-
-        return predict(ctx, run_id=train_run.id, stride_s=stride_s, video_ids=video_ids, device=args.device,
-                       postprocess=post, folds=folds)  # fmt: skip
-
-    return _run_as_job(args, p, "predict", config, work, parent_run_id=train_run.id, classes=train_run.classes)
+        run = predict_job(p, train_run, stride_s=args.stride, video_ids=video_ids, device=args.device,
+                          postprocess=_segment_settings(args), folds=args.folds, stdout=_out(args))  # fmt: skip
+        return _exit_code(run)
 
 
 def cmd_segments(args) -> int:
@@ -502,19 +445,12 @@ def cmd_export(args) -> int:
 
 
 def _export_model(args) -> int:
+    from vidtrain_gui.jobs.tasks import export_job
 
     if not args.out:
         raise CliError("export model needs --out DIR (the bundle's folder)")
     with _open(args) as p:
-        train_run = R.resolve_train_run(p, args.run)
-
-        def work(ctx):
-            from vidtrain_gui.ml.export import export_model  # torch is imported only inside the job
-
-            return export_model(ctx.project, train_run.id, args.out, log=ctx.log, emit=ctx.emit)
-
-        config = {"train_run": train_run.id, "out": str(Path(args.out).resolve())}
-        return _run_as_job(args, p, "export", config, work, parent_run_id=train_run.id, classes=train_run.classes)
+        return _exit_code(export_job(p, R.resolve_train_run(p, args.run), args.out, stdout=_out(args)))
 
 
 def cmd_import_labels(args) -> int:
@@ -557,6 +493,13 @@ def _unfreeze(text: str) -> int | str:
     if text.strip().isdigit():
         return _ranged("unfreeze", int)(text)
     raise argparse.ArgumentTypeError(f"expected a number of blocks or 'all', got {text!r}")
+
+
+def _mode_default(name: str) -> str:
+    """Help text for a tuned option the command leaves to each mode (core/options.py MODE_DEFAULTS), e.g. "default:
+    the mode's own (fast: 100, finetune: 20)": the values are shown, never passed, so they cannot go stale here."""
+    values = ", ".join(f"{mode}: {OPT.MODE_DEFAULTS[mode][name]:g}" for mode in OPT.MODES)
+    return f"default: the mode's own ({values})"
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -640,45 +583,53 @@ def build_parser() -> argparse.ArgumentParser:
     sp.set_defaults(func=cmd_clips)
 
     sp = add("features", "compute and cache frozen-backbone features of every video (a job)")
-    sp.add_argument("--backbone", default="efficientnet_lite0", help="see the backbone list in docs")
-    sp.add_argument("--weights", default="default", help="'default', 'none', or a local state-dict file")
-    sp.add_argument("--fps", type=_ranged("fps", float), default=8.0, help="frames sampled per second of video (default 8)")
-    sp.add_argument("--device", default="auto", help="auto (CUDA, then MPS, then CPU), cpu, cuda, cuda:N, mps")
-    sp.add_argument("--batch-size", type=_ranged("batch_size", int), default=32)
-    sp.add_argument("--no-motion", dest="motion", action="store_false",
+    # Every default of the job commands is core/options.py's, which the window and the ml functions share.
+    sp.add_argument("--backbone", default=OPT.DEFAULT_BACKBONE, help="see the backbone list in docs")
+    sp.add_argument("--weights", default=OPT.DEFAULT_WEIGHTS, help="'default', 'none', or a local state-dict file")
+    sp.add_argument("--fps", type=_ranged("fps", float), default=OPT.DEFAULT_FPS,
+                    help=f"frames sampled per second of video (default {OPT.DEFAULT_FPS:g})")
+    sp.add_argument("--device", default=OPT.DEFAULT_DEVICE,
+                    help="auto (CUDA, then MPS, then CPU), cpu, cuda, cuda:N, mps")
+    sp.add_argument("--batch-size", type=_ranged("batch_size", int), default=OPT.FEATURE_BATCH_SIZE,
+                    help=f"frames per forward pass (default {OPT.FEATURE_BATCH_SIZE})")
+    sp.add_argument("--no-motion", dest="motion", action="store_false", default=OPT.DEFAULT_MOTION,
                     help="skip the optical-flow motion descriptors (fast mode uses them by default)")
     sp.set_defaults(func=cmd_features)
 
     sp = add("train", "train a classifier on the tagged clips (a job; under torchrun, one job on all its processes)")
-    sp.add_argument("--mode", choices=["fast", "finetune"], default="fast",
+    sp.add_argument("--mode", choices=OPT.MODES, default=OPT.DEFAULT_MODE,
                     help="fast: train a temporal head on cached frozen-backbone features; finetune: train the "
                          "backbone's last blocks with the head, end to end")
-    sp.add_argument("--backbone", default="efficientnet_lite0")
-    sp.add_argument("--weights", default="default")
-    sp.add_argument("--fps", type=_ranged("fps", float), default=8.0,
-                    help="feature sampling rate (frames per second of video)")
-    sp.add_argument("--head", choices=["linear", "mlp", "tconv", "gru", "attention"], default="gru")
-    sp.add_argument("--frames", type=_ranged("frames", int), default=8, help="frames per clip (T)")
-    sp.add_argument("--epochs", type=_ranged("epochs", int), help="default: the mode's own (fast: 100)")
-    sp.add_argument("--lr", type=_ranged("lr", float), help="default: the mode's own (fast: 0.001)")
-    sp.add_argument("--batch-size", type=_ranged("batch_size", int), help="default: the mode's own (fast: 64, shared out between "
-                                                   "torchrun's processes)")
-    sp.add_argument("--patience", type=_ranged("patience", int), help="epochs without a better validation loss before stopping; "
-                                                 "default: the mode's own (fast: 10)")
-    sp.add_argument("--no-deltas", dest="deltas", action="store_false",
+    sp.add_argument("--backbone", default=OPT.DEFAULT_BACKBONE)
+    sp.add_argument("--weights", default=OPT.DEFAULT_WEIGHTS)
+    sp.add_argument("--fps", type=_ranged("fps", float), default=OPT.DEFAULT_FPS,
+                    help=f"feature sampling rate (frames per second of video; default {OPT.DEFAULT_FPS:g})")
+    sp.add_argument("--head", choices=OPT.HEADS, default=OPT.DEFAULT_HEAD)
+    sp.add_argument("--frames", type=_ranged("frames", int), default=OPT.DEFAULT_FRAMES,
+                    help=f"frames per clip (T; default {OPT.DEFAULT_FRAMES})")
+    # The tuned options stay None unless given: the job passes only what the user set (jobs/tasks.py TUNED).
+    sp.add_argument("--epochs", type=_ranged("epochs", int), help=_mode_default("epochs"))
+    sp.add_argument("--lr", type=_ranged("lr", float), help=_mode_default("lr"))
+    sp.add_argument("--batch-size", type=_ranged("batch_size", int),
+                    help=_mode_default("batch_size") + ", shared out between torchrun's processes")
+    sp.add_argument("--patience", type=_ranged("patience", int),
+                    help="epochs without a better validation loss before stopping; " + _mode_default("patience"))
+    sp.add_argument("--no-deltas", dest="deltas", action="store_false", default=OPT.DEFAULT_DELTAS,
                     help="fast: do not give the head frame-to-frame feature changes")
-    sp.add_argument("--no-motion", dest="motion", action="store_false",
+    sp.add_argument("--no-motion", dest="motion", action="store_false", default=OPT.DEFAULT_MOTION,
                     help="fast: do not compute optical-flow motion descriptors (appearance features only)")
     sp.add_argument("--unfreeze", type=_unfreeze,
-                    help="finetune: how many of the backbone's last blocks to train, or 'all' (default 4)")
-    sp.add_argument("--seed", type=_ranged("seed", int), default=0)
-    sp.add_argument("--device", default="auto")
+                    help="finetune: how many of the backbone's last blocks to train, or 'all' "
+                         f"(default {OPT.DEFAULT_UNFREEZE})")
+    sp.add_argument("--seed", type=_ranged("seed", int), default=OPT.DEFAULT_SEED)
+    sp.add_argument("--device", default=OPT.DEFAULT_DEVICE)
     sp.add_argument("--predict", action="store_true",
                     help="when training ends, predict every video with the new run (as `vidtrain predict`)")
     sp.set_defaults(func=cmd_train)
 
     def segment_options(sp):
-        sp.add_argument("--smoothing", type=_ranged("smoothing", int), help="windows in the moving average of probabilities (default 3)")
+        sp.add_argument("--smoothing", type=_ranged("smoothing", int),
+                        help="windows in the moving average of probabilities (default 3)")
         sp.add_argument("--min-segment", type=_ranged("min_segment", float), metavar="SECONDS",
                         help="shorter segments join their neighbours (default: the run's clip length)")
         sp.add_argument("--threshold", type=_threshold, action="append", metavar="CLASS=P",
@@ -686,10 +637,12 @@ def build_parser() -> argparse.ArgumentParser:
 
     sp = add("predict", "score every video's timeline and every clip with a trained run (a job)")
     sp.add_argument("--run", help="training run id or unique prefix (default: the newest finished one)")
-    sp.add_argument("--stride", type=_ranged("stride", float), metavar="SECONDS", help="between windows (default: half a clip)")
+    sp.add_argument("--stride", type=_ranged("stride", float), metavar="SECONDS",
+                    help="between windows (default: half a clip)")
     sp.add_argument("--videos", nargs="+", metavar="VIDEO", help="only these (ids, paths or unique file names)")
-    sp.add_argument("--folds", type=_ranged("folds", int), default=5, help="out-of-fold models for the run's training clips")
-    sp.add_argument("--device", default="auto")
+    sp.add_argument("--folds", type=_ranged("folds", int), default=OPT.DEFAULT_FOLDS,
+                    help=f"out-of-fold models for the run's training clips (default {OPT.DEFAULT_FOLDS})")
+    sp.add_argument("--device", default=OPT.DEFAULT_DEVICE)
     segment_options(sp)
     sp.set_defaults(func=cmd_predict)
     sp = add("segments", "recompute a prediction run's segments with new settings (no model runs)")

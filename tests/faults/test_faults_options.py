@@ -1,9 +1,9 @@
 """Every numeric option has one range, checked alike by the CLI (before any work) and the Advanced dialog
-(issue 14: ``train --frames 100000`` used 24 GB and was killed; ``--folds 0`` crashed with a Python error)."""
+(issue 14: ``train --frames 100000`` used 24 GB and was killed; ``--folds 0`` crashed with a Python error).
+That the CLI, the dialog and the ml functions share their defaults is tests/core/test_core_options.py's."""
 
 from __future__ import annotations
 
-import inspect
 import subprocess
 import sys
 
@@ -74,16 +74,6 @@ def test_the_dialogs_spin_boxes_stop_at_the_ranges(qtbot):
     for name in ("frames", "epochs", "batch_size", "patience", "lr", "fps"):
         assert getattr(dialog, name).maximum() == OPT.RANGES[name].high, name
     assert dialog.frames.minimum() == OPT.RANGES["frames"].low
-
-
-def test_the_ml_functions_defaults_are_the_ones_shown():
-    from vidtrain_gui.ml.finetune import DEFAULT_UNFREEZE, finetune
-    from vidtrain_gui.ml.train import train
-
-    for mode, fn in (("fast", train), ("finetune", finetune)):
-        params = inspect.signature(fn).parameters
-        assert {k: params[k].default for k in OPT.MODE_DEFAULTS[mode]} == OPT.MODE_DEFAULTS[mode]
-    assert DEFAULT_UNFREEZE == OPT.DEFAULT_UNFREEZE
 
 
 def test_out_of_range_options_are_refused_in_one_line_before_any_work(tmp_path):

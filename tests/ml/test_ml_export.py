@@ -38,8 +38,9 @@ from vidtrain_gui.ml.backbones import get_backbone
 from vidtrain_gui.ml.export import MAX_ABS_DIFF, ExportError, export_model
 from vidtrain_gui.ml.features import frame_preprocessor, sample_frames
 from vidtrain_gui.ml.finetune import finetune
-from vidtrain_gui.ml.predict import load_head_checkpoint
-from vidtrain_gui.ml.train import clip_rows, train
+from vidtrain_gui.ml.model import load
+from vidtrain_gui.ml.rows import clip_rows
+from vidtrain_gui.ml.train import train
 
 ROOT = Path(__file__).resolve().parents[2]
 MOTIONS = ("left", "right", "left", "right")
@@ -182,7 +183,7 @@ def test_onnx_torchscript_and_the_app_agree_on_fresh_frames(project, fast, tmp_p
     assert onnx_p.shape == (3, 2) and onnx_p.dtype == np.float32 and np.allclose(onnx_p.sum(axis=1), 1, atol=1e-5)
     assert np.abs(onnx_p - ts_p).max() < MAX_ABS_DIFF
     # The app's model: the backbone's own Preprocess (which crops 455 -> 224 with Python's round) and the head.
-    head, _ = load_head_checkpoint(R.run_dir(project, run.id) / "best.pt")
+    head = load(R.run_dir(project, run.id) / "best.pt").head
     spec = get_backbone("efficientnet_lite0")
     with torch.no_grad():
         feats = spec.build("default").eval()(spec.preprocess(x.reshape(-1, rh, rw, 3))).view(3, 8, -1)

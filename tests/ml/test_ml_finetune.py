@@ -25,19 +25,16 @@ from vidtrain_gui.ml.backbones import get_backbone
 from vidtrain_gui.ml.finetune import (
     ClipDataset,
     ClipTransform,
-    FinetuneModel,
     backbone_blocks,
     clip_items,
-    clip_logits,
-    decode_size,
     finetune,
-    load_finetuned,
     resolve_unfreeze,
 )
 from vidtrain_gui.ml.heads import make_head
-from vidtrain_gui.ml.predict import finetuned_probabilities
-from vidtrain_gui.ml.timeline import predict
-from vidtrain_gui.ml.train import TrainingError
+from vidtrain_gui.ml.model import FinetuneModel, clip_logits, decode_size, load
+from vidtrain_gui.ml.model import clip_probabilities as finetuned_probabilities
+from vidtrain_gui.ml.predict import predict
+from vidtrain_gui.ml.trainset import TrainingError, read_training_set
 
 # The fifth video's file is deleted after tagging: every run must leave its clips out with a warning.
 MOTIONS = ("left", "right", "left", "right", "left")
@@ -114,7 +111,8 @@ def test_run_finishes_with_epoch_events_metrics_and_checkpoint(project, main_run
 
 def test_rebuilt_model_gives_the_validation_logits(project, main_run):
     run, _ = main_run
-    model, ck = load_finetuned(R.run_dir(project, run.id) / "best.pt")
+    loaded = load(R.run_dir(project, run.id) / "best.pt")
+    model, ck = loaded.net, loaded.checkpoint
     assert not model.training
     clips = {c.id: c for c in L.list_clips(project)}
     videos = {v.id: v for v in V.list_videos(project)}
@@ -227,9 +225,7 @@ def test_augmentation_draws_once_per_clip(project):
 
 
 def test_dataset_seeds_fix_the_draw_and_reuse_readers(project):
-    classes = CL.list_classes(project)
-    clips = [c for c in L.list_clips(project) if c.class_id is not None]
-    items, sources = clip_items(project, clips, classes, LITE0, lambda *a: None)
+    items, sources = clip_items(project, read_training_set(project), LITE0, lambda *a: None)
     assert len(items) == 8 and len(sources) == 4
     ds = ClipDataset(items, sources, 3, ClipTransform(LITE0, augment=True))
     a, y, i = ds[(0, 7)]

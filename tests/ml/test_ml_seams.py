@@ -3,10 +3,12 @@ same seed trains the same fast-mode model, bit for bit, as before they were draw
 
 from __future__ import annotations
 
+import ast
 import hashlib
 import io
 import json
 import platform
+from pathlib import Path
 
 import pytest
 import torch
@@ -52,6 +54,9 @@ def _fingerprint(project, head: str) -> str:
 
     run = run_job(project, "train", {"head": head}, work, stdout=io.StringIO(), install_signals=False)
     assert run.status == "done", run.error
+    # The job records what its model knows on its Run, however it was started (here: neither the CLI nor the window).
+    assert run.classes == ["left", "right"]
+    assert run.artifacts == {"checkpoint": "best.pt", "metrics": "metrics.json"}
     ck = read_checkpoint(R.run_dir(project, run.id) / "best.pt")
     history = json.dumps(run.metrics["history"], sort_keys=True).encode()
     return state_digest(ck["state_dict"]) + ":" + hashlib.sha256(history).hexdigest()
@@ -62,3 +67,26 @@ def test_the_same_seed_trains_the_same_fast_model_as_before_the_shared_loop(proj
     if (torch.__version__.split("+")[0], platform.machine()) != (GOLDEN["torch"], GOLDEN["machine"]):
         pytest.skip("the recorded bits are those of torch 2.14.1 on x86_64")
     assert _fingerprint(project, head) == GOLDEN[head]
+
+
+ML = Path(__file__).resolve().parents[2] / "vidtrain_gui" / "ml"
+
+
+def _ml_imports(name: str) -> set[str]:
+    tree = ast.parse((ML / f"{name}.py").read_text(encoding="utf-8"))
+    found = set()
+    for node in ast.walk(tree):  # function-level imports count too
+        if isinstance(node, ast.ImportFrom) and node.module:
+            found.add(node.module)
+        elif isinstance(node, ast.Import):
+            found.update(a.name for a in node.names)
+    return {m.removeprefix("vidtrain_gui.ml.") for m in found if m.startswith("vidtrain_gui.ml.")}
+
+
+@pytest.mark.parametrize("module", ["predict", "export", "oof", "model", "loop", "trainset", "rows", "metrics"])
+def test_scoring_exporting_and_the_shared_pieces_import_no_training_module(module):
+    assert not _ml_imports(module) & {"train", "finetune"}
+
+
+def test_the_two_training_modes_do_not_import_each_other():
+    assert "finetune" not in _ml_imports("train") and "train" not in _ml_imports("finetune")

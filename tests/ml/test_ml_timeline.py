@@ -22,8 +22,8 @@ from vidtrain_gui.core.predictions import list_predictions
 from vidtrain_gui.core.project import Project
 from vidtrain_gui.core.segments import Postprocess, resegment
 from vidtrain_gui.footage.ingest import import_paths
-from vidtrain_gui.ml.timeline import class_changes, plan_windows, window_rows
-from vidtrain_gui.ml.train import clip_rows
+from vidtrain_gui.ml.predict import class_changes, plan_windows
+from vidtrain_gui.ml.rows import clip_rows, window_rows
 
 COLOURS = ("red", "blue", "red", "blue", "red", "blue")
 CLIP_RANGES = [(s + 1, s + 14) for s in (0, 30, 60)] + [(s + 15, s + 29) for s in (0, 30, 60)]

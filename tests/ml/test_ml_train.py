@@ -16,10 +16,13 @@ from vidtrain_gui.core import classes as CL
 from vidtrain_gui.core import labels as L
 from vidtrain_gui.core import runs as R
 from vidtrain_gui.jobs.runner import run_job
-from vidtrain_gui.ml import train as T
+from vidtrain_gui.ml import rows as T
 from vidtrain_gui.ml.heads import HEADS, make_head
-from vidtrain_gui.ml.predict import CheckpointError, clip_probabilities
-from vidtrain_gui.ml.train import NO_VALIDATION_WARNING, clip_rows, grouped_split, train
+from vidtrain_gui.ml.checkpoint import CheckpointError
+from vidtrain_gui.ml.model import clip_probabilities
+from vidtrain_gui.ml.rows import clip_rows
+from vidtrain_gui.ml.train import train
+from vidtrain_gui.ml.trainset import NO_VALIDATION_WARNING, grouped_split
 
 MOTIONS = ("left", "right", "left", "right")
 # The square wraps around every ~30 frames (videogen.draw_frame): clips sit inside one sweep, two per sweep.

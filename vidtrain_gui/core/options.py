@@ -1,9 +1,11 @@
-"""The numeric options of VidTrain's jobs: one range and one sentence per option, shared by the CLI's parser
+"""The options of VidTrain's jobs: one range and one sentence per numeric option, shared by the CLI's parser
 (``vidtrain train --frames 100000`` is refused before any work, as the window's spin box refuses it) and the
-Advanced training dialog, plus the choices and each training mode's own defaults that both show.
+Advanced training dialog, plus the choices and the one copy of every training, feature and prediction default.
 
-Standard library only (core), so the window can read it without importing the ml layer. The ml functions keep
-their defaults in their signatures; ``tests/ml`` checks they equal ``MODE_DEFAULTS``.
+Standard library only (core), so the window can read it without importing the ml layer (torch: seconds). The CLI's
+parser, the Advanced dialog and the ml functions' signatures (``ml.train.train``, ``ml.finetune.finetune``,
+``ml.features.extract_features``, ``ml.predict.predict``) all take their defaults from here;
+``tests/core/test_core_options.py`` checks that the three agree with it.
 
 A range is chosen so that every value in it can run on a user's machine: 64 frames per clip is what the
 feature cache and a GRU head handle well on a CPU, 4096 clips a batch what fits a GPU's memory at 224 px.
@@ -18,14 +20,61 @@ from typing import Any
 
 MODES = ("fast", "finetune")
 HEADS = ("linear", "mlp", "tconv", "gru", "attention")  # ml/heads.py HEADS
-DEFAULT_BACKBONE = "efficientnet_lite0"
-DEFAULT_UNFREEZE = 4  # ml/finetune.py DEFAULT_UNFREEZE
 DEVICE_PATTERN = re.compile(r"auto|cpu|mps|cuda(:\d+)?")
-# Each training mode's own defaults (ml/train.py train(), ml/finetune.py finetune()): shown, never passed.
+
+# --- defaults --------------------------------------------------------------------------------------------------
+# Named one by one so that a signature reads ``frames: int = DEFAULT_FRAMES``; the dicts below group them by job.
+DEFAULT_MODE = "fast"
+DEFAULT_BACKBONE = "efficientnet_lite0"
+DEFAULT_WEIGHTS = "default"  # the backbone's pretrained weights ('none': random; or a local state-dict file)
+DEFAULT_HEAD = "gru"
+DEFAULT_FRAMES = 8  # per clip
+DEFAULT_SEED = 0
+DEFAULT_DEVICE = "auto"  # CUDA, then MPS, then the CPU
+DEFAULT_WEIGHT_DECAY = 1e-4
+DEFAULT_FPS = 8.0  # frames sampled per second of video (fast mode and the feature cache)
+# Fast mode gives the head frame-to-frame feature changes and optical-flow descriptors: the fight-dev benchmark
+# in docs/benchmarks.md.
+DEFAULT_DELTAS = True
+DEFAULT_MOTION = True
+DEFAULT_UNFREEZE = 4  # fine-tune mode: the backbone's last blocks trained
+BACKBONE_LR_FACTOR = 0.1  # fine-tune mode: pretrained blocks move ten times slower than the fresh head
+DEFAULT_AUGMENT = True  # fine-tune mode: random resized crops, flips and colour jitter per training clip
+DEFAULT_FLIP = True  # fine-tune mode: random horizontal flips (off when a class depends on left and right)
+FEATURE_BATCH_SIZE = 32  # frames per forward pass of the feature cache (``vidtrain features``)
+DEFAULT_FOLDS = 5  # out-of-fold models for a training run's own clips (``vidtrain predict``)
+
+# What both training modes share (keys: the ml functions' parameter names).
+COMMON_DEFAULTS: dict[str, Any] = {
+    "backbone": DEFAULT_BACKBONE, "weights": DEFAULT_WEIGHTS, "head": DEFAULT_HEAD, "frames": DEFAULT_FRAMES,
+    "weight_decay": DEFAULT_WEIGHT_DECAY, "seed": DEFAULT_SEED, "device": DEFAULT_DEVICE,
+}  # fmt: skip
+# Each training mode's own tuned values: shown by the CLI's help and the dialog, never passed (the CLI and the
+# dialog leave them None, so the ml function's own default applies).
 MODE_DEFAULTS: dict[str, dict[str, float]] = {
     "fast": {"epochs": 100, "lr": 1e-3, "batch_size": 64, "patience": 10},
     "finetune": {"epochs": 20, "lr": 1e-3, "batch_size": 8, "patience": 5},
 }
+# The options only one mode has.
+MODE_ONLY_DEFAULTS: dict[str, dict[str, Any]] = {
+    "fast": {"sample_fps": DEFAULT_FPS, "deltas": DEFAULT_DELTAS, "motion": DEFAULT_MOTION},
+    "finetune": {"unfreeze": DEFAULT_UNFREEZE, "augment": DEFAULT_AUGMENT, "flip": DEFAULT_FLIP},
+}
+# ``ml.features.extract_features`` (``vidtrain features``); the command also computes motion unless told not to
+# (DEFAULT_MOTION), the function only when asked, so motion is not here.
+FEATURE_DEFAULTS: dict[str, Any] = {
+    "backbone": DEFAULT_BACKBONE, "weights": DEFAULT_WEIGHTS, "sample_fps": DEFAULT_FPS, "device": DEFAULT_DEVICE,
+    "batch_size": FEATURE_BATCH_SIZE,
+}  # fmt: skip
+PREDICT_DEFAULTS: dict[str, Any] = {"device": DEFAULT_DEVICE, "folds": DEFAULT_FOLDS}  # ml.predict.predict
+
+
+def defaults(mode: str) -> dict[str, Any]:
+    """The option defaults of training mode ``mode``'s ml function by parameter name, as a new dict: every one with
+    a value (not those whose None means "not given": fine-tune's ``backbone_lr`` is then lr * BACKBONE_LR_FACTOR)."""
+    if mode not in MODES:
+        raise ValueError(f"unknown mode {mode!r}; choose one of: {', '.join(MODES)}")
+    return {**COMMON_DEFAULTS, **MODE_DEFAULTS[mode], **MODE_ONLY_DEFAULTS[mode]}
 
 
 @dataclass(frozen=True)
@@ -70,6 +119,9 @@ def problem(name: str, value: Any) -> str | None:
 
 
 __all__ = [
-    "DEFAULT_BACKBONE", "DEFAULT_UNFREEZE", "DEVICE_PATTERN", "HEADS", "MODES", "MODE_DEFAULTS", "RANGES", "Range",
-    "problem",
+    "BACKBONE_LR_FACTOR", "COMMON_DEFAULTS", "DEFAULT_AUGMENT", "DEFAULT_BACKBONE", "DEFAULT_DELTAS",
+    "DEFAULT_DEVICE", "DEFAULT_FLIP", "DEFAULT_FOLDS", "DEFAULT_FPS", "DEFAULT_FRAMES", "DEFAULT_HEAD", "DEFAULT_MODE",
+    "DEFAULT_MOTION", "DEFAULT_SEED", "DEFAULT_UNFREEZE", "DEFAULT_WEIGHTS", "DEFAULT_WEIGHT_DECAY", "DEVICE_PATTERN",
+    "FEATURE_BATCH_SIZE", "FEATURE_DEFAULTS", "HEADS", "MODES", "MODE_DEFAULTS", "MODE_ONLY_DEFAULTS",
+    "PREDICT_DEFAULTS", "RANGES", "Range", "defaults", "problem",
 ]  # fmt: skip

@@ -1,6 +1,6 @@
 """Importing videos into a project, finding moved ones, and opening readers for imported videos.
 
-This is where the project store (core) meets the media layer, so it lives in ``jobs``: core and media know
+This is where the project store (core) meets the media layer, so it lives in ``footage``: core and media know
 nothing of each other (docs/architecture.md). ``import_paths`` is a generator that yields one outcome per
 candidate file and checks a stop flag between files, so the CLI prints as it goes and the window runs it on a
 worker thread with a progress bar. One bad file never stops the rest.

@@ -4,11 +4,11 @@ and the probe that asks this machine which devices and backbones it offers (``De
 This module owns what the window's Train button hands to ``vidtrain train``. ``TrainOptions`` mirrors the train
 command's options (cli.py ``build_parser``): ``to_args()`` gives only the flags that differ from the command's own
 defaults, so the command stays the single place that knows them; the tuned values (epochs, learning rate, batch
-size, patience) stay None for "the mode's own default" and the mode defaults (``MODE_DEFAULTS``, from core/options.py,
-which also holds every range the CLI checks) only label that choice. Options a mode ignores (fps,
-motion and deltas in fine-tune mode, unfreeze in fast mode) are kept, not passed and not checked, so switching
-mode back and forth loses nothing. ``from_dict`` reads the user's settings file field by field: a value it cannot
-use falls back to that field's default instead of losing the rest.
+size, patience) stay None for "the mode's own default" and the mode defaults (``MODE_DEFAULTS``) only label that
+choice. Every default, choice and range is core/options.py's, which the CLI's parser and the ml functions use too.
+Options a mode ignores (fps, motion and deltas in fine-tune mode, unfreeze in fast mode) are kept, not passed and
+not checked, so switching mode back and forth loses nothing. ``from_dict`` reads the user's settings file field by
+field: a value it cannot use falls back to that field's default instead of losing the rest.
 
 ``DeviceProbe`` runs ``vidtrain --json devices`` (it imports torch: seconds) as an asynchronous ``QProcess``, never
 on the GUI thread. Its answer is kept at class level for the app's lifetime (every ``ready`` fills it), and the
@@ -47,13 +47,6 @@ from PySide6.QtWidgets import (
 
 from vidtrain_gui.core import options as OPT
 
-# The choices, the modes' own defaults and every numeric range are core/options.py's, which the CLI uses too.
-MODES = OPT.MODES
-HEADS = OPT.HEADS
-DEFAULT_BACKBONE = OPT.DEFAULT_BACKBONE
-MODE_DEFAULTS = OPT.MODE_DEFAULTS
-DEFAULT_UNFREEZE = OPT.DEFAULT_UNFREEZE
-DEVICE_PATTERN = OPT.DEVICE_PATTERN
 MAX_UNFREEZE_CHOICE = 12  # the unfreeze list offers 0..12 and "all"; a backbone with fewer blocks caps it
 CPU_FINETUNE_HINT = "Fine-tuning on a CPU takes a long time; fast mode is made for this machine."
 MISSING_WEIGHTS_TIP = "weights not downloaded — see docs"
@@ -69,25 +62,26 @@ def _is_number(value: Any) -> bool:
 
 @dataclass
 class TrainOptions:
-    """The options of one ``vidtrain train`` run; None for a tuned value means the mode's own default."""
+    """The options of one ``vidtrain train`` run; None for a tuned value means the mode's own default. The defaults
+    are the command's (core/options.py), so that ``to_args()`` of untouched options is no flag at all."""
 
-    mode: str = "fast"
-    backbone: str = DEFAULT_BACKBONE
-    head: str = "gru"
-    frames: int = 8
+    mode: str = OPT.DEFAULT_MODE
+    backbone: str = OPT.DEFAULT_BACKBONE
+    head: str = OPT.DEFAULT_HEAD
+    frames: int = OPT.DEFAULT_FRAMES
     epochs: int | None = None
     lr: float | None = None
     batch_size: int | None = None
     patience: int | None = None
-    device: str = "auto"
-    fps: float = 8.0  # fast mode only
-    motion: bool = True  # fast mode only
-    deltas: bool = True  # fast mode only
-    unfreeze: int | str | None = None  # fine-tune mode only: blocks to train, "all", or None for the default (4)
+    device: str = OPT.DEFAULT_DEVICE
+    fps: float = OPT.DEFAULT_FPS  # fast mode only
+    motion: bool = OPT.DEFAULT_MOTION  # fast mode only
+    deltas: bool = OPT.DEFAULT_DELTAS  # fast mode only
+    unfreeze: int | str | None = None  # fine-tune mode only: blocks to train, "all", or None for the default
 
     def mode_default(self, name: str) -> float:
         """The mode's own value of a tuned option (``epochs``, ``lr``, ``batch_size``, ``patience``)."""
-        return MODE_DEFAULTS.get(self.mode, MODE_DEFAULTS["fast"])[name]
+        return OPT.MODE_DEFAULTS.get(self.mode, OPT.MODE_DEFAULTS[OPT.DEFAULT_MODE])[name]
 
     def problems(self) -> list[str]:
         """What keeps these options from a run, one sentence each; empty when they are fine."""
@@ -159,11 +153,11 @@ def _ranged(name: str) -> tuple[Callable[[Any], bool], str]:
 
 # Each field's rule: whether a value is usable, and the sentence shown when it is not ({v!r}: the value).
 _RULES: dict[str, tuple[Callable[[Any], bool], str]] = {
-    "mode": (lambda v: v in MODES, "Unknown mode {v!r}: choose fast or finetune."),
+    "mode": (lambda v: v in OPT.MODES, "Unknown mode {v!r}: choose " + " or ".join(OPT.MODES) + "."),
     "backbone": (lambda v: isinstance(v, str) and bool(v.strip()), "Choose a backbone."),
-    "head": (lambda v: v in HEADS, "Unknown head {v!r}: choose one of " + ", ".join(HEADS) + "."),
+    "head": (lambda v: v in OPT.HEADS, "Unknown head {v!r}: choose one of " + ", ".join(OPT.HEADS) + "."),
     **{name: _ranged(name) for name in ("frames", "epochs", "lr", "batch_size", "patience")},
-    "device": (lambda v: isinstance(v, str) and DEVICE_PATTERN.fullmatch(v) is not None,
+    "device": (lambda v: isinstance(v, str) and OPT.DEVICE_PATTERN.fullmatch(v) is not None,
                "Unknown device {v!r}: use auto, cpu, cuda, cuda:N or mps."),
     "fps": (lambda v: OPT.RANGES["fps"].accepts(v), OPT.RANGES["fps"].message),
     "motion": (lambda v: isinstance(v, bool), "Motion must be on or off."),
@@ -308,7 +302,7 @@ class AdvancedTrainDialog(QDialog):
         self.mode.addItem("Fine-tune: the backbone's last blocks with the head", "finetune")
         self.backbone = QComboBox()
         self.head = QComboBox()
-        for name in HEADS:
+        for name in OPT.HEADS:
             self.head.addItem(name, name)
         self.frames = QSpinBox()
         self.frames.setRange(int(OPT.RANGES["frames"].low), int(OPT.RANGES["frames"].high))
@@ -457,7 +451,7 @@ class AdvancedTrainDialog(QDialog):
 
     def _fill_unfreeze(self, current: int | str | None) -> None:
         self.unfreeze.clear()
-        self.unfreeze.addItem(f"default ({DEFAULT_UNFREEZE} blocks)", "default")
+        self.unfreeze.addItem(f"default ({OPT.DEFAULT_UNFREEZE} blocks)", "default")
         self.unfreeze.addItem("all blocks", "all")
         choices = sorted(set(range(MAX_UNFREEZE_CHOICE + 1)) | ({current} if isinstance(current, int) else set()))
         for n in choices:
@@ -503,7 +497,7 @@ class AdvancedTrainDialog(QDialog):
         problems = options.problems()
         if self._probe_result is None:
             return problems
-        if DEVICE_PATTERN.fullmatch(options.device) and _device_name(self._probe_result, options.device) is None:
+        if OPT.DEVICE_PATTERN.fullmatch(options.device) and _device_name(self._probe_result, options.device) is None:
             problems.append(f"Device {options.device!r} is not on this machine.")
         backbones = {b.get("name"): b for b in self._probe_result.get("backbones", []) if isinstance(b, dict)}
         if options.backbone and options.backbone not in backbones:

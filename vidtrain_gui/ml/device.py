@@ -87,10 +87,13 @@ def describe_device(device: torch.device | str) -> str:
     return str(device)
 
 
-def autocast_context(device: torch.device | str) -> AbstractContextManager:
-    """float16 autocast on CUDA; elsewhere a no-op (CPU bfloat16 is slower than float32 on most CPUs, and MPS
-    autocast support varies between torch versions)."""
+def autocast_context(device: torch.device | str, *, training: bool = False) -> AbstractContextManager:
+    """Mixed precision on CUDA; elsewhere a no-op (CPU bfloat16 is slower than float32 on most CPUs, and MPS
+    autocast support varies between torch versions). Frozen features (``training`` False) use float16, whose
+    10-bit mantissa keeps them closer to float32; a model that trains (and is scored as it was validated) uses
+    bfloat16 where the GPU has it, since its range needs no loss scaling, else float16 with a GradScaler."""
     device = torch.device(device)
-    if device.type == "cuda":
-        return torch.autocast("cuda", dtype=torch.float16)
-    return contextlib.nullcontext()
+    if device.type != "cuda":
+        return contextlib.nullcontext()
+    bf16 = training and torch.cuda.is_bf16_supported()
+    return torch.autocast("cuda", dtype=torch.bfloat16 if bf16 else torch.float16)

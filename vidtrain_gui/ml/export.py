@@ -50,7 +50,6 @@ import tempfile
 import warnings
 from collections import Counter
 from collections.abc import Callable
-from dataclasses import dataclass
 from datetime import datetime, timezone
 from pathlib import Path
 
@@ -67,12 +66,12 @@ from vidtrain_gui.core.errors import VidTrainError
 from vidtrain_gui.footage.ingest import open_reader
 from vidtrain_gui.media import MediaError
 from vidtrain_gui.ml import motion as MO
-from vidtrain_gui.ml.backbones import Backbone, get_backbone
-from vidtrain_gui.ml.features import frame_preprocessor, sample_frames
-from vidtrain_gui.ml.finetune import clip_logits, decode_size, load_finetuned
-from vidtrain_gui.ml.checkpoint import CheckpointError, read_checkpoint
-from vidtrain_gui.ml.predict import load_head_checkpoint
-from vidtrain_gui.ml.train import clip_rows
+from vidtrain_gui.ml.backbones import Backbone
+from vidtrain_gui.ml.checkpoint import CheckpointError
+from vidtrain_gui.ml.features import sample_frames
+from vidtrain_gui.ml.loop import CHECKPOINT_FILE, METRICS_FILE
+from vidtrain_gui.ml.model import TrainedModel, decode_size, load
+from vidtrain_gui.ml.rows import clip_rows
 
 BUNDLE_FORMAT = "vidtrain-model-bundle"
 FORMAT_VERSION = 1
@@ -159,19 +158,6 @@ class BundleModel(nn.Module):
 # ---- the run -----------------------------------------------------------------------------------------------------
 
 
-@dataclass
-class _Model:
-    mode: str
-    cfg: dict
-    class_names: list[str]
-    spec: Backbone
-    backbone: nn.Module
-    head: nn.Module
-    motion: bool
-    frames: int
-    reference: Callable[[np.ndarray, np.ndarray | None], np.ndarray]  # the app's model: probabilities
-
-
 def _finished_train_run(project, run_id: str) -> R.RunInfo:
     """The run, when it is a training run that finished with a model (the rule prediction uses too)."""
     try:
@@ -180,50 +166,19 @@ def _finished_train_run(project, run_id: str) -> R.RunInfo:
         raise ExportError(str(exc)) from None
 
 
-def _load(folder: Path) -> _Model:
-    path = folder / "best.pt"
+def _load(folder: Path) -> TrainedModel:
+    path = folder / CHECKPOINT_FILE
     if not path.is_file():
         raise ExportError(f"the run has no checkpoint ({path} is missing): it was stopped before training began, "
                           "or its folder was cleaned")  # fmt: skip
     try:
-        mode = read_checkpoint(path)["config"].get("mode", "fast")
+        m = load(path)
     except CheckpointError as exc:
         raise ExportError(str(exc)) from exc
-    if mode == "finetune":
-        try:
-            model, ck = load_finetuned(path)
-        except Exception as exc:
-            raise ExportError(f"cannot rebuild the fine-tuned model of {path} ({exc})") from exc
-        cfg, spec = ck["config"], get_backbone(ck["config"]["backbone"])
-
-        def reference(frames, motion):
-            return torch.softmax(clip_logits(model, frames), dim=1).numpy()
-
-        return _Model(mode, cfg, list(ck["class_names"]), spec, model.backbone, model.head, False,
-                      int(cfg["frames"]), reference)  # fmt: skip
-    try:
-        head, ck = load_head_checkpoint(path)
-    except CheckpointError as exc:
-        raise ExportError(str(exc)) from exc
-    cfg = ck["config"]
-    spec = get_backbone(cfg["backbone"])
-    if spec.kind != "image":
-        raise ExportError(f"fast-mode runs on video backbones ({spec.name}) cannot be exported yet: their features "
+    if m.mode == "fast" and m.spec.kind != "image":
+        raise ExportError(f"fast-mode runs on video backbones ({m.spec.name}) cannot be exported yet: their features "
                           "come from a clip around every sample")  # fmt: skip
-    backbone = spec.build(cfg["weights"]).eval().requires_grad_(False)
-    prep = frame_preprocessor(spec)
-
-    def reference(frames, motion):
-        b, t = frames.shape[:2]
-        with torch.inference_mode():
-            x = prep(torch.from_numpy(np.ascontiguousarray(frames.reshape(b * t, *frames.shape[2:]))))
-            feats = backbone(x).view(b, t, -1)
-            if motion is not None:
-                feats = torch.cat([feats, torch.from_numpy(motion)], dim=2)
-            return torch.softmax(head(feats), dim=1).numpy()
-
-    return _Model(mode, cfg, list(ck["class_names"]), spec, backbone, head, bool(cfg.get("motion", False)),
-                  int(cfg["frames"]), reference)  # fmt: skip
+    return m
 
 
 # ---- building and exporting --------------------------------------------------------------------------------------
@@ -254,7 +209,7 @@ def _quiet():
                 os.close(copy)
 
 
-def _example(m: _Model, batch: int = 2) -> tuple[torch.Tensor, ...]:
+def _example(m: TrainedModel, batch: int = 2) -> tuple[torch.Tensor, ...]:
     ch, cw = m.spec.input_size
     gen = torch.Generator().manual_seed(0)
     frames = torch.randint(0, 256, (batch, m.frames, ch + 32, cw + 45, 3), dtype=torch.uint8, generator=gen)
@@ -263,16 +218,16 @@ def _example(m: _Model, batch: int = 2) -> tuple[torch.Tensor, ...]:
     return frames, torch.rand(batch, m.frames, MO.MOTION_DIM, generator=gen)
 
 
-def _build(m: _Model) -> tuple[nn.Module, torch.jit.ScriptModule]:
+def _build(m: TrainedModel) -> tuple[nn.Module, torch.jit.ScriptModule]:
     """The eager model and its TorchScript trace (any batch and frame size: see :class:`FramePrep`)."""
-    eager = BundleModel(FramePrep(m.spec), ClipFeatures(m.backbone, m.spec.kind == "video"), m.head).eval()
+    eager = BundleModel(FramePrep(m.spec), ClipFeatures(m.backbone(), m.spec.kind == "video"), m.head).eval()
     eager.requires_grad_(False)  # the files are for inference: outputs that need no .detach()
     with torch.no_grad(), _quiet():
         traced = torch.jit.trace(eager, _example(m), check_trace=False)
     return eager, traced
 
 
-def _export_onnx(m: _Model, eager: nn.Module, traced: torch.jit.ScriptModule, path: Path, opset: int,
+def _export_onnx(m: TrainedModel, eager: nn.Module, traced: torch.jit.ScriptModule, path: Path, opset: int,
                  exporter: str, log: Log) -> str:  # fmt: skip
     """Write ``path``; returns the exporter that did it ("torchscript" or "dynamo")."""
     names = ["frames", "motion"] if m.motion else ["frames"]
@@ -333,7 +288,7 @@ def _pick_clips(project, limit: int = VERIFY_CLIPS) -> list:
     return [(clip, videos[clip.video_id]) for clip in picked]
 
 
-def _clip_input(project, m: _Model, clip, video) -> tuple[np.ndarray, np.ndarray | None]:
+def _clip_input(project, m: TrainedModel, clip, video) -> tuple[np.ndarray, np.ndarray | None]:
     """A clip's frames as the model takes them, decoded at the backbone's resize size, and (fast mode with
     motion) their motion descriptors from the app's motion code."""
     with open_reader(project, video) as reader:
@@ -341,7 +296,7 @@ def _clip_input(project, m: _Model, clip, video) -> tuple[np.ndarray, np.ndarray
         if m.mode == "finetune":
             return reader.sample(clip, m.frames, size), None
         ts = reader.timestamps
-        samples = sample_frames(ts, float(m.cfg["sample_fps"]), fps=reader.fps)
+        samples = sample_frames(ts, float(m.config["sample_fps"]), fps=reader.fps)
         picked = samples[clip_rows(samples, clip.start_frame, clip.end_frame, m.frames)].astype(np.int64)
         unique = np.unique(picked)
         partners, dts = MO.partner_frames(ts, unique)
@@ -361,7 +316,7 @@ def _clip_input(project, m: _Model, clip, video) -> tuple[np.ndarray, np.ndarray
     return frames, np.stack([desc[int(i)] for i in picked])
 
 
-def _verification_inputs(project, m: _Model, log: Log) -> list[tuple[str, np.ndarray, np.ndarray | None]]:
+def _verification_inputs(project, m: TrainedModel, log: Log) -> list[tuple[str, np.ndarray, np.ndarray | None]]:
     """``(what, frames [B, T, H, W, 3], motion [B, T, 64] or None)`` batches: real clips grouped by frame size,
     then one random batch at an odd size with the frame size the resize rule leaves unchanged."""
     groups: dict[tuple, list] = {}
@@ -388,7 +343,7 @@ def _verification_inputs(project, m: _Model, log: Log) -> list[tuple[str, np.nda
     return out
 
 
-def _verify(m: _Model, pt_path: Path, onnx_path: Path, inputs) -> dict:
+def _verify(m: TrainedModel, pt_path: Path, onnx_path: Path, inputs) -> dict:
     import onnxruntime as ort
 
     with warnings.catch_warnings():
@@ -425,11 +380,11 @@ def _verify(m: _Model, pt_path: Path, onnx_path: Path, inputs) -> dict:
 # ---- the model card ----------------------------------------------------------------------------------------------
 
 
-def _clip_length_s(m: _Model) -> tuple[float, str]:
-    if m.cfg.get("clip_length_s"):
-        return float(m.cfg["clip_length_s"]), "median training clip"
-    if m.cfg.get("sample_fps"):
-        return m.frames / float(m.cfg["sample_fps"]), "frames / sample_fps (the run predates recording it)"
+def _clip_length_s(m: TrainedModel) -> tuple[float, str]:
+    if m.config.get("clip_length_s"):
+        return float(m.config["clip_length_s"]), "median training clip"
+    if m.config.get("sample_fps"):
+        return m.frames / float(m.config["sample_fps"]), "frames / sample_fps (the run predates recording it)"
     return 1.0, "default (the run predates recording it)"
 
 
@@ -473,7 +428,7 @@ def _versions() -> dict:
             "python": platform.python_version()}  # fmt: skip
 
 
-def _card(project, run: R.RunInfo, m: _Model, metrics: dict, exporter: str, opset: int, verification: dict,
+def _card(project, run: R.RunInfo, m: TrainedModel, metrics: dict, exporter: str, opset: int, verification: dict,
           files: dict) -> dict:  # fmt: skip
     colours = {c.name.casefold(): c.color for c in CL.list_classes(project)}
     ch, cw = m.spec.input_size
@@ -487,7 +442,7 @@ def _card(project, run: R.RunInfo, m: _Model, metrics: dict, exporter: str, opse
         example = f"{resize[1]}x{resize[0]}"
         resize_rule = f"scale each frame to exactly {example} (w x h)"
     if m.mode == "fast":
-        sampling = {"kind": "rate", "sample_fps": float(m.cfg["sample_fps"]),
+        sampling = {"kind": "rate", "sample_fps": float(m.config["sample_fps"]),
                     "rule": "sample times 0, 1/r, 2/r, ... before the video's end, each taking the last frame whose "
                             "timestamp is <= t (each frame once; a video slower than r gives every frame); a clip's "
                             "T frames are the samples inside it at the centres of T equal parts (repeated when fewer, "
@@ -502,13 +457,13 @@ def _card(project, run: R.RunInfo, m: _Model, metrics: dict, exporter: str, opse
                   "definition": "per frame: Farneback optical flow (OpenCV; 0.5, 2, 9, 2, 5, 1.1) from the frame to "
                                 "the first frame >= gap_s later, both grey at 96 px on the short side; 64 numbers as "
                                 "predict.py's describe_motion (vidtrain_gui/ml/motion.py)"}  # fmt: skip
-    hk = m.cfg.get("head_kwargs") or {}
+    hk = m.config.get("head_kwargs") or {}
     return {
         "format": BUNDLE_FORMAT, "format_version": FORMAT_VERSION, "run_id": run.id,
         "created": datetime.now(timezone.utc).isoformat(timespec="seconds"), "mode": m.mode,
         "classes": [{"index": k, "name": n, "color": colours.get(n.casefold())} for k, n in enumerate(m.class_names)],
         "clip": {"length_s": length, "length_source": length_source, "frames": m.frames,
-                 "sample_fps": m.cfg.get("sample_fps"), "sampling": sampling},
+                 "sample_fps": m.config.get("sample_fps"), "sampling": sampling},
         "inputs": {
             "frames": {
                 "name": "frames", "shape": ["batch", m.frames, "height", "width", 3], "dtype": "uint8",
@@ -527,10 +482,10 @@ def _card(project, run: R.RunInfo, m: _Model, metrics: dict, exporter: str, opse
         },
         "outputs": {"probabilities": {"shape": ["batch", len(m.class_names)], "dtype": "float32",
                                       "meaning": "softmax over the classes, in the order of 'classes'"}},
-        "model": {"backbone": m.spec.name, "weights": m.cfg.get("weights"), "weights_id": m.spec.weights_id,
-                  "backbone_kind": m.spec.kind, "feature_dim": m.spec.feature_dim, "head": m.cfg.get("head"),
+        "model": {"backbone": m.spec.name, "weights": m.config.get("weights"), "weights_id": m.spec.weights_id,
+                  "backbone_kind": m.spec.kind, "feature_dim": m.spec.feature_dim, "head": m.config.get("head"),
                   "head_kwargs": hk, "deltas": bool(hk.get("deltas", False)), "motion": m.motion,
-                  "unfrozen_blocks": m.cfg.get("unfrozen_blocks"), "best_epoch": metrics.get("best_epoch"),
+                  "unfrozen_blocks": m.config.get("unfrozen_blocks"), "best_epoch": metrics.get("best_epoch"),
                   "onnx_opset": opset, "onnx_exporter": exporter,
                   # Fast mode trained on features and descriptors cached as float16; the model computes float32.
                   "trained_on": "float16 cached features" if m.mode == "fast" else "decoded frames"},
@@ -603,7 +558,7 @@ def export_model(project, run_id: str, out_dir, *, log: Log | None = None, emit:
     _check_out_dir(out)
     m = _load(R.run_dir(project, run_id))
     try:
-        metrics = json.loads((R.run_dir(project, run_id) / "metrics.json").read_text(encoding="utf-8"))
+        metrics = json.loads((R.run_dir(project, run_id) / METRICS_FILE).read_text(encoding="utf-8"))
     except (OSError, ValueError):
         metrics = dict(run.metrics or {})
     steps = ("torchscript", "onnx", "verify", "write")
@@ -612,7 +567,7 @@ def export_model(project, run_id: str, out_dir, *, log: Log | None = None, emit:
         emit({"type": "progress", "stage": "export", "done": k, "total": len(steps),
               **({"step": steps[k]} if k < len(steps) else {})})  # fmt: skip
 
-    log(f"exporting run {run_id} ({m.mode} mode, {m.spec.name} + {m.cfg.get('head')}, {len(m.class_names)} classes)")
+    log(f"exporting run {run_id} ({m.mode} mode, {m.spec.name} + {m.config.get('head')}, {len(m.class_names)} classes)")
     out.parent.mkdir(parents=True, exist_ok=True)
     staging = out.parent / f".{out.name}.export-{os.getpid()}-{secrets.token_hex(3)}"
     staging.mkdir()

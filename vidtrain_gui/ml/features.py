@@ -236,7 +236,7 @@ def _prep_on_device(dev: torch.device) -> bool:
     return dev.type == "cuda"
 
 
-def decode_size(prep: Preprocess, size: tuple[int, int]) -> tuple[int, int] | None:
+def shrink_size(prep: Preprocess, size: tuple[int, int]) -> tuple[int, int] | None:
     """``(w, h)`` to ask the decoder for so that ``prep`` has nothing left to resize: the resize target when it
     shrinks the ``size=(w, h)`` picture, None when it does not (upscaling stays with ``prep``)."""
     w, h = size
@@ -257,7 +257,7 @@ def _image_batches(project, plan: _Plan, batch_size: int, prep: Preprocess, defe
     wanted = np.union1d(samples, track.wanted) if track is not None else samples
     is_sample = set(samples.tolist())
     with open_reader(project, plan.video, cache_bytes=0) as reader:  # each frame is read once: no LRU copies
-        size = decode_size(prep, reader.size)
+        size = shrink_size(prep, reader.size)
         small = grey_size(reader.size)
         frames, start = [], 0
         for i, decoded in reader.decoded_at(wanted):
@@ -280,7 +280,7 @@ def _clip_batches(project, video, windows: np.ndarray, clips_per_batch: int, pre
     """(start row, [N, 3, T, h, w], True) per batch of clips; each frame is preprocessed once."""
     done: dict[int, torch.Tensor] = {}
     with open_reader(project, video, cache_bytes=0) as reader:
-        size = decode_size(prep, reader.size)
+        size = shrink_size(prep, reader.size)
         for start in range(0, len(windows), clips_per_batch):
             rows = windows[start : start + clips_per_batch]
             for i in sorted({int(i) for i in rows.ravel()} - done.keys()):

@@ -21,11 +21,12 @@ This module owns, for one fine-tuning job and for what it leaves behind:
   deterministic preprocessing (resize, centre crop, normalise). Each clip's random draw is seeded from
   ``(seed, epoch, clip)``, so the augmentation does not depend on the number of workers or processes. A video that
   cannot be opened leaves its clips out, with a warning.
-- **The loop.** As in fast mode (:mod:`vidtrain_gui.ml.train`): grouped validation split with the train-on-all
-  fallback, class-weighted cross entropy, AdamW (the backbone at a lower learning rate than the head), early
-  stopping on validation loss, one ``epoch`` event per epoch and a ``progress`` event per batch, stop-early between
+- **The loop.** The one both modes drive (``ml/loop.py``; the split and checks of ``ml/trainset.py``):
+  class-weighted cross entropy, AdamW (the backbone at a lower learning rate than the head), early stopping on
+  validation loss, one ``epoch`` event per epoch and here a ``progress`` event per batch, stop-early between
   batches (the epoch is validated and the best kept), NaN/inf loss is an error, a fixed seed repeats a run bit for
-  bit on CPU. On CUDA: autocast (bfloat16 where supported, else float16 with a GradScaler). A CUDA out-of-memory
+  bit on CPU. On CUDA: autocast (``device.autocast_context(training=True)``: bfloat16 where supported, else
+  float16 with a GradScaler). A CUDA out-of-memory
   error halves the micro-batch (gradients are accumulated over the micro-batches, so the optimisation is the same)
   and retries the batch, with a warning event; below one clip it is a :class:`TrainingError`. Under DDP an
   out-of-memory error is a :class:`TrainingError` naming the batch size (a retry on one rank would unpair the
@@ -37,49 +38,47 @@ This module owns, for one fine-tuning job and for what it leaves behind:
   ``weights_only=True``): the head's state dict under ``state_dict`` as in fast mode, the whole backbone's under
   ``backbone_state_dict``, ``config`` (``"mode": "finetune"``), ``class_names``, the best epoch, and that epoch's
   validation logits (a check for whoever rebuilds the model). ``run_dir/metrics.json`` as in fast mode.
-  :func:`load_finetuned` rebuilds the model and :func:`clip_logits` scores uint8 clips with it.
+  ``ml/model.py`` rebuilds the model (:class:`~vidtrain_gui.ml.model.FinetuneModel`) and scores clips with it.
 """
 
 from __future__ import annotations
 
-import contextlib
 import math
 import os
 import time
-from collections import Counter, OrderedDict, defaultdict
+from collections import OrderedDict
 from collections.abc import Sequence
 from dataclasses import dataclass
-from pathlib import Path
 
 import av
-import numpy as np
 import torch
 import torch.nn.functional as F
 from torch import nn
 from torch.utils.data import DataLoader, Dataset
 
-from vidtrain_gui.core import videos as V
+from vidtrain_gui.core import options as OPT
 from vidtrain_gui.footage.ingest import open_reader
 from vidtrain_gui.media import FrameIndex, MediaError, VideoReader
-from vidtrain_gui.ml.backbones import DEFAULT_BACKBONE, Backbone, WeightsArg, get_backbone
-from vidtrain_gui.ml.checkpoint import read_checkpoint, write_checkpoint, write_json
-from vidtrain_gui.ml.device import describe_device, pick_device
+from vidtrain_gui.ml.backbones import Backbone, WeightsArg, get_backbone
+from vidtrain_gui.ml.checkpoint import write_checkpoint
+from vidtrain_gui.ml.device import autocast_context, describe_device, pick_device
 from vidtrain_gui.ml.distributed import SINGLE, Dist
 from vidtrain_gui.ml.features import frame_preprocessor
-from vidtrain_gui.ml.heads import HEADS, make_head
-from vidtrain_gui.ml.train import (
-    CHECKPOINT_FORMAT,
-    NO_VALIDATION_WARNING,
-    TrainingError,
-    _tagged_clips,
-    balanced_weights,
-    classification_metrics,
-    clip_length_s,
-    grouped_split,
+from vidtrain_gui.ml.heads import make_head
+from vidtrain_gui.ml.loop import (
+    CHECKPOINT_FILE,
+    EpochResult,
+    Validation,
+    check_options,
+    finish_run,
+    fit,
+    run_metrics,
+    seeded,
 )
+from vidtrain_gui.ml.metrics import balanced_weights, classification_metrics
+from vidtrain_gui.ml.model import CHECKPOINT_FORMAT, FinetuneModel, decode_size, head_frames
+from vidtrain_gui.ml.trainset import TrainingError, TrainingSet, read_training_set, source_group, validation_split
 
-DEFAULT_UNFREEZE = 4
-BACKBONE_LR_FACTOR = 0.1  # pretrained blocks move ten times slower than the fresh head
 CROP_SCALE = (0.35, 1.0)  # torchvision's 0.08 loses the subject of most clips
 JITTER = 0.3  # brightness, contrast and saturation
 MAX_OPEN_READERS = 16  # per worker process
@@ -122,84 +121,6 @@ def resolve_unfreeze(unfreeze: int | str, n_blocks: int) -> int:
     if isinstance(value, bool) or not isinstance(value, int) or value < 0:
         raise TrainingError(f"unfreeze must be 'all' or a whole number of blocks >= 0, got {unfreeze!r}")
     return min(value, n_blocks)
-
-
-# ---- the model ---------------------------------------------------------------------------------------------------
-
-
-class FinetuneModel(nn.Module):
-    """Backbone + temporal head. ``forward`` takes normalised frames ``[B, T, 3, h, w]`` and gives logits
-    ``[B, C]``; image backbones see each frame, video backbones the clip (their head gets one step).
-    ``train()`` keeps the ``frozen`` backbone modules and every BatchNorm layer in eval mode."""
-
-    def __init__(self, spec: Backbone, backbone: nn.Module, head: nn.Module, frozen: Sequence[str] = ()):
-        super().__init__()
-        self.kind = spec.kind
-        self.backbone = backbone
-        self.head = head
-        self.preprocess = frame_preprocessor(spec)  # no state: its constants are non-persistent buffers
-        self.frozen = list(frozen)
-        for name in self.frozen:
-            self.backbone.get_submodule(name).requires_grad_(False)
-
-    def train(self, mode: bool = True) -> FinetuneModel:
-        super().train(mode)
-        if mode:
-            for name in self.frozen:
-                self.backbone.get_submodule(name).eval()
-            for m in self.backbone.modules():
-                if isinstance(m, nn.modules.batchnorm._BatchNorm):
-                    m.eval()
-        return self
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        b, t = x.shape[:2]
-        if self.kind == "video":
-            return self.head(self.backbone(x.transpose(1, 2)).unsqueeze(1))  # [B, 3, T, h, w] -> one step
-        return self.head(self.backbone(x.flatten(0, 1)).view(b, t, -1))
-
-
-def head_frames(spec: Backbone, frames: int) -> int:
-    return 1 if spec.kind == "video" else int(frames)
-
-
-def decode_size(spec: Backbone, width: int, height: int) -> tuple[int, int]:
-    """``(w, h)`` to decode frames of a ``width`` x ``height`` video at for this backbone: its resize size, so the
-    preprocessing only crops (same rounding as :class:`Preprocess`)."""
-    h, w = frame_preprocessor(spec).resized_hw(height, width)
-    return w, h
-
-
-def _autocast(dev: torch.device) -> contextlib.AbstractContextManager:
-    if dev.type != "cuda":
-        return contextlib.nullcontext()
-    return torch.autocast("cuda", dtype=torch.bfloat16 if torch.cuda.is_bf16_supported() else torch.float16)
-
-
-def load_finetuned(path: str | os.PathLike, device: str | torch.device = "cpu") -> tuple[FinetuneModel, dict]:
-    """The fine-tuned model of a ``best.pt``, in eval mode on ``device``, and the checkpoint (config, class_names)."""
-    ck = read_checkpoint(path)
-    cfg = ck["config"]
-    if cfg.get("mode") != "finetune":
-        raise ValueError(f"{path} is not a fine-tune checkpoint (mode {cfg.get('mode')!r})")
-    spec = get_backbone(cfg["backbone"])
-    backbone = spec.build("none")
-    backbone.load_state_dict(ck["backbone_state_dict"])
-    head = make_head(cfg["head"], cfg["feature_dim"], cfg["num_classes"], head_frames(spec, cfg["frames"]),
-                     **cfg["head_kwargs"])  # fmt: skip
-    head.load_state_dict(ck["state_dict"])
-    return FinetuneModel(spec, backbone, head).to(device).eval(), ck
-
-
-def clip_logits(model: FinetuneModel, clips) -> torch.Tensor:
-    """Logits ``[B, C]`` (float32, CPU) of uint8 RGB clips ``[B, T, H, W, 3]`` (numpy or tensor), preprocessed as in
-    validation. Frames decoded at :func:`decode_size` give exactly the validation inputs. ``model`` in eval mode."""
-    x = torch.as_tensor(np.ascontiguousarray(clips) if isinstance(clips, np.ndarray) else clips)
-    b, t = x.shape[:2]
-    dev = model.preprocess.mean.device
-    with torch.no_grad(), _autocast(dev):
-        frames = model.preprocess(x.flatten(0, 1).to(dev))
-        return model(frames.view(b, t, *frames.shape[1:])).float().cpu()
 
 
 # ---- clips -------------------------------------------------------------------------------------------------------
@@ -310,35 +231,28 @@ def _item_seed(seed: int, epoch: int, i: int) -> int:
     return hash((seed, epoch, i)) & 0x7FFF_FFFF_FFFF_FFFF  # hashes of int tuples are not randomised per process
 
 
-def clip_items(project, clips, classes, spec: Backbone, log) -> tuple[list[ClipItem], dict[int, VideoSource]]:
+def clip_items(project, data: TrainingSet, spec: Backbone, log) -> tuple[list[ClipItem], dict[int, VideoSource]]:
     """The tagged clips as decodable items; videos that cannot be opened leave their clips out with a warning."""
-    position = {c.id: k for k, c in enumerate(classes)}
-    videos = {v.id: v for v in V.list_videos(project)}
-    by_video: dict[int, list] = defaultdict(list)
-    for clip in clips:
-        by_video[clip.video_id].append(clip)
+    label = data.labels()
     items, sources = [], {}
-    for vid in sorted(by_video):
-        video = videos[vid]
+    for vid, clips in data.by_video().items():
+        video = data.videos[vid]
         name = video.name
         try:
             with open_reader(project, video) as reader:
                 index, (w, h), count = reader.index, reader.size, reader.frame_count
         except (MediaError, OSError, av.error.FFmpegError) as e:
-            log(f"{name}: cannot be read ({e}); its {len(by_video[vid])} clip(s) are left out", "warning")
+            log(f"{name}: cannot be read ({e}); its {len(clips)} clip(s) are left out", "warning")
             continue
         sources[vid] = VideoSource(video.path, index, decode_size(spec, w, h))
-        group = f"group:{video.group_name}" if video.group_name else f"video:{vid}"
-        for clip in by_video[vid]:
+        group = source_group(video)
+        for clip in clips:
             end = min(clip.end_frame, count)  # a file truncated since the clip was made
             if end <= clip.start_frame:
                 log(f"{name}: clip {clip.id} lies past the video's last frame; left out", "warning")
                 continue
-            items.append(ClipItem(clip.id, vid, clip.start_frame, end, position[clip.class_id], group))
-    present = Counter(it.label for it in items)
-    missing = [c.name for k, c in enumerate(classes) if not present[k]]
-    if missing:
-        raise TrainingError(f"class {missing[0]!r} has no clips in readable videos (are its videos missing?)")
+            items.append(ClipItem(clip.id, vid, clip.start_frame, end, label[clip.class_id], group))
+    data.check_present([it.label for it in items], "in readable videos")
     return items, sources
 
 
@@ -378,7 +292,7 @@ class _Stepper:
                 total = 0.0
                 # Under DDP this is one micro-batch (the batch never halves there), so every backward all-reduces.
                 for s in range(0, len(y), self.micro):
-                    with _autocast(self.dev):
+                    with autocast_context(self.dev, training=True):
                         logits = self.ddp(x[s : s + self.micro].to(self.dev, non_blocking=True))
                     # Summed, over the whole batch's weight: the micro-batches add up to the batch's weighted mean.
                     loss = F.cross_entropy(logits.float(), y_dev[s : s + self.micro], weight=self.class_weights,
@@ -404,7 +318,7 @@ class _Stepper:
         """Eval-mode logits of a batch of normalised clips, float32 on the CPU (the unwrapped model: no DDP)."""
         while True:
             try:
-                with torch.no_grad(), _autocast(self.dev):
+                with torch.no_grad(), autocast_context(self.dev, training=True):
                     return torch.cat([
                         self.model(x[s : s + self.eval_micro].to(self.dev, non_blocking=True)).float().cpu()
                         for s in range(0, len(x), self.eval_micro)
@@ -413,67 +327,110 @@ class _Stepper:
                 self.eval_micro = self._halved(self.eval_micro, e)
 
 
-def _validate(model: FinetuneModel, stepper: _Stepper, loader: DataLoader, class_weights: torch.Tensor,
-              class_names: list[str], ctx) -> tuple[dict, torch.Tensor]:  # fmt: skip
-    """Loss and metrics on the whole validation set, and its logits (in the dataset's order)."""
-    model.eval()
-    outs, ys = [], []
-    for b, (x, y, _) in enumerate(loader, 1):
-        outs.append(stepper.logits(x))
-        ys.append(y)
-        ctx.progress("validate", b, len(loader))
-    logits, y = torch.cat(outs), torch.cat(ys)
-    val_loss = float(F.cross_entropy(logits, y, weight=class_weights.cpu()))
-    m = classification_metrics(y.numpy(), logits.argmax(dim=1).numpy(), class_names)
-    return {"val_loss": val_loss, "val_acc": m["acc"], "val_macro_f1": m["macro_f1"], "metrics": m}, logits
+class _FinetuneTrainer:
+    """Epochs of decoded, augmented clips through the DDP-wrapped model; rank 0 validates and broadcasts, and
+    writes the checkpoint whenever validation improves."""
 
+    def __init__(self, ctx, dist: Dist, model: FinetuneModel, ddp: nn.Module, stepper: _Stepper, gen, seed: int,
+                 train_set: ClipDataset, val_set: ClipDataset, loader, class_weights, config: dict,
+                 class_names: list[str]):  # fmt: skip
+        self.ctx, self.dist, self.model, self.ddp, self.stepper = ctx, dist, model, ddp, stepper
+        self.gen, self.seed, self.train_set, self.val_set = gen, seed, train_set, val_set
+        self.class_weights, self.config, self.class_names = class_weights, config, class_names
+        self.train_keys, val_keys = _Keys(), _Keys()
+        val_keys.keys = [(i, 0) for i in range(len(val_set))]
+        self.train_loader, self.val_loader = loader(train_set, self.train_keys), loader(val_set, val_keys)
+        self.logits: torch.Tensor | None = None  # the last validation's, in the validation set's order
 
-def _checkpoint(model: FinetuneModel, config: dict, class_names: list[str], epoch: int, logits: torch.Tensor,
-                val_set: ClipDataset) -> dict:  # fmt: skip
-    def plain(m: nn.Module) -> dict[str, torch.Tensor]:
-        return {k: v.detach().cpu().clone() for k, v in m.state_dict().items()}
+    def train_epoch(self, epoch: int) -> EpochResult:
+        dist, ctx = self.dist, self.ctx
+        order = dist.shard(torch.randperm(len(self.train_set), generator=self.gen)).tolist()  # same on every rank
+        self.train_keys.keys = [(i, _item_seed(self.seed, epoch, i)) for i in order]
+        self.ddp.train()
+        total, seen = 0.0, 0
+        n_batches = len(self.train_loader)
+        for b, (x, y, _) in enumerate(self.train_loader, 1):
+            loss = self.stepper.train_batch(x, y)
+            nan, inf, stop_votes = dist.sum([math.isnan(loss), math.isinf(loss), ctx.should_stop()])
+            if nan or inf:
+                raise TrainingError(f"loss became {'NaN' if nan else 'infinite'} at epoch {epoch}; lower the "
+                                    "learning rate")  # fmt: skip
+            self.stepper.step()
+            total += loss * len(y)
+            seen += len(y)
+            ctx.progress("train", b, n_batches, epoch=epoch)
+            if stop_votes:
+                if b < n_batches:
+                    ctx.log(f"stop requested: epoch {epoch} ends after {b} of {n_batches} batches", "warning")
+                return EpochResult(total, seen, stopped=True)
+        return EpochResult(total, seen)
 
-    return {
-        "format": CHECKPOINT_FORMAT, "state_dict": plain(model.head), "backbone_state_dict": plain(model.backbone),
-        "config": config, "class_names": class_names, "feature_key": None, "best_epoch": epoch,
-        "val_logits": logits, "val_clip_ids": [it.clip_id for it in val_set.items],
-    }  # fmt: skip
+    def validate(self, epoch: int) -> Validation:
+        result = None
+        if self.dist.is_main:
+            self.model.eval()
+            outs, ys = [], []
+            for b, (x, y, _) in enumerate(self.val_loader, 1):
+                outs.append(self.stepper.logits(x))
+                ys.append(y)
+                self.ctx.progress("validate", b, len(self.val_loader))
+            self.logits, y = torch.cat(outs), torch.cat(ys)
+            loss = float(F.cross_entropy(self.logits, y, weight=self.class_weights.cpu()))
+            result = (loss, classification_metrics(y.numpy(), self.logits.argmax(dim=1).numpy(), self.class_names))
+        loss, metrics = self.dist.broadcast(result)
+        return Validation(loss, metrics)
+
+    def keep_best(self, epoch: int) -> None:
+        if not self.dist.is_main:
+            return
+        def plain(m: nn.Module) -> dict[str, torch.Tensor]:
+            return {k: v.detach().cpu().clone() for k, v in m.state_dict().items()}
+
+        write_checkpoint({
+            "format": CHECKPOINT_FORMAT, "state_dict": plain(self.model.head),
+            "backbone_state_dict": plain(self.model.backbone), "config": self.config,
+            "class_names": self.class_names,
+            "feature_key": None, "best_epoch": epoch, "val_logits": self.logits,
+            "val_clip_ids": [it.clip_id for it in self.val_set.items],
+        }, self.ctx.run_dir / CHECKPOINT_FILE)  # fmt: skip
+
+    def close(self) -> None:
+        self.train_set.close()
+        self.val_set.close()
 
 
 # ---- the job -----------------------------------------------------------------------------------------------------
 
 
-def _positive_int(name: str, value) -> int:
-    if isinstance(value, bool) or not isinstance(value, int) or value < 1:
-        raise TrainingError(f"{name} must be a whole number >= 1, got {value!r}")
-    return value
+FINETUNE = OPT.MODE_DEFAULTS["finetune"]
 
 
 def finetune(
     ctx,
     *,
-    backbone: str = DEFAULT_BACKBONE,
-    weights: WeightsArg = "default",
-    head: str = "gru",
-    frames: int = 8,
-    epochs: int = 20,
-    lr: float = 1e-3,
+    backbone: str = OPT.DEFAULT_BACKBONE,
+    weights: WeightsArg = OPT.DEFAULT_WEIGHTS,
+    head: str = OPT.DEFAULT_HEAD,
+    frames: int = OPT.DEFAULT_FRAMES,
+    epochs: int = FINETUNE["epochs"],
+    lr: float = FINETUNE["lr"],
     backbone_lr: float | None = None,
-    batch_size: int = 8,
-    weight_decay: float = 1e-4,
-    unfreeze: int | str = DEFAULT_UNFREEZE,
-    patience: int = 5,
-    seed: int = 0,
-    device: str = "auto",
-    augment: bool = True,
-    flip: bool = True,
+    batch_size: int = FINETUNE["batch_size"],
+    weight_decay: float = OPT.DEFAULT_WEIGHT_DECAY,
+    unfreeze: int | str = OPT.DEFAULT_UNFREEZE,
+    patience: int = FINETUNE["patience"],
+    seed: int = OPT.DEFAULT_SEED,
+    device: str = OPT.DEFAULT_DEVICE,
+    augment: bool = OPT.DEFAULT_AUGMENT,
+    flip: bool = OPT.DEFAULT_FLIP,
     workers: int | None = None,
     head_kwargs: dict | None = None,
     clip_ids: Sequence[int] | None = None,
     dist: Dist = SINGLE,
 ) -> dict:
     """Fine-tune the last ``unfreeze`` blocks of ``backbone`` with a ``head`` on the project's tagged clips, as job
-    ``ctx``; returns the metrics (also in ``run_dir/metrics.json``), the best epoch's model is in ``run_dir/best.pt``.
+    ``ctx``; returns the metrics (also in ``run_dir/metrics.json``, and the Run records the classes), the best
+    epoch's model is in ``run_dir/best.pt``.
 
     ``backbone_lr``: the backbone's learning rate (default ``lr`` / 10). ``flip``: random horizontal flips; turn
     them off when a class depends on left and right (e.g. "swipe left"). ``workers``: DataLoader worker processes
@@ -482,66 +439,49 @@ def finetune(
     ``dist`` spans several processes."""
     started = time.monotonic()
     project = ctx.project
-    head = str(head).strip().lower()
-    if head not in HEADS:
-        raise TrainingError(f"unknown head {head!r}; choose one of: {', '.join(HEADS)}")
-    for name, value in (("frames", frames), ("epochs", epochs), ("batch_size", batch_size), ("patience", patience)):
-        _positive_int(name, value)
+    head = check_options(head, frames=frames, epochs=epochs, batch_size=batch_size, patience=patience)
     spec = get_backbone(backbone)
-    classes, clips = _tagged_clips(project, clip_ids)  # before any decoding: a bad project fails in a blink
-    class_names = [c.name for c in classes]
+    data = read_training_set(project, clip_ids)  # before any decoding: a bad project fails in a blink
+    class_names = data.class_names
     backbone_net = spec.build(weights)
     blocks = backbone_blocks(backbone_net)
     n_unfrozen = resolve_unfreeze(unfreeze, len(blocks))
     frozen = [name for block in blocks[: len(blocks) - n_unfrozen] for name in block]
 
-    items, sources = clip_items(project, clips, classes, spec, ctx.log)
+    items, sources = clip_items(project, data, spec, ctx.log)
     labels = [it.label for it in items]
-    split = grouped_split([it.group for it in items], labels, seed=seed)
-    if split is None:
-        ctx.log(NO_VALIDATION_WARNING, "warning")
-        train_idx = val_idx = list(range(len(items)))
-        validation = "training_data"
-    else:
-        train_idx, val_idx = split
-        validation = "held_out"
+    split = validation_split([it.group for it in items], labels, seed, ctx.log)
 
     dev = pick_device(device)
     ctx.emit({"type": "device", "name": describe_device(dev)})  # what the window shows
     workers = (0 if dev.type != "cuda" else min(8, max(1, (os.cpu_count() or 2) - 1))) if workers is None else workers
-    class_weights = balanced_weights(torch.tensor([labels[i] for i in train_idx]), len(classes)).to(dev)
+    class_weights = balanced_weights(torch.tensor([labels[i] for i in split.train]), len(class_names)).to(dev)
     rank_batch = -(-batch_size // dist.world_size)  # every rank's share of the global batch
     processes = f" x {dist.world_size} processes ({dist.backend})" if dist.enabled else ""
     ctx.log(
-        f"fine-tuning {spec.name} (last {n_unfrozen} of {len(blocks)} blocks) with {head} on {len(train_idx)} clips, "
-        f"validating on {len(val_idx)} ({validation}), {len(classes)} classes, on {describe_device(dev)}{processes}"
+        f"fine-tuning {spec.name} (last {n_unfrozen} of {len(blocks)} blocks) with {head} on {len(split.train)} "
+        f"clips, validating on {len(split.val)} ({split.validation}), {len(class_names)} classes, on "
+        f"{describe_device(dev)}{processes}"
     )
 
-    backbone_lr = lr * BACKBONE_LR_FACTOR if backbone_lr is None else backbone_lr
+    backbone_lr = lr * OPT.BACKBONE_LR_FACTOR if backbone_lr is None else backbone_lr
     config = {
         "mode": "finetune", "backbone": spec.name, "weights": str(weights), "head": head, "frames": int(frames),
-        "feature_dim": int(spec.feature_dim), "num_classes": len(classes), "head_kwargs": dict(head_kwargs or {}),
-        "epochs": int(epochs), "lr": float(lr), "backbone_lr": float(backbone_lr),
-        "batch_size": int(batch_size), "weight_decay": float(weight_decay), "unfreeze": str(unfreeze),
-        "unfrozen_blocks": n_unfrozen, "patience": int(patience), "seed": int(seed), "augment": bool(augment),
-        "clip_length_s": clip_length_s(project, clips),
-        "flip": bool(flip),
+        "feature_dim": int(spec.feature_dim), "num_classes": len(class_names),
+        "head_kwargs": dict(head_kwargs or {}), "epochs": int(epochs), "lr": float(lr),
+        "backbone_lr": float(backbone_lr), "batch_size": int(batch_size), "weight_decay": float(weight_decay),
+        "unfreeze": str(unfreeze), "unfrozen_blocks": n_unfrozen, "patience": int(patience), "seed": int(seed),
+        "augment": bool(augment), "clip_length_s": data.clip_length_s(), "flip": bool(flip),
     }  # fmt: skip
-    train_set = ClipDataset([items[i] for i in train_idx], sources, frames, ClipTransform(spec, augment, flip))
-    val_set = ClipDataset([items[i] for i in val_idx], sources, frames, ClipTransform(spec, augment=False))
-    train_keys, val_keys = _Keys(), _Keys()
-    val_keys.keys = [(i, 0) for i in range(len(val_set))]
+    train_set = ClipDataset([items[i] for i in split.train], sources, frames, ClipTransform(spec, augment, flip))
+    val_set = ClipDataset([items[i] for i in split.val], sources, frames, ClipTransform(spec, augment=False))
 
     def loader(dataset: ClipDataset, keys: _Keys) -> DataLoader:
         return DataLoader(dataset, batch_size=rank_batch, sampler=keys, num_workers=workers,
                           persistent_workers=workers > 0, pin_memory=dev.type == "cuda")  # fmt: skip
 
-    run_dir = Path(ctx.run_dir)
-    fork_devices = [dev.index or 0] if dev.type == "cuda" else []
-    with torch.random.fork_rng(devices=fork_devices):  # seeding must not disturb the caller's random state
-        torch.manual_seed(seed)
-        gen = torch.Generator().manual_seed(seed)
-        net = make_head(head, spec.feature_dim, len(classes), head_frames(spec, frames), **(head_kwargs or {}))
+    with seeded(seed, dev) as gen:
+        net = make_head(head, spec.feature_dim, len(class_names), head_frames(spec, frames), **(head_kwargs or {}))
         model = FinetuneModel(spec, backbone_net, net, frozen).to(dev)
         # `model` itself when single-process; evaluated and saved unwrapped. Every BatchNorm is frozen (eval mode),
         # so the buffers never change and need no sync; frozen blocks have no trainable parameters, so every
@@ -553,74 +493,17 @@ def finetune(
             groups.append({"params": trainable, "lr": backbone_lr})
         opt = torch.optim.AdamW(groups, weight_decay=weight_decay)
         stepper = _Stepper(ctx, dist, model, ddp, opt, class_weights, dev, rank_batch)
-        train_loader, val_loader = loader(train_set, train_keys), loader(val_set, val_keys)
-        best = {"val_loss": math.inf, "epoch": 0, "metrics": None}
-        history = []
-        stale, epoch = 0, 0
+        trainer = _FinetuneTrainer(ctx, dist, model, ddp, stepper, gen, seed, train_set, val_set, loader,
+                                   class_weights, config, class_names)  # fmt: skip
         try:
-            for epoch in range(1, epochs + 1):
-                order = dist.shard(torch.randperm(len(train_set), generator=gen)).tolist()  # same on every rank
-                train_keys.keys = [(i, _item_seed(seed, epoch, i)) for i in order]
-                ddp.train()
-                total, seen, stop = 0.0, 0, False
-                n_batches = len(train_loader)
-                for b, (x, y, _) in enumerate(train_loader, 1):
-                    loss = stepper.train_batch(x, y)
-                    nan, inf, stop_votes = dist.sum([math.isnan(loss), math.isinf(loss), ctx.should_stop()])
-                    if nan or inf:
-                        kind = "NaN" if nan else "infinite"
-                        raise TrainingError(f"loss became {kind} at epoch {epoch}; lower the learning rate")
-                    stepper.step()
-                    total += loss * len(y)
-                    seen += len(y)
-                    ctx.progress("train", b, n_batches, epoch=epoch)
-                    if stop_votes:
-                        stop = True
-                        if b < n_batches:
-                            ctx.log(f"stop requested: epoch {epoch} ends after {b} of {n_batches} batches", "warning")
-                        break
-                total, seen = dist.sum([total, seen])
-                train_loss = total / seen
-                event, logits = None, None
-                if dist.is_main:
-                    event, logits = _validate(model, stepper, val_loader, class_weights, class_names, ctx)
-                    event = {"epoch": epoch, "train_loss": train_loss, **event}
-                event = dist.broadcast(event)
-                if not math.isfinite(event["val_loss"]):
-                    raise TrainingError(f"validation loss became {event['val_loss']} at epoch {epoch}; "
-                                        "lower the learning rate")  # fmt: skip
-                metrics_now = event.pop("metrics")
-                ctx.emit({"type": "epoch", **event, "per_class": metrics_now["per_class"]})
-                history.append({k: event[k] for k in ("epoch", "train_loss", "val_loss", "val_acc", "val_macro_f1")})
-                if event["val_loss"] < best["val_loss"]:
-                    best = {"val_loss": event["val_loss"], "epoch": epoch, "metrics": metrics_now}
-                    stale = 0
-                    if dist.is_main:
-                        write_checkpoint(_checkpoint(model, config, class_names, epoch, logits, val_set),
-                                         run_dir / "best.pt")  # fmt: skip
-                else:
-                    stale += 1
-                if stop or dist.any(ctx.should_stop()):
-                    ctx.log(f"stopped after epoch {epoch}; keeping the best epoch ({best['epoch']})")
-                    break
-                if stale >= patience:
-                    ctx.log(f"early stop: validation loss has not improved for {patience} epochs")
-                    break
+            result = fit(ctx, trainer, epochs=epochs, patience=patience, dist=dist)
         finally:
-            train_set.close()
-            val_set.close()
+            trainer.close()
 
-    bm = best["metrics"]
-    metrics = {
-        "best_epoch": best["epoch"], "epochs_run": epoch, "val_loss": best["val_loss"], "val_acc": bm["acc"],
-        "val_macro_f1": bm["macro_f1"], "per_class": bm["per_class"], "confusion": bm["confusion"],
-        "class_names": class_names, "validation": validation, "n_train": len(train_idx), "n_val": len(val_idx),
-        "head": head, "feature_key": None, "world_size": dist.world_size, "history": history,
-        "mode": "finetune", "backbone": spec.name, "unfrozen_blocks": n_unfrozen,
-        "val_clip_ids": [it.clip_id for it in val_set.items],
-        "train_clips": [[items[i].clip_id, int(items[i].label)] for i in train_idx],
-        "seconds": round(time.monotonic() - started, 3),
-    }  # fmt: skip
-    if dist.is_main:
-        write_json(run_dir / "metrics.json", metrics)
-    return metrics
+    metrics = run_metrics(result, class_names=class_names, split=split, head=head, dist=dist,
+                          clip_ids=[it.clip_id for it in items], labels=labels, started=started, feature_key=None,
+                          mode="finetune", backbone=spec.name, unfrozen_blocks=n_unfrozen)  # fmt: skip
+    return finish_run(ctx, metrics, dist)
+
+
+__all__ = ["ClipDataset", "ClipTransform", "backbone_blocks", "clip_items", "finetune", "resolve_unfreeze"]

@@ -22,11 +22,15 @@ import torch
 from torch import nn
 
 from vidtrain_gui.core import labels as L
+from vidtrain_gui.core import options as OPT
 from vidtrain_gui.core import videos as V
 from vidtrain_gui.ml.heads import make_head
-from vidtrain_gui.ml.train import balanced_weights, clip_rows, train_epoch, video_rows
+from vidtrain_gui.ml.loop import seeded, train_batches
+from vidtrain_gui.ml.metrics import balanced_weights
+from vidtrain_gui.ml.rows import clip_rows, video_rows
+from vidtrain_gui.ml.trainset import source_group
 
-DEFAULT_FOLDS = 5
+DEFAULT_FOLDS = OPT.DEFAULT_FOLDS
 
 
 @dataclass
@@ -59,9 +63,7 @@ def fit_head(config: dict, x: torch.Tensor, y: torch.Tensor, epochs: int, device
     """A fresh head of the run's ``config`` trained on ``x``/``y`` for ``epochs`` epochs, as the run trained its
     own (class-balanced loss, AdamW, same batch size and seed); returned in eval mode."""
     num_classes = int(config["num_classes"])
-    with torch.random.fork_rng(devices=[]):
-        torch.manual_seed(int(config.get("seed", 0)))
-        gen = torch.Generator().manual_seed(int(config.get("seed", 0)))
+    with seeded(int(config.get("seed", 0)), torch.device("cpu")) as gen:
         model = make_head(config["head"], int(config["feature_dim"]), num_classes, int(config["frames"]),
                           **config["head_kwargs"]).to(device)  # fmt: skip
         opt = torch.optim.AdamW(model.parameters(), lr=float(config["lr"]), weight_decay=float(config["weight_decay"]))
@@ -69,14 +71,14 @@ def fit_head(config: dict, x: torch.Tensor, y: torch.Tensor, epochs: int, device
         x, y = x.to(device), y.to(device)
         for _ in range(max(1, int(epochs))):
             order = torch.randperm(len(y), generator=gen).to(device)
-            train_epoch(model, opt, loss_fn, x, y, order, int(config["batch_size"]))
+            train_batches(model, opt, loss_fn, x, y, order, int(config["batch_size"]))
     return model.eval()
 
 
 def out_of_fold(project, checkpoint: dict, metrics: dict, *, folds: int = DEFAULT_FOLDS,
                 device: torch.device | str = "cpu", should_stop=lambda: False, wanted=None) -> OutOfFold:  # fmt: skip
     """Out-of-fold probabilities for the training clips of a fast-mode run (``checkpoint`` as loaded by
-    ``load_head_checkpoint``, ``metrics`` its metrics.json); only the folds holding a clip of ``wanted`` (clip
+    ``ml.model.load``, ``metrics`` its metrics.json); only the folds holding a clip of ``wanted`` (clip
     ids; all when None) are trained. Empty when the run recorded no training clips (made before they were
     recorded) or fewer than two remain."""
     cfg = checkpoint["config"]
@@ -100,7 +102,7 @@ def out_of_fold(project, checkpoint: dict, metrics: dict, *, folds: int = DEFAUL
         xs.append(feats[clip_rows(frame_idx, clip.start_frame, clip.end_frame, frames)])
         ys.append(y)
         video = videos[clip.video_id]
-        groups.append(f"group:{video.group_name}" if video.group_name else f"video:{video.id}")
+        groups.append(source_group(video))
         ids.append(cid)
     result = OutOfFold(left_out=len(trained) - len(ids))
     if len(ids) < 2:

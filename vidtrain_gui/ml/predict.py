@@ -3,11 +3,9 @@
 This module owns turning a finished training run into a prediction run (``vidtrain predict``):
 
 - **Windows.** Every video is cut into windows of the run's clip length (``config["clip_length_s"]``, the median
-  training clip) every ``stride_s`` seconds (half a clip by default; the last window ends at the last frame). A
-  fast-mode run scores a window exactly as it scores a clip: the same ``frames`` rows of the cached features
-  (``train.clip_rows``, vectorised here as :func:`window_rows`), so an hour of video is one gather and a few
-  batched head passes. A fine-tune run decodes the frames of its windows in one forward pass per video
-  (``VideoReader.frames_at``), holding only the frames of windows not yet scored.
+  training clip) every ``stride_s`` seconds (half a clip by default; the last window ends at the last frame), and
+  scored by the run's model exactly as it scores a clip (``ml/model.py``: cached feature rows in fast mode, decoded
+  frames for a fine-tuned model).
 - **Clips.** Every clip of the scored videos gets a prediction with its **origin**: clips the run trained on are
   scored out-of-fold (``ml/oof.py``) in fast mode, so the numbers shown are honest; fine-tune runs are not
   cross-fitted (a fine-tune per fold is too slow), and their training clips say ``in-training``; validation clips
@@ -25,28 +23,24 @@ from __future__ import annotations
 import json
 import math
 import time
-from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
-import torch
 
 from vidtrain_gui.core import classes as CL
 from vidtrain_gui.core import labels as L
+from vidtrain_gui.core import options as OPT
 from vidtrain_gui.core import runs as R
 from vidtrain_gui.core import videos as V
 from vidtrain_gui.core.predictions import add_predictions
 from vidtrain_gui.core.segments import Postprocess, resegment
-from vidtrain_gui.footage.ingest import open_reader
 from vidtrain_gui.media import MediaError
-from vidtrain_gui.ml.backbones import get_backbone
 from vidtrain_gui.ml.checkpoint import write_json
 from vidtrain_gui.ml.device import describe_device, pick_device
-from vidtrain_gui.ml.features import extract_features
-from vidtrain_gui.ml.finetune import decode_size, load_finetuned
-from vidtrain_gui.ml.oof import DEFAULT_FOLDS, out_of_fold
-from vidtrain_gui.ml.predict import load_head_checkpoint, score_decoded, score_rows
-from vidtrain_gui.ml.train import classification_metrics, video_rows, window_rows
+from vidtrain_gui.ml.loop import CHECKPOINT_FILE, METRICS_FILE
+from vidtrain_gui.ml.metrics import classification_metrics
+from vidtrain_gui.ml.model import TrainedModel, load
+from vidtrain_gui.ml.oof import out_of_fold
 
 WRITE_ROWS, WRITE_SECONDS = 50_000, 2.0  # window predictions are stored in batches of this many, or this often
 
@@ -96,27 +90,8 @@ def plan_windows(frame_count: int, fps: float, length_s: float, stride_s: float)
 # ---- the job ---------------------------------------------------------------------------------------------------------
 
 
-@dataclass
-class _Model:
-    mode: str
-    config: dict
-    checkpoint: dict
-    head: torch.nn.Module | None = None  # fast
-    net: object = None  # fine-tune: FinetuneModel
-
-
-def _load(project, run: R.RunInfo, device: torch.device) -> _Model:
-    path = R.run_dir(project, run.id) / "best.pt"
-    mode = (run.metrics or {}).get("mode") or (run.config or {}).get("mode") or "fast"
-    if mode == "finetune":
-        net, ck = load_finetuned(path, device)
-        return _Model("finetune", ck["config"], ck, net=net)
-    head, ck = load_head_checkpoint(path)
-    return _Model("fast", ck["config"], ck, head=head.to(device))
-
-
 def _read_metrics(project, run_id: str) -> dict:
-    path = R.run_dir(project, run_id) / "metrics.json"
+    path = R.run_dir(project, run_id) / METRICS_FILE
     try:
         return json.loads(path.read_text(encoding="utf-8"))
     except (OSError, ValueError):
@@ -135,7 +110,8 @@ def _probs_rows(video_id: int, spans, probs: np.ndarray, kind: str, **extra) -> 
 
 
 def predict(ctx, *, run_id: str | None = None, stride_s: float | None = None, video_ids=None,
-            device: str = "auto", postprocess: Postprocess | dict | None = None, folds: int = DEFAULT_FOLDS,
+            device: str = OPT.DEFAULT_DEVICE, postprocess: Postprocess | dict | None = None,
+            folds: int = OPT.DEFAULT_FOLDS,
             batch_size: int = 2048) -> dict:  # fmt: skip
     """Score every video (or ``video_ids``) and every clip of them with training run ``run_id`` (default: the
     latest usable), as prediction job ``ctx``; returns the metrics. See the module docstring."""
@@ -144,7 +120,7 @@ def predict(ctx, *, run_id: str | None = None, stride_s: float | None = None, vi
     run = R.resolve_train_run(project, run_id)
     dev = pick_device(device)
     ctx.emit({"type": "device", "name": describe_device(dev)})  # what the window shows
-    model = _load(project, run, dev)
+    model = load(R.run_dir(project, run.id) / CHECKPOINT_FILE, dev)
     cfg = model.config
     trained_classes = list(run.classes or model.checkpoint["class_names"])
     if R.get_run(project, ctx.run_id).classes != trained_classes:
@@ -172,17 +148,10 @@ def predict(ctx, *, run_id: str | None = None, stride_s: float | None = None, vi
     ctx.log(f"predicting with run {run.id} ({model.mode} mode, {cfg['head']}) on {len(usable)} video(s), "
             f"windows of {length_s:.2f} s every {stride_s:.2f} s, on {describe_device(dev)}")  # fmt: skip
 
-    rows_of: dict[int, tuple[np.ndarray, np.ndarray] | None] = {}
-    if model.mode == "fast":
-        rate, motion = float(cfg["sample_fps"]), bool(cfg.get("motion", False))
-        report = extract_features(project, backbone=cfg["backbone"], weights=cfg["weights"], sample_fps=rate,
-                                  device=device, video_ids=[v.id for v in usable], motion=motion, emit=ctx.emit,
-                                  should_stop=ctx.should_stop)  # fmt: skip
-        if report.stopped:
-            ctx.log("stopped while computing features; nothing was predicted", "warning")
-            return {"train_run": run.id, "stopped_before_predicting": True}
-        for v in usable:
-            rows_of[v.id] = video_rows(project, v, model.checkpoint["feature_key"], rate, motion)
+    rows_of = model.prepare(project, usable, device=device, emit=ctx.emit, should_stop=ctx.should_stop)
+    if rows_of is None:
+        ctx.log("stopped while computing features; nothing was predicted", "warning")
+        return {"train_run": run.id, "stopped_before_predicting": True}
 
     # Windows, video by video, stored every few seconds (a stopped job keeps the videos it finished; one
     # transaction per short video would cost more than scoring it).
@@ -199,7 +168,7 @@ def predict(ctx, *, run_id: str | None = None, stride_s: float | None = None, vi
         starts, ends = plan_windows(v.frame_count, v.fps, length_s, stride_s)
         spans = np.stack([starts, ends], axis=1)
         t0 = time.monotonic()
-        probs = _score(project, model, v, spans, rows_of, dev, batch_size, ctx)
+        probs = _score(project, model, v, spans, rows_of, batch_size, ctx)
         model_s += time.monotonic() - t0
         if probs is None:
             ctx.log(f"{v.name}: no features or frames could be read; not predicted", "warning")
@@ -221,26 +190,16 @@ def predict(ctx, *, run_id: str | None = None, stride_s: float | None = None, vi
     return metrics
 
 
-def _score(project, model: _Model, video, spans: np.ndarray, rows_of, dev, batch_size: int, ctx) -> np.ndarray | None:
-    if model.mode == "fast":
-        loaded = rows_of.get(video.id)
-        if loaded is None:
-            return None
-        feats, frame_idx = loaded
-        return score_rows(model.head, feats, window_rows(frame_idx, spans[:, 0], spans[:, 1],
-                                                         int(model.config["frames"])), dev, batch_size)  # fmt: skip
-    spec = get_backbone(model.config["backbone"])
+def _score(project, model: TrainedModel, video, spans: np.ndarray, rows_of, batch_size: int,
+           ctx) -> np.ndarray | None:  # fmt: skip
     try:
-        with open_reader(project, video) as reader:
-            probs = score_decoded(model.net, reader, spans, int(model.config["frames"]),
-                                  decode_size(spec, *reader.size), should_stop=ctx.should_stop)  # fmt: skip
+        return model.score(project, video, spans, rows_of, batch_size=batch_size, should_stop=ctx.should_stop)
     except MediaError as exc:
         ctx.log(f"{video.name}: {exc}", "warning")
         return None
-    return None if probs.shape[1] == 0 else probs
 
 
-def _predict_clips(ctx, model: _Model, run: R.RunInfo, video_ids: list[int], rows_of, dev, folds: int) -> dict:
+def _predict_clips(ctx, model: TrainedModel, run: R.RunInfo, video_ids: list[int], rows_of, dev, folds: int) -> dict:
     """Store a prediction for every clip of ``video_ids`` with its origin; returns the honest clip metrics."""
     project = ctx.project
     train_metrics = _read_metrics(project, run.id)
@@ -272,7 +231,7 @@ def _predict_clips(ctx, model: _Model, run: R.RunInfo, video_ids: list[int], row
     for vid, group in by_video.items():
         group.sort(key=lambda c: (c.start_frame, c.end_frame))
         spans = np.array([[c.start_frame, c.end_frame] for c in group], dtype=np.int64)
-        probs = _score(project, model, videos[vid], spans, rows_of, dev, 2048, ctx)
+        probs = _score(project, model, videos[vid], spans, rows_of, 2048, ctx)
         if probs is None:
             continue
         origins = [origin(c.id) for c in group]
@@ -299,7 +258,4 @@ def _predict_clips(ctx, model: _Model, run: R.RunInfo, video_ids: list[int], row
     return report
 
 
-__all__ = [
-    "PredictError", "class_changes", "plan_windows", "predict", "score_decoded", "score_rows",
-    "window_rows",
-]  # fmt: skip
+__all__ = ["PredictError", "class_changes", "plan_windows", "predict"]
