@@ -16,9 +16,9 @@ from vidtrain_gui.core.labelio import LabelImportError, export_labels, import_la
 def _videos(project, paths=("/videos/a.mp4", "/videos/b.mp4")):
     return [
         add_video(project, path=path, fingerprint=f"fp-{k}", size_bytes=1000 + k, fps=25.0, frame_count=500,
-                  duration_s=20.0, width=320, height=240, codec="h264")  # fmt: skip
+                  duration_s=20.0, width=320, height=240, codec="h264")
         for k, path in enumerate(paths)
-    ]
+    ]  # fmt: skip
 
 
 def _clips(project):

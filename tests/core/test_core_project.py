@@ -162,8 +162,8 @@ def test_foreign_keys_are_enforced(project: Project) -> None:
         with project.session() as session:
             session.execute(
                 text("INSERT INTO clips (video_id, start_frame, end_frame, source, created_at, updated_at) "
-                     "VALUES (42, 0, 10, 'manual', 'x', 'x')")  # fmt: skip
-            )
+                     "VALUES (42, 0, 10, 'manual', 'x', 'x')")
+            )  # fmt: skip
 
 
 def test_session_commits_on_success_and_rolls_back_on_error(project: Project) -> None:

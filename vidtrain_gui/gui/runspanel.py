@@ -129,26 +129,28 @@ def _metric_key(read: Callable[[TrainRow], Any]) -> Callable[[TrainRow], Any]:
 
 
 # Sort keys end in the start time, so ties keep the history's order.
+# fmt: off
 COLUMNS: tuple[Column, ...] = (
     Column("Started", lambda r: r.started_text, lambda r: (r.started, r.run.id)),
     Column("Status", lambda r: r.run.status, lambda r: (r.run.status, r.started)),
     Column("Mode", lambda r: str(r.config.get("mode") or ""), lambda r: (str(r.config.get("mode") or ""), r.started)),
     Column("Backbone", lambda r: str(r.config.get("backbone") or ""),
-           lambda r: (str(r.config.get("backbone") or ""), r.started)),  # fmt: skip
+           lambda r: (str(r.config.get("backbone") or ""), r.started)),
     Column("Head", lambda r: r.head, lambda r: (r.head, r.started)),
     Column("Val acc", lambda r: _percent(r.metrics.get("val_acc")), _metric_key(lambda r: r.metrics.get("val_acc")),
-           RIGHT),  # fmt: skip
+           RIGHT),
     Column("Val F1", lambda r: _percent(r.metrics.get("val_macro_f1")),
-           _metric_key(lambda r: r.metrics.get("val_macro_f1")), RIGHT),  # fmt: skip
+           _metric_key(lambda r: r.metrics.get("val_macro_f1")), RIGHT),
     Column("Honest acc", lambda r: _percent(r.prediction_metrics.get("honest_acc")),
-           _metric_key(lambda r: r.prediction_metrics.get("honest_acc")), RIGHT),  # fmt: skip
+           _metric_key(lambda r: r.prediction_metrics.get("honest_acc")), RIGHT),
     Column("Epochs", lambda r: r.epochs_text, _metric_key(lambda r: r.metrics.get("best_epoch")), RIGHT),
     Column("Train clips", lambda r: _number(r.metrics.get("n_train")), _metric_key(lambda r: r.metrics.get("n_train")),
-           RIGHT),  # fmt: skip
+           RIGHT),
     Column("Val clips", lambda r: _number(r.metrics.get("n_val")), _metric_key(lambda r: r.metrics.get("n_val")),
-           RIGHT),  # fmt: skip
+           RIGHT),
     Column("Duration", lambda r: format_duration(r.duration_s), _metric_key(lambda r: r.duration_s), RIGHT),
 )
+# fmt: on
 
 
 def column_index(title: str) -> int:

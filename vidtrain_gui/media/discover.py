@@ -12,7 +12,7 @@ from collections.abc import Iterable, Iterator
 from pathlib import Path
 
 _SKIP_EXT = {".vidtrain", ".vidtrain-wal", ".vidtrain-shm", ".npz", ".npy", ".json", ".txt", ".md", ".csv",
-             ".py", ".db", ".sqlite", ".tmp", ".lock", ".srt", ".vtt", ".xml", ".yaml", ".yml"}
+             ".py", ".db", ".sqlite", ".tmp", ".lock", ".srt", ".vtt", ".xml", ".yaml", ".yml"}  # fmt: skip
 
 
 def iter_candidates(paths: Iterable[str | os.PathLike]) -> Iterator[Path]:
