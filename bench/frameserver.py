@@ -38,6 +38,7 @@ sys.path.insert(0, str(REPO))
 sys.path.insert(0, str(REPO / "bench"))
 
 from benchutil import cpu_name  # noqa: E402
+
 from vidtrain_gui.media import probe  # noqa: E402
 from vidtrain_gui.media.frameserver import FrameServer  # noqa: E402
 from vidtrain_gui.media.reader import VideoReader  # noqa: E402
@@ -96,10 +97,16 @@ def seeks(fs: FrameServer, tm: Timer, positions, size) -> dict:
         proxied += not was_exact
         if not was_exact and fs.last_proxy and fs.last_proxy[0] == i:
             gaps.append(fs.last_proxy[2])
-    return {"n": len(positions), "first_median_ms": pct(first, 50), "first_p95_ms": pct(first, 95),
-            "exact_median_ms": pct(exact, 50), "exact_p95_ms": pct(exact, 95), "proxies": proxied,
-            "proxy_gap_median_s": float(np.median(gaps)) if gaps else None,
-            "proxy_gap_p95_s": float(np.percentile(gaps, 95)) if gaps else None}
+    return {
+        "n": len(positions),
+        "first_median_ms": pct(first, 50),
+        "first_p95_ms": pct(first, 95),
+        "exact_median_ms": pct(exact, 50),
+        "exact_p95_ms": pct(exact, 95),
+        "proxies": proxied,
+        "proxy_gap_median_s": float(np.median(gaps)) if gaps else None,
+        "proxy_gap_p95_s": float(np.percentile(gaps, 95)) if gaps else None,
+    }
 
 
 def scrub(fs: FrameServer, tm: Timer, n_frames: int, size, hz: float = 60.0, seconds: float = 2.0) -> dict:
@@ -115,8 +122,14 @@ def scrub(fs: FrameServer, tm: Timer, n_frames: int, size, hz: float = 60.0, sec
         tm.cond.wait_for(lambda: g_last in tm.exact, 10.0)
         first = dict(tm.first)
     lat = [first[g][0] - t for g, t in sent if g in first]
-    return {"requests": k, "hz": hz, "answered": len(lat), "first_median_ms": pct(lat, 50),
-            "first_p95_ms": pct(lat, 95), "release_to_exact_ms": (tm.exact[g_last] - t_last) * 1000.0}
+    return {
+        "requests": k,
+        "hz": hz,
+        "answered": len(lat),
+        "first_median_ms": pct(lat, 50),
+        "first_p95_ms": pct(lat, 95),
+        "release_to_exact_ms": (tm.exact[g_last] - t_last) * 1000.0,
+    }
 
 
 def playback(fs: FrameServer, tm: Timer, rate: float, seconds: float, size) -> float:
@@ -143,8 +156,13 @@ def bench_video(path: Path, n: int, play_s: float) -> dict:
     size = (w, round(w * h0 / w0 / 2) * 2)
     rng = np.random.default_rng(0)
     positions = rng.integers(0, index.frame_count, size=n)
-    res = {"video": path.name, "frames": index.frame_count, "fps": index.fps, "keyframes": len(index.key_ordinals),
-           "probe_s": probe_s}
+    res = {
+        "video": path.name,
+        "frames": index.frame_count,
+        "fps": index.fps,
+        "keyframes": len(index.key_ordinals),
+        "probe_s": probe_s,
+    }
 
     tm = Timer()
     fs = FrameServer(path, index, on_frame=tm.on_frame, on_error=tm.on_error, build_strip=False)
@@ -187,8 +205,10 @@ def main() -> None:
         results.append(bench_video(v, args.n, args.play_seconds))
 
     print(f"\nFrameServer, {cpu_name()}, {args.n} random seeks each (display size in brackets)\n")
-    head = (f"{'video':34} {'strip':>12} {'first med/p95 ms':>18} {'exact med/p95 ms':>18} {'proxy gap s':>12} "
-            f"{'play fps':>14} {'max fps':>8}")
+    head = (
+        f"{'video':34} {'strip':>12} {'first med/p95 ms':>18} {'exact med/p95 ms':>18} {'proxy gap s':>12} "
+        f"{'play fps':>14} {'max fps':>8}"
+    )
     print(head)
     print("-" * len(head))
     for r in results:
@@ -201,17 +221,25 @@ def main() -> None:
             gap = "-"
             if s["proxy_gap_median_s"] is not None:
                 gap = f"{s['proxy_gap_median_s']:.2f}/{s['proxy_gap_p95_s']:.2f}"
-            print(f"{name if key == 'with_strip' else '  ' + label:34} {strip:>12} "
-                  f"{s['first_median_ms']:7.1f} / {s['first_p95_ms']:6.1f}   "
-                  f"{s['exact_median_ms']:7.1f} / {s['exact_p95_ms']:6.1f}   {gap:>12} {play:>14} {mx:>8}")
+            print(
+                f"{name if key == 'with_strip' else '  ' + label:34} {strip:>12} "
+                f"{s['first_median_ms']:7.1f} / {s['first_p95_ms']:6.1f}   "
+                f"{s['exact_median_ms']:7.1f} / {s['exact_p95_ms']:6.1f}   {gap:>12} {play:>14} {mx:>8}"
+            )
     print("\nscrubbing (strip built): a request every 1/60 s across the whole video for 2 s")
     for r in results:
         s = r["scrub"]
-        print(f"  {r['video']:32} answered {s['answered']}/{s['requests']}, first picture median "
-              f"{s['first_median_ms']:.1f} ms, p95 {s['first_p95_ms']:.1f} ms; "
-              f"exact {s['release_to_exact_ms']:.0f} ms after the last request")
-    payload = {"date": _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds"), "cpu": cpu_name(),
-               "n": args.n, "results": results}
+        print(
+            f"  {r['video']:32} answered {s['answered']}/{s['requests']}, first picture median "
+            f"{s['first_median_ms']:.1f} ms, p95 {s['first_p95_ms']:.1f} ms; "
+            f"exact {s['release_to_exact_ms']:.0f} ms after the last request"
+        )
+    payload = {
+        "date": _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds"),
+        "cpu": cpu_name(),
+        "n": args.n,
+        "results": results,
+    }
     (OUT / "frameserver.json").write_text(json.dumps(payload, indent=2))
     print(f"\nwritten {(OUT / 'frameserver.json').relative_to(REPO)}")
 

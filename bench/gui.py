@@ -37,10 +37,10 @@ from benchutil import cpu_name  # noqa: E402
 from PySide6.QtCore import QElapsedTimer, QEventLoop, QTimer  # noqa: E402
 from PySide6.QtWidgets import QApplication  # noqa: E402
 
-from vidtrain_gui.core.project import Project  # noqa: E402
-from vidtrain_gui.gui.player import PlayerWidget  # noqa: E402
-from vidtrain_gui.footage.ingest import import_paths, load_index  # noqa: E402
 from vidtrain_gui.core import videos as V  # noqa: E402
+from vidtrain_gui.core.project import Project  # noqa: E402
+from vidtrain_gui.footage.ingest import import_paths, load_index  # noqa: E402
+from vidtrain_gui.gui.player import PlayerWidget  # noqa: E402
 
 OUT = REPO / "bench" / "out"
 FOOTAGE = REPO.parent / "shared" / "data" / "footage"
@@ -196,7 +196,7 @@ def bench_import_stall() -> dict:
 
 def main() -> None:
     app = QApplication.instance() or QApplication([])
-    videos = setup()
+    setup()
     result = {"date": _dt.datetime.now().isoformat(timespec="seconds"), "cpu": cpu_name()}
     result["launch"] = bench_launch()
     print("launch", result["launch"], flush=True)

@@ -37,6 +37,7 @@ REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
 
 from benchutil import cpu_name  # noqa: E402
+
 from vidtrain_gui.media import VideoReader, make_thumbnail, probe  # noqa: E402
 from vidtrain_gui.media.reader import open_container  # noqa: E402
 
@@ -73,9 +74,14 @@ def generate_video(path: Path, *, seconds: int = 60, fps: int = 30, gop: int = 3
     fine = rng.integers(-10, 11, (bh, bw, 1)).astype(np.float32)
     bg = np.clip(lum * tint * 230 + 10 + fine, 0, 255).astype(np.uint8)
     grain = [rng.integers(-4, 5, (h, w, 1), dtype=np.int16) for _ in range(5)]
-    sprite = np.clip(cv2.resize(rng.integers(0, 255, (12, 12, 3), dtype=np.uint8), (220, 220),
-                                interpolation=cv2.INTER_CUBIC).astype(np.int16) + rng.integers(-30, 30, (220, 220, 1)),
-                     0, 255).astype(np.uint8)
+    sprite = np.clip(
+        cv2.resize(rng.integers(0, 255, (12, 12, 3), dtype=np.uint8), (220, 220), interpolation=cv2.INTER_CUBIC).astype(
+            np.int16
+        )
+        + rng.integers(-30, 30, (220, 220, 1)),
+        0,
+        255,
+    ).astype(np.uint8)
     shapes = [  # (colour, radius, x amplitude, y amplitude, x freq, y freq, phase)
         ((230, 60, 40), 90, 0.40, 0.30, 0.21, 0.37, 0.0),
         ((40, 200, 90), 60, 0.35, 0.40, 0.33, 0.17, 1.3),
@@ -88,8 +94,14 @@ def generate_video(path: Path, *, seconds: int = 60, fps: int = 30, gop: int = 3
     with av.open(str(tmp), "w") as out:
         s = out.add_stream("libx264", rate=fps)
         s.width, s.height, s.pix_fmt = w, h, "yuv420p"
-        s.options = {"preset": "veryfast", "crf": "23", "g": str(gop), "keyint_min": str(gop), "bf": "3",
-                     "sc_threshold": "0"}
+        s.options = {
+            "preset": "veryfast",
+            "crf": "23",
+            "g": str(gop),
+            "keyint_min": str(gop),
+            "bf": "3",
+            "sc_threshold": "0",
+        }
         s.codec_context.gop_size = gop
         for i in range(n):
             t = i / fps
@@ -166,7 +178,7 @@ def seq_ours(path: Path, index) -> tuple[float, float, int]:
     c0, t0 = time.process_time(), time.perf_counter()
     n = 0
     with VideoReader(path, index) as r:
-        for _, arr in r.frames():
+        for _frame in r.frames():
             n += 1
     return time.perf_counter() - t0, time.process_time() - c0, n
 
@@ -347,16 +359,25 @@ def bench_video(path: Path, args, n_samples: int) -> dict:
         "warnings": pr.warnings,
         "bytes": pr.size_bytes,
     }
-    print(f"  {info['codec']} {info['size']} {info['frames']} frames @ {info['fps']} fps, {keys} keyframes; "
-          f"import {imp['total_ms']:.0f} ms", flush=True)
+    print(
+        f"  {info['codec']} {info['size']} {info['frames']} frames @ {info['fps']} fps, {keys} keyframes; "
+        f"import {imp['total_ms']:.0f} ms",
+        flush=True,
+    )
     seq = measure_sequential(path, index, repeats=1 if args.quick else args.repeats)
-    print(f"  sequential: ours {seq['ours_fps']:.1f} fps, cv2 {seq['cv2_fps']:.1f} fps "
-          f"(x{seq['ratio']:.2f}); frames ours {seq['ours_frames']} cv2 {seq['cv2_frames']}", flush=True)
+    print(
+        f"  sequential: ours {seq['ours_fps']:.1f} fps, cv2 {seq['cv2_fps']:.1f} fps "
+        f"(x{seq['ratio']:.2f}); frames ours {seq['ours_frames']} cv2 {seq['cv2_frames']}",
+        flush=True,
+    )
     rnd = measure_random(path, index, n_samples)
-    print(f"  random: ours {rnd['ours']['median']:.1f}/{rnd['ours']['p95']:.1f} ms, floor "
-          f"{rnd['floor']['median']:.1f}/{rnd['floor']['p95']:.1f} ms (x{rnd['ratio']:.2f}), cv2 seek "
-          f"{rnd['cv2_seek']['median']:.1f} ms; next {rnd['next']['median']:.2f}/{rnd['next']['p95']:.2f} ms; "
-          f"cache hits {rnd['cache_hits']}, wrong frames {len(rnd['ours_wrong_frames'])}", flush=True)
+    print(
+        f"  random: ours {rnd['ours']['median']:.1f}/{rnd['ours']['p95']:.1f} ms, floor "
+        f"{rnd['floor']['median']:.1f}/{rnd['floor']['p95']:.1f} ms (x{rnd['ratio']:.2f}), cv2 seek "
+        f"{rnd['cv2_seek']['median']:.1f} ms; next {rnd['next']['median']:.2f}/{rnd['next']['p95']:.2f} ms; "
+        f"cache hits {rnd['cache_hits']}, wrong frames {len(rnd['ours_wrong_frames'])}",
+        flush=True,
+    )
     return {"video": info, "import": imp, "sequential": seq, "random": rnd}
 
 
@@ -371,8 +392,12 @@ def code_state() -> str:
     import subprocess
 
     try:
-        head = subprocess.run(["git", "rev-parse", "--short", "HEAD"], cwd=REPO, capture_output=True, text=True,
-                              timeout=10).stdout.strip() or "?"
+        head = (
+            subprocess.run(
+                ["git", "rev-parse", "--short", "HEAD"], cwd=REPO, capture_output=True, text=True, timeout=10
+            ).stdout.strip()
+            or "?"
+        )
     except (OSError, subprocess.SubprocessError):
         head = "?"
     h = hashlib.blake2b(digest_size=6)
@@ -454,24 +479,36 @@ def notes(results: list[dict]) -> str:
         if rd["cache_hits"]:
             out.append(f"- {v['name']}: {rd['cache_hits']} cache hits during random access (should be 0)")
         if rd["ours_wrong_frames"]:
-            out.append(f"- {v['name']}: frame(i) is a different decoded picture than the floor's frame i at "
-                       f"{rd['ours_wrong_frames']}")
+            out.append(
+                f"- {v['name']}: frame(i) is a different decoded picture than the floor's frame i at "
+                f"{rd['ours_wrong_frames']}"
+            )
         cm = rd["ours_rgb_mean_abs_diff_vs_swscale"]["median"]
         cv = rd["cv2_mean_abs_diff_vs_floor"]["median"]
         if cm or cv:
-            out.append(f"- {v['name']}: RGB of the same decoded picture, mean abs difference per channel value "
-                       f"from PyAV's plain to_ndarray('rgb24'): frame(i) {_f(cm, '{:.2f}')}, cv2.VideoCapture "
-                       f"{_f(cv, '{:.2f}')}")
+            out.append(
+                f"- {v['name']}: RGB of the same decoded picture, mean abs difference per channel value "
+                f"from PyAV's plain to_ndarray('rgb24'): frame(i) {_f(cm, '{:.2f}')}, cv2.VideoCapture "
+                f"{_f(cv, '{:.2f}')}"
+            )
         if rd["cv2_frames_differing"]:
-            out.append(f"- {v['name']}: OpenCV's POS_FRAMES seek returned a visibly different picture (mean abs "
-                       f"diff > 3 vs the floor's frame) for {rd['cv2_frames_differing']}/{rd['ours']['n']} indices")
+            out.append(
+                f"- {v['name']}: OpenCV's POS_FRAMES seek returned a visibly different picture (mean abs "
+                f"diff > 3 vs the floor's frame) for {rd['cv2_frames_differing']}/{rd['ours']['n']} indices"
+            )
         if sq["ours_frames"] != sq["cv2_frames"]:
-            out.append(f"- {v['name']}: sequential frame counts differ: ours {sq['ours_frames']}, "
-                       f"cv2 {sq['cv2_frames']}")
-        if rd["ours_decoded_mean"] is not None and rd["floor_decoded_mean"] is not None and \
-                rd["ours_decoded_mean"] > rd["floor_decoded_mean"] + 0.5:
-            out.append(f"- {v['name']}: frame(i) decoded {rd['ours_decoded_mean']:.1f} frames per access on "
-                       f"average, the floor {rd['floor_decoded_mean']:.1f}")
+            out.append(
+                f"- {v['name']}: sequential frame counts differ: ours {sq['ours_frames']}, cv2 {sq['cv2_frames']}"
+            )
+        if (
+            rd["ours_decoded_mean"] is not None
+            and rd["floor_decoded_mean"] is not None
+            and rd["ours_decoded_mean"] > rd["floor_decoded_mean"] + 0.5
+        ):
+            out.append(
+                f"- {v['name']}: frame(i) decoded {rd['ours_decoded_mean']:.1f} frames per access on "
+                f"average, the floor {rd['floor_decoded_mean']:.1f}"
+            )
         for w in v["warnings"]:
             out.append(f"- {v['name']}: probe warning: {w}")
     return "\n".join(out)
@@ -484,10 +521,15 @@ def main(argv=None) -> int:
     ap.add_argument("--long-gop", action="store_true", help="also benchmark a generated 250-frame-GOP variant")
     ap.add_argument("--quick", action="store_true", help="smoke run: one repeat, few random samples")
     ap.add_argument("--only", metavar="NAME", help="only videos whose file name contains NAME")
-    ap.add_argument("--samples", type=int, default=None, help="random samples per video (default 40; 1080p: 40, "
-                    "long GOP: 20; --quick: 6)")
-    ap.add_argument("--repeats", type=int, default=2, help="runs of import and sequential decode, best kept "
-                    "(default 2)")
+    ap.add_argument(
+        "--samples",
+        type=int,
+        default=None,
+        help="random samples per video (default 40; 1080p: 40, long GOP: 20; --quick: 6)",
+    )
+    ap.add_argument(
+        "--repeats", type=int, default=2, help="runs of import and sequential decode, best kept (default 2)"
+    )
     ap.add_argument("--no-generated", action="store_true", help="skip the generated 1080p file(s)")
     args = ap.parse_args(argv)
 
@@ -546,8 +588,9 @@ def main(argv=None) -> int:
     text = "\n".join(md)
     print("\n" + text)
     (OUT / "ingest.md").write_text(text)
-    (OUT / "ingest.json").write_text(json.dumps({"command": cmd.strip(), "machine": machine,
-                                                 "elapsed_s": elapsed, "results": results}, indent=1))
+    (OUT / "ingest.json").write_text(
+        json.dumps({"command": cmd.strip(), "machine": machine, "elapsed_s": elapsed, "results": results}, indent=1)
+    )
     print(f"wrote {OUT.relative_to(REPO)}/ingest.md and ingest.json ({elapsed:.0f} s)")
     return 0
 

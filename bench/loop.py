@@ -155,9 +155,11 @@ def main() -> int:
     window.close()
     OUT.mkdir(parents=True, exist_ok=True)
     (OUT / "loop.json").write_text(json.dumps(results, indent=1), encoding="utf-8")
-    print(f"Train -> predictions shown: cold {results['cold'].get('shown_s', float('nan')):.1f} s, cached median "
-          f"{results['cached_median_s']:.1f} s; worst event-loop stall "
-          f"{max([results['cold']['worst_stall_s']] + [r['worst_stall_s'] for r in cached]) * 1000:.0f} ms")
+    print(
+        f"Train -> predictions shown: cold {results['cold'].get('shown_s', float('nan')):.1f} s, cached median "
+        f"{results['cached_median_s']:.1f} s; worst event-loop stall "
+        f"{max([results['cold']['worst_stall_s']] + [r['worst_stall_s'] for r in cached]) * 1000:.0f} ms"
+    )
     return 0
 
 

@@ -58,16 +58,16 @@ from vidtrain_gui.footage.ingest import import_paths, load_index, open_reader  #
 from vidtrain_gui.jobs.runner import run_job  # noqa: E402
 from vidtrain_gui.ml.backbones import get_backbone  # noqa: E402
 from vidtrain_gui.ml.features import (  # noqa: E402
-    shrink_size,
     extract_features,
     extract_motion,
     frame_preprocessor,
     sample_frames,
+    shrink_size,
 )
 from vidtrain_gui.ml.inference import frozen_forward  # noqa: E402
-from vidtrain_gui.ml.motion import MOTION_KEY  # noqa: E402
 from vidtrain_gui.ml.metrics import classification_metrics  # noqa: E402
 from vidtrain_gui.ml.model import clip_probabilities  # noqa: E402
+from vidtrain_gui.ml.motion import MOTION_KEY  # noqa: E402
 from vidtrain_gui.ml.trainset import grouped_split  # noqa: E402
 
 OUT = REPO / "bench" / "out"
@@ -204,10 +204,12 @@ def bench_features(p, spec, warm: bool) -> dict:
         }  # fmt: skip
         r = res[name]
         floor = max(dec_s, fwd_s)
-        print(f"[features {name}] {n} samples: extract {ext_s:.1f}s ({n / ext_s:.0f}/s, {r['computed']} computed) | "
-              f"decode alone {dec_s:.1f}s ({n / dec_s:.0f}/s) | forward alone {auto.describe()} {fwd_s:.1f}s "
-              f"({n / fwd_s:.0f}/s), eager {eager_s:.1f}s ({n / eager_s:.0f}/s) | extract / slower floor "
-              f"{ext_s / floor:.2f} | engines: max |diff| {r['engine_max_abs_diff']:.2g}, min cos {cos.min():.5f}")
+        print(
+            f"[features {name}] {n} samples: extract {ext_s:.1f}s ({n / ext_s:.0f}/s, {r['computed']} computed) | "
+            f"decode alone {dec_s:.1f}s ({n / dec_s:.0f}/s) | forward alone {auto.describe()} {fwd_s:.1f}s "
+            f"({n / fwd_s:.0f}/s), eager {eager_s:.1f}s ({n / eager_s:.0f}/s) | extract / slower floor "
+            f"{ext_s / floor:.2f} | engines: max |diff| {r['engine_max_abs_diff']:.2g}, min cos {cos.min():.5f}"
+        )
     return res
 
 
@@ -236,11 +238,18 @@ def bench_fast(p, folds, clips_by_id, position, names, configs, epochs: int) -> 
     results = {}
     for label, head, deltas, motion in configs:
         rows = []
-        for k, test_ids in enumerate(folds):
+        for test_ids in folds:
             test = [clips_by_id[i] for i in test_ids]
             train_ids = [i for i in clips_by_id if i not in set(test_ids)]
-            kw = {"head": head, "deltas": deltas, "motion": motion, "frames": FRAMES, "epochs": epochs,
-                  "clip_ids": train_ids, "device": "cpu"}
+            kw = {
+                "head": head,
+                "deltas": deltas,
+                "motion": motion,
+                "frames": FRAMES,
+                "epochs": epochs,
+                "clip_ids": train_ids,
+                "device": "cpu",
+            }
             run, wall = _job(p, "train", lambda ctx: train(ctx, **kw))
             probs = clip_probabilities(p, p.runs_dir / run.id / "best.pt", test)
             s = _scores([position[c.class_id] for c in test], probs, names)
@@ -253,8 +262,10 @@ def bench_fast(p, folds, clips_by_id, position, names, configs, epochs: int) -> 
                           "f1_mean": float(np.mean(f1)), "f1_std": float(np.std(f1)),
                           "train_s_mean": float(np.mean([r["train_s"] for r in rows]))}  # fmt: skip
         r = results[label]
-        print(f"[fast] {label:32s} acc {r['acc_mean']:.3f}±{r['acc_std']:.3f}  macro-F1 {r['f1_mean']:.3f}"
-              f"±{r['f1_std']:.3f}  train {r['train_s_mean']:.1f}s/fold  folds {[round(a, 2) for a in acc]}")
+        print(
+            f"[fast] {label:32s} acc {r['acc_mean']:.3f}±{r['acc_std']:.3f}  macro-F1 {r['f1_mean']:.3f}"
+            f"±{r['f1_std']:.3f}  train {r['train_s_mean']:.1f}s/fold  folds {[round(a, 2) for a in acc]}"
+        )
     return results
 
 
@@ -352,8 +363,10 @@ def bench_finetune(p, folds, clips_by_id, position, names, n_folds: int, epochs:
         probs = clip_probabilities(p, p.runs_dir / run.id / "best.pt", test)
         s = _scores([position[c.class_id] for c in test], probs, names)
         rows.append({**s, "fold": k, "train_s": wall, "epochs": run.metrics["epochs_run"]})
-        print(f"[finetune] fold {k}: acc {s['acc']:.3f} macro-F1 {s['macro_f1']:.3f} in {wall:.0f}s "
-              f"({run.metrics['epochs_run']} epochs)")
+        print(
+            f"[finetune] fold {k}: acc {s['acc']:.3f} macro-F1 {s['macro_f1']:.3f} in {wall:.0f}s "
+            f"({run.metrics['epochs_run']} epochs)"
+        )
     return rows
 
 
@@ -468,8 +481,10 @@ def main() -> int:
     t = time.perf_counter()
     both = extract_features(p, backbone=spec, motion=True)
     res["features_and_motion_s"] = time.perf_counter() - t
-    print(f"features + motion, one pass: {both.samples} + {both.motion_samples} samples in "
-          f"{res['features_and_motion_s']:.1f}s")
+    print(
+        f"features + motion, one pass: {both.samples} + {both.motion_samples} samples in "
+        f"{res['features_and_motion_s']:.1f}s"
+    )
     shutil.rmtree(p.features_dir / MOTION_KEY, ignore_errors=True)  # the motion-only pass, timed for the record
     t = time.perf_counter()
     only = extract_motion(p, sample_fps=RATE)
@@ -492,8 +507,10 @@ def main() -> int:
         row.update(fold=k, fast_s=extract_total + fast["train_s"], fast_acc=fast["acc"], fast_f1=fast["macro_f1"])
         res["textbook"].append(row)
         save(res)
-        print(f"[textbook] fold {k}: acc {row['acc']:.3f} F1 {row['macro_f1']:.3f} in {row['train_s']:.0f}s "
-              f"({row['epochs']} epochs) vs fast ({default_label}) {row['fast_s']:.1f}s acc {row['fast_acc']:.3f}")
+        print(
+            f"[textbook] fold {k}: acc {row['acc']:.3f} F1 {row['macro_f1']:.3f} in {row['train_s']:.0f}s "
+            f"({row['epochs']} epochs) vs fast ({default_label}) {row['fast_s']:.1f}s acc {row['fast_acc']:.3f}"
+        )
     if args.finetune_folds:
         res["finetune"] = bench_finetune(p, folds, clips_by_id, position, names, args.finetune_folds,
                                          args.finetune_epochs, args.finetune_frames)  # fmt: skip

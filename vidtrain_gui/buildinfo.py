@@ -19,7 +19,7 @@ def _version(dist: str) -> str | None:
 
 
 def torch_build() -> str:
-    """"CPU-only", "CUDA", "default" (not Linux) or "not installed": the torch wheel that is installed. A CUDA
+    """ "CPU-only", "CUDA", "default" (not Linux) or "not installed": the torch wheel that is installed. A CUDA
     wheel on Linux depends on NVIDIA's runtime packages (a few GB); a "+cpu" local version is PyTorch's CPU index."""
     version = _version("torch")
     if version is None:

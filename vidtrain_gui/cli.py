@@ -18,8 +18,9 @@ from pathlib import Path
 from typing import Any
 
 from vidtrain_gui import __version__
-from vidtrain_gui.core import options as OPT
+from vidtrain_gui.core import classes as CL
 from vidtrain_gui.core import labels as L
+from vidtrain_gui.core import options as OPT
 from vidtrain_gui.core import runs as R
 from vidtrain_gui.core import videos as V
 from vidtrain_gui.core.errors import ClassInUseError, NotFoundError, VidTrainError
@@ -80,14 +81,14 @@ def _video(project, ref: str):
 def _class_id(project, ref: str | None) -> int | None:
     if ref is None or ref == "":
         return None
-    c = L.class_by_name(project, ref)
+    c = CL.class_by_name(project, ref)
     if c is None and ref.isdigit():
         try:
-            c = L.get_class(project, int(ref))
+            c = CL.get_class(project, int(ref))
         except NotFoundError:
             c = None
     if c is None:
-        names = ", ".join(x.name for x in L.list_classes(project)) or "none yet"
+        names = ", ".join(x.name for x in CL.list_classes(project)) or "none yet"
         raise CliError(f"no class {ref!r} (classes: {names}); add it with: vidtrain classes add PROJECT {ref!r}")
     return c.id
 
@@ -138,8 +139,8 @@ def cmd_restore(args) -> int:
 
 
 def cmd_check(args) -> int:
-    from vidtrain_gui.jobs.caches import check_caches, describe
     from vidtrain_gui.footage.ingest import check_videos
+    from vidtrain_gui.jobs.caches import check_caches, describe
 
     with _open(args) as p:
         rep = check_videos(p, args.search)
@@ -161,7 +162,7 @@ def cmd_check(args) -> int:
 def cmd_info(args) -> int:
     with _open(args, readonly=True) as p:
         videos = V.list_videos(p)
-        classes = L.list_classes(p)
+        classes = CL.list_classes(p)
         counts = L.clip_counts(p)
         n_clips = sum(sum(c.values()) for c in counts.values())
         info = {
@@ -172,13 +173,16 @@ def cmd_info(args) -> int:
             "clips": n_clips,
             "clips_per_video": counts,
         }
-        lines = [f"project {p.root} (schema {p.schema_version})",
-                 f"{len(videos)} videos, {len(classes)} classes, {n_clips} clips"]
+        lines = [
+            f"project {p.root} (schema {p.schema_version})",
+            f"{len(videos)} videos, {len(classes)} classes, {n_clips} clips",
+        ]
         for v in videos:
             per = counts.get(v.id, {})
             lines.append(
                 f"  [{v.id}] {v.name}  {v.frame_count} frames  {v.fps:g} fps  {v.width}x{v.height}  {v.codec}"
-                f"{'  VFR' if v.vfr else ''}{'' if v.seekable else '  slow-seek'}  {v.status}  clips={sum(per.values())}"
+                f"{'  VFR' if v.vfr else ''}{'' if v.seekable else '  slow-seek'}  {v.status}"
+                f"  clips={sum(per.values())}"
             )
             lines += [f"      note: {note}" for note in v.note_list]
         _emit(args, info, "\n".join(lines))
@@ -218,27 +222,33 @@ def _cuda_count() -> int:
 def cmd_classes(args) -> int:
     with _open(args, readonly=args.action == "list") as p:
         if args.action == "list":
-            cs = L.list_classes(p)
-            _emit(args, cs, "\n".join(f"{c.name}\t{c.color}\thotkey={c.hotkey or '-'}\tclips={c.clip_count}"
-                                      for c in cs) or "no classes")
+            cs = CL.list_classes(p)
+            _emit(
+                args,
+                cs,
+                "\n".join(f"{c.name}\t{c.color}\thotkey={c.hotkey or '-'}\tclips={c.clip_count}" for c in cs)
+                or "no classes",
+            )
             return 0
         if args.action == "add":
-            r = L.add_class(p, args.name, color=args.color, hotkey=args.hotkey)
+            r = CL.add_class(p, args.name, color=args.color, hotkey=args.hotkey)
         elif args.action == "rename":
-            r = L.rename_class(p, _class_id(p, args.name), args.new_name)
+            r = CL.rename_class(p, _class_id(p, args.name), args.new_name)
         elif args.action == "recolor":
-            r = L.recolor_class(p, _class_id(p, args.name), args.color)
+            r = CL.recolor_class(p, _class_id(p, args.name), args.color)
         elif args.action == "hotkey":
-            r = L.set_class_hotkey(p, _class_id(p, args.name), args.hotkey or None)
+            r = CL.set_class_hotkey(p, _class_id(p, args.name), args.hotkey or None)
         elif args.action == "rm":
             on_clips = "untag" if args.untag else "reassign" if args.reassign else "refuse"
             cid = _class_id(p, args.name)
             try:
-                r = L.delete_class(p, cid, on_clips, _class_id(p, args.reassign))
+                r = CL.delete_class(p, cid, on_clips, _class_id(p, args.reassign))
             except ClassInUseError:
-                n = L.get_class(p, cid).clip_count
-                raise CliError(f"class {args.name!r} is used by {n} clip(s): add --untag to keep them without a "
-                               f"class, or --reassign OTHER_CLASS to move them") from None
+                n = CL.get_class(p, cid).clip_count
+                raise CliError(
+                    f"class {args.name!r} is used by {n} clip(s): add --untag to keep them without a "
+                    f"class, or --reassign OTHER_CLASS to move them"
+                ) from None
         else:  # pragma: no cover - argparse restricts the choices
             raise CliError(args.action)
         _warn(args, r.warnings)
@@ -252,11 +262,17 @@ def cmd_clips(args) -> int:
             vid = _video(p, args.video).id if args.video else None
             cid = _class_id(p, args.cls) if args.cls else None
             clips = L.list_clips(p, video_id=vid, class_id=cid)
-            names = {c.id: c.name for c in L.list_classes(p)}
+            names = {c.id: c.name for c in CL.list_classes(p)}
             vnames = {v.id: v.name for v in V.list_videos(p)}
-            _emit(args, clips, "\n".join(
-                f"{c.id}\t{vnames.get(c.video_id)}\t{c.start_frame}-{c.end_frame}\t{names.get(c.class_id, '-')}"
-                for c in clips) or "no clips")
+            _emit(
+                args,
+                clips,
+                "\n".join(
+                    f"{c.id}\t{vnames.get(c.video_id)}\t{c.start_frame}-{c.end_frame}\t{names.get(c.class_id, '-')}"
+                    for c in clips
+                )
+                or "no clips",
+            )
             return 0
         if args.action == "add":
             v = _video(p, args.video)
@@ -395,8 +411,11 @@ def cmd_segments(args) -> int:
         given = _segment_settings(args)
         post = Postprocess(**{**base, **given, "thresholds": {**base["thresholds"], **given.get("thresholds", {})}})
         count = resegment(p, run.id, post)
-    _emit(args, {"run_id": run.id, "segments": count, "postprocess": post.to_dict()},
-          f"run {run.id}: {count} segment(s) with {json.dumps(post.to_dict())}")
+    _emit(
+        args,
+        {"run_id": run.id, "segments": count, "postprocess": post.to_dict()},
+        f"run {run.id}: {count} segment(s) with {json.dumps(post.to_dict())}",
+    )
     return 0
 
 
@@ -471,9 +490,12 @@ def cmd_runs(args) -> int:
         if args.action == "list":
             reap_stale_runs(p)  # a job killed outright shows as failed, not as running forever
             rs = R.list_runs(p, kind=args.kind)
-            _emit(args, rs, "\n".join(
-                f"{r.id}\t{r.kind}\t{r.status}\t{r.created_at:%Y-%m-%d %H:%M}\t{r.error or ''}" for r in rs
-            ) or "no runs")
+            _emit(
+                args,
+                rs,
+                "\n".join(f"{r.id}\t{r.kind}\t{r.status}\t{r.created_at:%Y-%m-%d %H:%M}\t{r.error or ''}" for r in rs)
+                or "no runs",
+            )
         elif args.action == "stop":
             request_stop(p, args.run_id)
             _emit(args, {"run_id": args.run_id, "requested": "stop"}, f"asked run {args.run_id} to stop early")
@@ -538,7 +560,8 @@ def build_parser() -> argparse.ArgumentParser:
     sp.set_defaults(func=cmd_restore)
     add("info", "summary of a project: videos, classes, clips").set_defaults(func=cmd_info)
     add("devices", "the devices and backbones training can use on this machine", project=False).set_defaults(
-        func=cmd_devices)
+        func=cmd_devices
+    )
 
     sp = add("classes", "list, add, rename, recolor, set hotkey, remove classes", project=False)
     csub = sp.add_subparsers(dest="action", required=True)
@@ -586,62 +609,126 @@ def build_parser() -> argparse.ArgumentParser:
     # Every default of the job commands is core/options.py's, which the window and the ml functions share.
     sp.add_argument("--backbone", default=OPT.DEFAULT_BACKBONE, help="see the backbone list in docs")
     sp.add_argument("--weights", default=OPT.DEFAULT_WEIGHTS, help="'default', 'none', or a local state-dict file")
-    sp.add_argument("--fps", type=_ranged("fps", float), default=OPT.DEFAULT_FPS,
-                    help=f"frames sampled per second of video (default {OPT.DEFAULT_FPS:g})")
-    sp.add_argument("--device", default=OPT.DEFAULT_DEVICE,
-                    help="auto (CUDA, then MPS, then CPU), cpu, cuda, cuda:N, mps")
-    sp.add_argument("--batch-size", type=_ranged("batch_size", int), default=OPT.FEATURE_BATCH_SIZE,
-                    help=f"frames per forward pass (default {OPT.FEATURE_BATCH_SIZE})")
-    sp.add_argument("--no-motion", dest="motion", action="store_false", default=OPT.DEFAULT_MOTION,
-                    help="skip the optical-flow motion descriptors (fast mode uses them by default)")
+    sp.add_argument(
+        "--fps",
+        type=_ranged("fps", float),
+        default=OPT.DEFAULT_FPS,
+        help=f"frames sampled per second of video (default {OPT.DEFAULT_FPS:g})",
+    )
+    sp.add_argument(
+        "--device", default=OPT.DEFAULT_DEVICE, help="auto (CUDA, then MPS, then CPU), cpu, cuda, cuda:N, mps"
+    )
+    sp.add_argument(
+        "--batch-size",
+        type=_ranged("batch_size", int),
+        default=OPT.FEATURE_BATCH_SIZE,
+        help=f"frames per forward pass (default {OPT.FEATURE_BATCH_SIZE})",
+    )
+    sp.add_argument(
+        "--no-motion",
+        dest="motion",
+        action="store_false",
+        default=OPT.DEFAULT_MOTION,
+        help="skip the optical-flow motion descriptors (fast mode uses them by default)",
+    )
     sp.set_defaults(func=cmd_features)
 
     sp = add("train", "train a classifier on the tagged clips (a job; under torchrun, one job on all its processes)")
-    sp.add_argument("--mode", choices=OPT.MODES, default=OPT.DEFAULT_MODE,
-                    help="fast: train a temporal head on cached frozen-backbone features; finetune: train the "
-                         "backbone's last blocks with the head, end to end")
+    sp.add_argument(
+        "--mode",
+        choices=OPT.MODES,
+        default=OPT.DEFAULT_MODE,
+        help="fast: train a temporal head on cached frozen-backbone features; finetune: train the "
+        "backbone's last blocks with the head, end to end",
+    )
     sp.add_argument("--backbone", default=OPT.DEFAULT_BACKBONE)
     sp.add_argument("--weights", default=OPT.DEFAULT_WEIGHTS)
-    sp.add_argument("--fps", type=_ranged("fps", float), default=OPT.DEFAULT_FPS,
-                    help=f"feature sampling rate (frames per second of video; default {OPT.DEFAULT_FPS:g})")
+    sp.add_argument(
+        "--fps",
+        type=_ranged("fps", float),
+        default=OPT.DEFAULT_FPS,
+        help=f"feature sampling rate (frames per second of video; default {OPT.DEFAULT_FPS:g})",
+    )
     sp.add_argument("--head", choices=OPT.HEADS, default=OPT.DEFAULT_HEAD)
-    sp.add_argument("--frames", type=_ranged("frames", int), default=OPT.DEFAULT_FRAMES,
-                    help=f"frames per clip (T; default {OPT.DEFAULT_FRAMES})")
+    sp.add_argument(
+        "--frames",
+        type=_ranged("frames", int),
+        default=OPT.DEFAULT_FRAMES,
+        help=f"frames per clip (T; default {OPT.DEFAULT_FRAMES})",
+    )
     # The tuned options stay None unless given: the job passes only what the user set (jobs/tasks.py TUNED).
     sp.add_argument("--epochs", type=_ranged("epochs", int), help=_mode_default("epochs"))
     sp.add_argument("--lr", type=_ranged("lr", float), help=_mode_default("lr"))
-    sp.add_argument("--batch-size", type=_ranged("batch_size", int),
-                    help=_mode_default("batch_size") + ", shared out between torchrun's processes")
-    sp.add_argument("--patience", type=_ranged("patience", int),
-                    help="epochs without a better validation loss before stopping; " + _mode_default("patience"))
-    sp.add_argument("--no-deltas", dest="deltas", action="store_false", default=OPT.DEFAULT_DELTAS,
-                    help="fast: do not give the head frame-to-frame feature changes")
-    sp.add_argument("--no-motion", dest="motion", action="store_false", default=OPT.DEFAULT_MOTION,
-                    help="fast: do not compute optical-flow motion descriptors (appearance features only)")
-    sp.add_argument("--unfreeze", type=_unfreeze,
-                    help="finetune: how many of the backbone's last blocks to train, or 'all' "
-                         f"(default {OPT.DEFAULT_UNFREEZE})")
+    sp.add_argument(
+        "--batch-size",
+        type=_ranged("batch_size", int),
+        help=_mode_default("batch_size") + ", shared out between torchrun's processes",
+    )
+    sp.add_argument(
+        "--patience",
+        type=_ranged("patience", int),
+        help="epochs without a better validation loss before stopping; " + _mode_default("patience"),
+    )
+    sp.add_argument(
+        "--no-deltas",
+        dest="deltas",
+        action="store_false",
+        default=OPT.DEFAULT_DELTAS,
+        help="fast: do not give the head frame-to-frame feature changes",
+    )
+    sp.add_argument(
+        "--no-motion",
+        dest="motion",
+        action="store_false",
+        default=OPT.DEFAULT_MOTION,
+        help="fast: do not compute optical-flow motion descriptors (appearance features only)",
+    )
+    sp.add_argument(
+        "--unfreeze",
+        type=_unfreeze,
+        help=f"finetune: how many of the backbone's last blocks to train, or 'all' (default {OPT.DEFAULT_UNFREEZE})",
+    )
     sp.add_argument("--seed", type=_ranged("seed", int), default=OPT.DEFAULT_SEED)
     sp.add_argument("--device", default=OPT.DEFAULT_DEVICE)
-    sp.add_argument("--predict", action="store_true",
-                    help="when training ends, predict every video with the new run (as `vidtrain predict`)")
+    sp.add_argument(
+        "--predict",
+        action="store_true",
+        help="when training ends, predict every video with the new run (as `vidtrain predict`)",
+    )
     sp.set_defaults(func=cmd_train)
 
     def segment_options(sp):
-        sp.add_argument("--smoothing", type=_ranged("smoothing", int),
-                        help="windows in the moving average of probabilities (default 3)")
-        sp.add_argument("--min-segment", type=_ranged("min_segment", float), metavar="SECONDS",
-                        help="shorter segments join their neighbours (default: the run's clip length)")
-        sp.add_argument("--threshold", type=_threshold, action="append", metavar="CLASS=P",
-                        help="a class is predicted only where its probability reaches P (repeatable)")
+        sp.add_argument(
+            "--smoothing",
+            type=_ranged("smoothing", int),
+            help="windows in the moving average of probabilities (default 3)",
+        )
+        sp.add_argument(
+            "--min-segment",
+            type=_ranged("min_segment", float),
+            metavar="SECONDS",
+            help="shorter segments join their neighbours (default: the run's clip length)",
+        )
+        sp.add_argument(
+            "--threshold",
+            type=_threshold,
+            action="append",
+            metavar="CLASS=P",
+            help="a class is predicted only where its probability reaches P (repeatable)",
+        )
 
     sp = add("predict", "score every video's timeline and every clip with a trained run (a job)")
     sp.add_argument("--run", help="training run id or unique prefix (default: the newest finished one)")
-    sp.add_argument("--stride", type=_ranged("stride", float), metavar="SECONDS",
-                    help="between windows (default: half a clip)")
+    sp.add_argument(
+        "--stride", type=_ranged("stride", float), metavar="SECONDS", help="between windows (default: half a clip)"
+    )
     sp.add_argument("--videos", nargs="+", metavar="VIDEO", help="only these (ids, paths or unique file names)")
-    sp.add_argument("--folds", type=_ranged("folds", int), default=OPT.DEFAULT_FOLDS,
-                    help=f"out-of-fold models for the run's training clips (default {OPT.DEFAULT_FOLDS})")
+    sp.add_argument(
+        "--folds",
+        type=_ranged("folds", int),
+        default=OPT.DEFAULT_FOLDS,
+        help=f"out-of-fold models for the run's training clips (default {OPT.DEFAULT_FOLDS})",
+    )
     sp.add_argument("--device", default=OPT.DEFAULT_DEVICE)
     segment_options(sp)
     sp.set_defaults(func=cmd_predict)
@@ -651,14 +738,18 @@ def build_parser() -> argparse.ArgumentParser:
     sp.set_defaults(func=cmd_segments)
 
     sp = add("export", "write labels or predictions as CSV/JSON, or a trained model as a bundle", project=False)
-    sp.add_argument("what", choices=["labels", "predictions", "model"],
-                    help="labels: one row per clip; predictions: per clip, segment or window (--level); model: "
-                         "TorchScript + ONNX + model card + predict.py in --out DIR")
+    sp.add_argument(
+        "what",
+        choices=["labels", "predictions", "model"],
+        help="labels: one row per clip; predictions: per clip, segment or window (--level); model: "
+        "TorchScript + ONNX + model card + predict.py in --out DIR",
+    )
     sp.add_argument("project", help="project folder")
     sp.add_argument("--format", choices=["csv", "json"], default="csv")
     sp.add_argument("--level", choices=["clip", "segment", "window"], default="clip", help="predictions only")
-    sp.add_argument("--run", help="predictions: the prediction (or training) run; model: the training run "
-                                  "(default: the newest)")
+    sp.add_argument(
+        "--run", help="predictions: the prediction (or training) run; model: the training run (default: the newest)"
+    )
     sp.add_argument("--out", help="file to write (default: standard output); for a model, the bundle's folder")
     sp.set_defaults(func=cmd_export)
     sp = add("import-labels", "read clips from a CSV or JSON label file (all or nothing; missing classes are created)")
@@ -686,8 +777,10 @@ def _detached(argv: list[str]) -> None:
                 os.nice(10)
             except OSError:
                 pass  # not allowed here: the job runs at the normal priority
-        for fd, path, flags in ((1, os.devnull, os.O_WRONLY),
-                                (2, argv[argv.index("--detached") + 1], os.O_WRONLY | os.O_CREAT | os.O_APPEND)):
+        for fd, path, flags in (
+            (1, os.devnull, os.O_WRONLY),
+            (2, argv[argv.index("--detached") + 1], os.O_WRONLY | os.O_CREAT | os.O_APPEND),
+        ):
             target = os.open(path, flags, 0o644)
             os.dup2(target, fd)
             os.close(target)

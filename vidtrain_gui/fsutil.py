@@ -170,20 +170,8 @@ def atomic_file(path: PathLike, mode: str = "wb", *, encoding: str | None = None
                 fsync: bool = True) -> Iterator[IO]:  # fmt: skip
     """``with atomic_file(p, "w", encoding="utf-8") as f: ...``: ``p`` is replaced only when the block ends
     without an error, and then with everything that was written. A full disk raises :class:`DiskFullError`."""
-    path = Path(path)
-    tmp = temporary_name(path)
-    try:
-        with open(tmp, mode, encoding=encoding, newline=newline) as f:
-            yield f
-            f.flush()
-            if fsync:
-                os.fsync(f.fileno())
-        os.replace(tmp, path)
-    except BaseException as exc:
-        _abandon(tmp, path, exc)
-        raise
-    if fsync:
-        fsync_folder(path.parent)
+    with atomic_path(path, fsync=fsync) as tmp, open(tmp, mode, encoding=encoding, newline=newline) as f:
+        yield f
 
 
 def atomic_write(

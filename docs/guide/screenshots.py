@@ -46,9 +46,9 @@ def settle(ms: int = 400) -> None:
 
 
 def main() -> int:
-    app = QApplication.instance() or QApplication([])
-    from vidtrain_gui.gui.mainwindow import MainWindow, open_for_window
+    _app = QApplication.instance() or QApplication([])  # kept: the windows below need it alive
     from vidtrain_gui.footage.demo import make_demo_project
+    from vidtrain_gui.gui.mainwindow import MainWindow, open_for_window
 
     tmp = Path(tempfile.mkdtemp(prefix="vidtrain-shots-"))
     root = make_demo_project(tmp / "Demo")
@@ -92,8 +92,10 @@ def main() -> int:
     dialog.grab().save(str(HERE / "export.png"))
     dialog.close()
     window.close()
-    print(f"saved train-running.png, train.png, predictions.png, review.png, export.png in {HERE} "
-          f"({window.width()}x{window.height()}, platform {QApplication.platformName()})")
+    print(
+        f"saved train-running.png, train.png, predictions.png, review.png, export.png in {HERE} "
+        f"({window.width()}x{window.height()}, platform {QApplication.platformName()})"
+    )
     return 0
 
 

@@ -22,9 +22,9 @@ from vidtrain_gui.core import (
     list_clips,
     list_predictions,
     list_videos,
+    migrations,
     set_video_group,
 )
-from vidtrain_gui.core import migrations
 from vidtrain_gui.core.errors import MigrationError
 from vidtrain_gui.core.migrations import LATEST, Migration, migrate, user_version
 from vidtrain_gui.core.models import Base
@@ -53,7 +53,7 @@ def _schema1_database(folder: Path) -> Path:
         "INSERT INTO runs (id, kind, status, config, metrics, classes, created_at, started_at, finished_at, pid,"
         " hostname, error, artifacts) VALUES ('20250301-100000-ab12', 'train', 'done', '{\"epochs\": 5}',"
         f" '{{\"val_acc\": 0.9}}', '[\"walk\", \"run\"]', '{TS}', '{TS}', '{TS}', 123, 'box', NULL,"
-        " '{\"checkpoint\": \"best.pt\"}')",
+        ' \'{"checkpoint": "best.pt"}\')',
         "INSERT INTO predictions (id, run_id, video_id, clip_id, kind, start_frame, end_frame, class_index,"
         " confidence, probs) VALUES (1, '20250301-100000-ab12', 1, 1, 'clip', 0, 50, 0, 0.75,"
         " X'0000403F0000803E')",  # float32 LE 0.75, 0.25

@@ -259,8 +259,10 @@ def test_opening_a_project_twice_in_one_process_keeps_its_locks(tmp_path: Path) 
     try:
         assert list_classes(first) == []  # its connection is open, in WAL mode
         Project.open(root).close()  # the same project again, in this process
-        code = ("import sys; from vidtrain_gui.core.project import Project; from vidtrain_gui.core.classes import "
-                "add_class; p = Project.open(sys.argv[1]); add_class(p, sys.argv[2]); p.close()")
+        code = (
+            "import sys; from vidtrain_gui.core.project import Project; from vidtrain_gui.core.classes import "
+            "add_class; p = Project.open(sys.argv[1]); add_class(p, sys.argv[2]); p.close()"
+        )
         for name in ("walk", "groom"):  # the second writes to a new WAL if the first could delete the old one
             subprocess.run([sys.executable, "-c", code, str(root), name], check=True, timeout=60)
         assert [c.name for c in list_classes(first)] == ["walk", "groom"]

@@ -5,6 +5,7 @@ from __future__ import annotations
 from datetime import timezone
 
 import pytest
+from sqlalchemy.exc import IntegrityError
 
 from vidtrain_gui.core import (
     DuplicateVideoError,
@@ -182,7 +183,7 @@ def test_predictions_roundtrip_and_all_or_nothing(project: Project, video, dump)
     assert decode_probs(stored[0].probs) == (0.25, 0.75)
     before = dump(project)
     bad = [*rows, {"video_id": 999, "start_frame": 0, "end_frame": 1, "class_index": 0, "confidence": 1.0}]
-    with pytest.raises(Exception):
+    with pytest.raises(IntegrityError, match="FOREIGN KEY"):
         add_predictions(project, run.id, bad)  # unknown video: foreign key
     with pytest.raises(ValidationError, match="needs a value for 'confidence'"):
         add_predictions(project, run.id, [{"video_id": video.id, "start_frame": 0, "end_frame": 1, "class_index": 0}])

@@ -140,8 +140,21 @@ def test_cli_train_job_end_to_end(tmp_path):
     assert train_run["classes"] == ["left", "right"] and train_run["artifacts"]["checkpoint"] == "best.pt"
     # Fine-tune mode through the same command (tiny: 2 frames, 1 epoch, the last block), and --json before the
     # subcommand is honoured too.
-    r = vt("--json", "train", proj, "--mode", "finetune", "--frames", "2", "--epochs", "1", "--batch-size", "4",
-           "--unfreeze", "1")
+    r = vt(
+        "--json",
+        "train",
+        proj,
+        "--mode",
+        "finetune",
+        "--frames",
+        "2",
+        "--epochs",
+        "1",
+        "--batch-size",
+        "4",
+        "--unfreeze",
+        "1",
+    )
     events = [json.loads(x) for x in r.stdout.splitlines()]
     assert events[0]["config"]["mode"] == "finetune" and events[0]["config"]["unfreeze"] == 1
     assert [e["epoch"] for e in events if e["type"] == "epoch"] == [1] and events[-1]["status"] == "done"

@@ -19,8 +19,8 @@ from videogen import write_pyav
 from vidtrain_gui.core import runs as R
 from vidtrain_gui.core import videos as V
 from vidtrain_gui.core.project import Project
-from vidtrain_gui.fsutil import UnsafePathError
 from vidtrain_gui.footage.ingest import import_paths, index_path, load_index, open_reader, thumb_path
+from vidtrain_gui.fsutil import UnsafePathError
 from vidtrain_gui.media import probe
 from vidtrain_gui.media.frameserver import FrameServer
 from vidtrain_gui.media.index import FrameIndex

@@ -8,7 +8,6 @@ import subprocess
 import sys
 
 import pytest
-
 from diskfill import fill
 from motionproject import import_motion_videos, tag_by_motion
 

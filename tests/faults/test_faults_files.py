@@ -13,8 +13,8 @@ import subprocess
 import sys
 
 import pytest
-
 from videogen import write_pyav
+
 from vidtrain_gui.core import backups
 from vidtrain_gui.core import classes as CL
 from vidtrain_gui.core import labels as L
@@ -82,9 +82,9 @@ def test_csv_escape_is_undone_by_csv_unescape_for_any_text():
 
 
 def test_prediction_cells_are_escaped_too():
-    row = {"video": "a.mp4", "predicted_class": "=HYPERLINK(\"x\")", "confidence": 0.9, "class": "-run"}
+    row = {"video": "a.mp4", "predicted_class": '=HYPERLINK("x")', "confidence": 0.9, "class": "-run"}
     text = dumps([row], "csv", columns=("video", "class", "predicted_class", "confidence"))
-    assert text.splitlines()[1] == "a.mp4,'-run,\"'=HYPERLINK(\"\"x\"\")\",0.9"
+    assert text.splitlines()[1] == 'a.mp4,\'-run,"\'=HYPERLINK(""x"")",0.9'
     assert json.loads(dumps([row], "json"))[0]["class"] == "-run"  # JSON is data, not a sheet: as it is
 
 

@@ -18,7 +18,13 @@ from motionproject import import_motion_videos, tag_by_motion
 from vidtrain_gui.core import runs as R
 from vidtrain_gui.core.project import Project
 from vidtrain_gui.jobs.runner import (
-    EVENTS_FILE, process_started, read_events, reap_stale_runs, request_cancel, request_stop, run_alive,
+    EVENTS_FILE,
+    process_started,
+    read_events,
+    reap_stale_runs,
+    request_cancel,
+    request_stop,
+    run_alive,
 )  # fmt: skip
 
 JOB = textwrap.dedent(

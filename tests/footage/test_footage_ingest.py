@@ -6,6 +6,7 @@ import shutil
 
 from videogen import read_index, write_cv2, write_pyav
 
+from vidtrain_gui.core import classes as CL
 from vidtrain_gui.core import labels as L
 from vidtrain_gui.core import videos as V
 from vidtrain_gui.core.project import Project
@@ -60,7 +61,7 @@ def test_moved_file_is_marked_missing_then_relinked_with_labels_kept(tmp_path):
     with Project.create(tmp_path / "proj") as p:
         list(import_paths(p, [src / "a.mp4"]))
         [video] = V.list_videos(p)
-        cls = L.add_class(p, "walk").value
+        cls = CL.add_class(p, "walk").value
         L.add_clip(p, video.id, 5, 25, cls.id)
         moved = tmp_path / "elsewhere" / "renamed.mp4"
         moved.parent.mkdir()

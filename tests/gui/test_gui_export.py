@@ -25,8 +25,8 @@ from vidtrain_gui.core import predictions as P
 from vidtrain_gui.core import runs as R
 from vidtrain_gui.core import videos as V
 from vidtrain_gui.core.project import Project
-from vidtrain_gui.gui.exportdialog import ExportDialog
 from vidtrain_gui.footage.ingest import import_paths
+from vidtrain_gui.gui.exportdialog import ExportDialog
 
 JOB_TIMEOUT = 180_000  # ms: a cold `vidtrain` process imports torch before it exports
 
@@ -43,8 +43,6 @@ def _permissions_ignored(tmp_path) -> bool:
     finally:
         probe.chmod(0o700)
     return True
-
-
 
 
 @pytest.fixture
@@ -365,7 +363,8 @@ def test_a_trained_model_is_exported_as_a_bundle_that_onnx_runtime_runs(qtbot, t
         qtbot.mouseClick(dialog.export_button, Qt.MouseButton.LeftButton)
         seen = []  # the status and the bar's range after each of the job's events (connected after the dialog)
         dialog.monitor.event_received.connect(
-            lambda _e: seen.append((dialog.status_texts()[0], dialog.progress_bar.maximum())))
+            lambda _e: seen.append((dialog.status_texts()[0], dialog.progress_bar.maximum()))
+        )
         dialog.reject()
         assert len(spy.questions) == 1 and "still being exported" in spy.questions[0] and not dialog.isVisible()
     assert finished.args[0] == {"model": (True, str(bundle))}

@@ -9,8 +9,8 @@ from videogen import write_pyav
 
 from vidtrain_gui.core import runs as R
 from vidtrain_gui.core.project import Project
-from vidtrain_gui.gui.jobmonitor import JobMonitor
 from vidtrain_gui.footage.ingest import import_paths
+from vidtrain_gui.gui.jobmonitor import JobMonitor
 
 TIMEOUT = 120_000
 
@@ -18,8 +18,10 @@ TIMEOUT = 120_000
 @pytest.fixture
 def project(tmp_path):
     p = Project.create(tmp_path / "proj")
-    paths = [write_pyav(tmp_path / "a.mp4", 40, size=(160, 120)),
-             write_pyav(tmp_path / "long.mp4", 900, size=(160, 120))]
+    paths = [
+        write_pyav(tmp_path / "a.mp4", 40, size=(160, 120)),
+        write_pyav(tmp_path / "long.mp4", 900, size=(160, 120)),
+    ]
     assert [o.status for o in import_paths(p, paths, thumbnails=False)] == ["imported", "imported"]
     yield p
     p.close()

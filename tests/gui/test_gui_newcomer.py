@@ -234,9 +234,9 @@ def test_an_exception_in_a_slot_is_shown_in_the_window_once(qtbot):
 
 
 def test_a_digit_without_a_class_says_how_to_get_one(qtbot, tmp_path):
-    from vidtrain_gui.core.project import Project
     from videogen import write_pyav
 
+    from vidtrain_gui.core.project import Project
     from vidtrain_gui.footage.ingest import import_paths
 
     root = tmp_path / "empty"

@@ -18,8 +18,6 @@ from vidtrain_gui.gui.cliptable import ALL, UNTAGGED, ClipTable, column_index
 from vidtrain_gui.gui.undo import UndoHistory
 
 
-
-
 @pytest.fixture
 def world(project):
     """Two videos (25 and 50 fps), classes walk (key 1) and groom (key 2), and four clips, one untagged."""

@@ -237,7 +237,7 @@ def test_the_tracks_are_named_at_their_left_and_the_names_take_no_click(timeline
     axis = w.track_axis
     assert axis.isVisible() and axis.sceneBoundingRect().width() > 30
     assert axis.sceneBoundingRect().right() <= w.view_box.sceneBoundingRect().left() + 1  # beside the tracks
-    ticks = dict((text, y) for y, text in axis._tickLevels[0])
+    ticks = {text: y for y, text in axis._tickLevels[0]}
     assert CLIP_TRACK[0] < ticks["Labels"] < CLIP_TRACK[1]
     where = w.plot.mapFromScene(axis.sceneBoundingRect().center())
     with qtbot.assertNotEmitted(w.seek_requested):

@@ -24,8 +24,6 @@ from vidtrain_gui.gui.undo import UndoHistory
 WAIT = 5000
 
 
-
-
 @pytest.fixture
 def world(project):
     """Videos a (25 fps) and b (50 fps); classes walk/groom/rear (keys 1/2/3); three clips (c1 walk, c2 untagged,
@@ -41,8 +39,16 @@ def world(project):
 
     def pred(video, start, end, probs, clip=None):
         k = max(range(3), key=lambda i: probs[i])
-        return {"video_id": video.id, "kind": "clip" if clip else "window", "clip_id": clip.id if clip else None,
-                "start_frame": start, "end_frame": end, "class_index": k, "confidence": probs[k], "probs": probs}
+        return {
+            "video_id": video.id,
+            "kind": "clip" if clip else "window",
+            "clip_id": clip.id if clip else None,
+            "start_frame": start,
+            "end_frame": end,
+            "class_index": k,
+            "confidence": probs[k],
+            "probs": probs,
+        }
 
     add_predictions(project, run.id, [
         pred(a, 100, 150, [0.3, 0.65, 0.05], c1),

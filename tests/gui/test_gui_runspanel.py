@@ -31,8 +31,6 @@ from vidtrain_gui.gui.runspanel import (
 T0 = datetime(2026, 11, 20, 9, 0, tzinfo=timezone.utc)
 
 
-
-
 def _train(p, config: dict, status: str, started: datetime, seconds: float, classes: list[str],
            metrics: dict | None = None, error: str | None = None) -> str:  # fmt: skip
     run = R.create_run(p, "train", config)
@@ -266,8 +264,11 @@ def predicted(project):
                      "end_frame": start + 25, "class_index": index, "confidence": 0.5 + index / 10,
                      "probs": [0.1, 0.2, 0.7], "origin": origin})  # fmt: skip
     add_predictions(project, run.id, rows)
-    add_predictions(project, run.id, [{"video_id": a.id, "kind": "window", "start_frame": 0, "end_frame": 25,
-                                       "class_index": 2, "confidence": 0.9}])  # windows are not counted
+    add_predictions(
+        project,
+        run.id,
+        [{"video_id": a.id, "kind": "window", "start_frame": 0, "end_frame": 25, "class_index": 2, "confidence": 0.9}],
+    )  # windows are not counted
     R.update_run(project, run.id, status="done")
     return {"run": run.id, "clips": clips, "a": a, "b": b, "walk": walk, "groom": groom}
 

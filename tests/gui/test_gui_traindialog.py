@@ -81,7 +81,13 @@ def test_default_options_pass_no_flags_and_are_the_parsers_defaults():
     assert options.to_args() == [] and options.problems() == []
     args = _parse(options)
     assert (args.mode, args.backbone, args.head, args.frames, args.device, args.fps) == (
-        options.mode, options.backbone, options.head, options.frames, options.device, options.fps)
+        options.mode,
+        options.backbone,
+        options.head,
+        options.frames,
+        options.device,
+        options.fps,
+    )
     assert (args.epochs, args.lr, args.batch_size, args.patience, args.unfreeze) == (None,) * 5
     assert args.motion and args.deltas and not args.predict
     assert options.summary() == "fast · efficientnet_lite0 · gru · 8 frames · auto device"
@@ -264,7 +270,8 @@ def test_the_probe_answer_lists_backbones_greying_those_without_weights(qtbot):
 def test_a_probe_failure_shows_its_message(qtbot):
     dialog = _dialog(qtbot, probe=InstantProbe(error="The device check failed (exit code 1): no torch"))
     assert dialog.device_line.text() == (
-        "Device: could not be detected (The device check failed (exit code 1): no torch)")
+        "Device: could not be detected (The device check failed (exit code 1): no torch)"
+    )
     assert dialog.ok_button.isEnabled() and _combo_texts(dialog.backbone) == ["efficientnet_lite0"]
 
 

@@ -19,8 +19,8 @@ from PySide6.QtWidgets import QDockWidget
 
 from vidtrain_gui.core.classes import PALETTE
 from vidtrain_gui.core.project import Project
-from vidtrain_gui.gui.mainwindow import MainWindow, open_for_window
 from vidtrain_gui.gui.logdialog import LogDialog
+from vidtrain_gui.gui.mainwindow import MainWindow, open_for_window
 from vidtrain_gui.gui.trainpanel import PLOT_MIN_HEIGHT, TrainPanel, chance_note, format_duration
 
 CLASSES = [("walk", PALETTE[0]), ("groom", "#3cb44b")]
@@ -318,7 +318,8 @@ def test_prediction_outcome_follows_the_training_outcome(panel):
                                     "honest_acc": 0.75, "honest_macro_f1": 0.7})])  # fmt: skip
     assert panel.status_label.text() == (
         "Finished: val. accuracy 0.90, macro F1 0.85 (best epoch 2)\n"
-        "Prediction finished: 2 videos, 880 windows, 31 segments; accuracy 0.75, macro F1 0.70 on 12 unseen clips")
+        "Prediction finished: 2 videos, 880 windows, 31 segments; accuracy 0.75, macro F1 0.70 on 12 unseen clips"
+    )
 
 
 def test_reset_empties_the_panel_and_odd_events_do_not_break_it(qtbot, panel):
@@ -348,7 +349,7 @@ def test_log_dialog_shows_every_event_and_copies_the_log(qtbot):
     qtbot.addWidget(dialog)
     lines = dialog.events_view.toPlainText().splitlines()
     assert len(lines) == len(events)
-    assert lines[0] == "   0:00.0  started   train job run-train, pid 4242, config {\"epochs\": 100}"
+    assert lines[0] == '   0:00.0  started   train job run-train, pid 4242, config {"epochs": 100}'
     assert lines[1] == "   0:00.1  device    NVIDIA H100 80GB HBM3 (cuda:0)"
     assert lines[3] == "   0:01.0  progress  features 100/1000"
     assert "   0:11.0  warning   warning 0" in lines
@@ -482,8 +483,10 @@ def test_training_eta_counts_to_where_early_stopping_could_end_it(qtbot, panel):
     assert panel.stage_text == "Training — epoch 5 of 100"
     # Epoch 13 ends it unless the loss falls again: 8 epochs at one a second; all 100 would take 95 s.
     assert panel.eta_text == "about 8 s left — up to 1 min 35 s if validation keeps improving"
-    assert panel.eta_details == ("Training stops early once the validation loss has not improved for 10 epochs: "
-                                 "after epoch 13 if epoch 3 stays the best, and after epoch 100 at the latest.")
+    assert panel.eta_details == (
+        "Training stops early once the validation loss has not improved for 10 epochs: "
+        "after epoch 13 if epoch 3 stays the best, and after epoch 100 at the latest."
+    )
     assert panel.eta_label.text() == panel.eta_text and panel.eta_label.toolTip() == panel.eta_details
     panel.feed_many(fast_training([1.0, 0.8, 0.6, 0.7, 0.9, 0.5])[-2:])  # a new best: the window moves on
     assert panel.eta_text == "about 10 s left — up to 1 min 34 s if validation keeps improving"
@@ -533,8 +536,12 @@ def test_busy_bar_and_what_happens_before_a_stage_has_a_total(qtbot, panel):
     assert (bar.maximum(), bar.value(), bar.text()) == (1000, 100, "100 / 1000 frames")
     panel.feed_many([event("log", 19.5, level="info", message="b.mp4: features already cached")])
     assert panel.stage_text == "Computing features"  # within a stage a message is only logged
-    panel.feed_many([event("progress", 28.0, stage="features", done=1000, total=1000),
-                     event("log", 29.0, level="info", message="training gru on 40 clips, validating on 10")])
+    panel.feed_many(
+        [
+            event("progress", 28.0, stage="features", done=1000, total=1000),
+            event("log", 29.0, level="info", message="training gru on 40 clips, validating on 10"),
+        ]
+    )
     assert panel.stage_text == "Training gru on 40 clips, validating on 10…" and bar.maximum() == 0
     panel.feed_many([epoch_event(1, 30.0), event("progress", 30.0, stage="train", done=1, total=100)])
     assert panel.stage_text == "Training — epoch 1 of 100" and (bar.maximum(), bar.value()) == (100, 1)
@@ -613,8 +620,10 @@ def test_the_windows_empty_finish_keeps_what_the_jobs_last_event_said(panel):
     panel.feed_many([event("done", 2.0, run_id="run-predict", status="done",
                            metrics={"videos": 2, "windows": 880, "segments": 31})])  # fmt: skip
     panel.finish("stopped", {})
-    assert panel.status_text == ("Stopped early: val. accuracy 0.90, macro F1 0.85 (best epoch 2)\n"
-                                 "Prediction finished: 2 videos, 880 windows, 31 segments")
+    assert panel.status_text == (
+        "Stopped early: val. accuracy 0.90, macro F1 0.85 (best epoch 2)\n"
+        "Prediction finished: 2 videos, 880 windows, 31 segments"
+    )
     panel.begin("run-predict-2", "predict")  # a job that never said how it ended gets the window's word
     panel.finish("cancelled", {})
     assert panel.status_text.endswith("\nPrediction cancelled") and panel.stage_text == "Cancelled"

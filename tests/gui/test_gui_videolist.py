@@ -14,12 +14,13 @@ from PySide6.QtCore import QMimeData, QPoint, Qt, QTimer, QUrl
 from PySide6.QtGui import QDropEvent
 from videogen import write_pyav
 
+from vidtrain_gui.core import classes as CL
 from vidtrain_gui.core import labels as L
 from vidtrain_gui.core import videos as V
 from vidtrain_gui.core.project import Project
+from vidtrain_gui.footage.ingest import import_paths
 from vidtrain_gui.gui.importer import ImportController, ImportSummary, paths_from_mime
 from vidtrain_gui.gui.videolist import CLIPS, DURATION, NAME, STATUS, VideoListWidget, format_duration
-from vidtrain_gui.footage.ingest import import_paths
 
 TIMEOUT_MS = 30_000
 
@@ -122,6 +123,7 @@ def test_a_second_start_is_queued_and_cancel_stops_between_files(qtbot, project,
     (footage / "sub").mkdir()
     for i in range(3):
         shutil.copy(footage / "alpha.mp4", footage / "sub" / f"copy{i}.mp4")
+
     def cancel_after_first(done, total, name):  # runs in the worker thread: deterministic, unlike a race
         if done == 1:
             controller.cancel()  # stops the first batch after its current file and drops the queued one
@@ -172,8 +174,8 @@ def make_list(qtbot, project) -> VideoListWidget:
 
 def test_list_shows_names_durations_clip_counts_and_thumbnails(qtbot, project, imported):
     alpha, beta = imported["alpha.mp4"], imported["beta.mp4"]
-    walk = L.add_class(project, "walk", "#e69f00").value.id
-    run = L.add_class(project, "run", "#56b4e9").value.id
+    walk = CL.add_class(project, "walk", "#e69f00").value.id
+    run = CL.add_class(project, "run", "#56b4e9").value.id
     for start in (0, 10, 20):
         L.add_clip(project, alpha, start, start + 5, walk)
     L.add_clip(project, alpha, 30, 40, run)

@@ -18,7 +18,10 @@ from vidtrain_gui.core import labels as L
 from vidtrain_gui.core import videos as V
 from vidtrain_gui.gui.mainwindow import MainWindow, open_for_window
 
-SHARED_FOOTAGE = Path(os.environ.get("VIDTRAIN_SHARED_DATA", Path(__file__).resolve().parents[2].parent / "shared" / "data")) / "footage"
+SHARED_FOOTAGE = (
+    Path(os.environ.get("VIDTRAIN_SHARED_DATA", Path(__file__).resolve().parents[2].parent / "shared" / "data"))
+    / "footage"
+)
 
 
 def _window(qtbot, path, errors=None):
@@ -237,8 +240,9 @@ def test_start_page_creates_a_project_and_a_moved_file_shows_missing(qtbot, proj
     assert (tmp_path / "fresh" / "project.vidtrain").is_file() and window.video is None
     window.close()
     # A video whose file went away since the last session is marked missing when the project opens.
-    from vidtrain_gui.core.project import Project
     from videogen import write_pyav
+
+    from vidtrain_gui.core.project import Project
 
     moved = write_pyav(tmp_path / "soon-gone.mp4", 30, size=(160, 120))
     p = Project.open(project_path)

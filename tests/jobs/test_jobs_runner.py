@@ -48,9 +48,7 @@ def project(tmp_path):
 def start(project, tmp_path, mode):
     script = tmp_path / "job.py"
     script.write_text(JOB)
-    proc = subprocess.Popen(
-        [sys.executable, str(script), str(project.root), mode], stdout=subprocess.PIPE, text=True
-    )
+    proc = subprocess.Popen([sys.executable, str(script), str(project.root), mode], stdout=subprocess.PIPE, text=True)
     lines = []
     for line in proc.stdout:  # wait until the job is well under way
         lines.append(line)

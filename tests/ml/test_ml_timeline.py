@@ -122,8 +122,9 @@ def test_windows_cover_every_video_and_segments_find_the_changes(trained):
         assert abs(seg.end_frame - change) <= length, (seg.end_frame, change, length)
     assert run.config["postprocess"]["min_segment_s"] == pytest.approx(run.metrics["clip_length_s"], abs=1e-3)
     # Every short video got windows too.
-    assert {w.video_id for w in list_predictions(trained, run.id, kind="window")} == {v.id for v in
-                                                                                      V.list_videos(trained)}
+    assert {w.video_id for w in list_predictions(trained, run.id, kind="window")} == {
+        v.id for v in V.list_videos(trained)
+    }
 
 
 def test_segments_change_without_running_the_model(trained):

@@ -17,8 +17,8 @@ from vidtrain_gui.core import labels as L
 from vidtrain_gui.core import runs as R
 from vidtrain_gui.jobs.runner import run_job
 from vidtrain_gui.ml import rows as T
-from vidtrain_gui.ml.heads import HEADS, make_head
 from vidtrain_gui.ml.checkpoint import CheckpointError
+from vidtrain_gui.ml.heads import HEADS, make_head
 from vidtrain_gui.ml.model import clip_probabilities
 from vidtrain_gui.ml.rows import clip_rows
 from vidtrain_gui.ml.train import train

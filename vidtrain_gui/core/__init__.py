@@ -4,6 +4,24 @@ operations on it. Imports neither Qt nor torch, nor any other vidtrain_gui layer
 The names most callers need are re-exported here; the modules say what each one owns.
 """
 
+from vidtrain_gui.core.classes import (
+    AddClass,
+    DeleteClass,
+    RecolorClass,
+    RenameClass,
+    ReorderClasses,
+    SetClassHotkey,
+    add_class,
+    class_by_hotkey,
+    class_by_name,
+    delete_class,
+    get_class,
+    list_classes,
+    recolor_class,
+    rename_class,
+    reorder_classes,
+    set_class_hotkey,
+)
 from vidtrain_gui.core.errors import (
     ClassInUseError,
     DuplicateVideoError,
@@ -24,35 +42,19 @@ from vidtrain_gui.core.errors import (
     VidTrainError,
 )
 from vidtrain_gui.core.labels import (
-    AddClass,
     AddClip,
-    DeleteClass,
     DeleteClip,
     MoveClip,
-    RecolorClass,
-    RenameClass,
-    ReorderClasses,
     ResizeClip,
-    SetClassHotkey,
     SetClipClass,
-    add_class,
     add_clip,
-    class_by_hotkey,
-    class_by_name,
     clip_counts,
-    delete_class,
     delete_clip,
     find_overlaps,
-    get_class,
     get_clip,
-    list_classes,
     list_clips,
     move_clip,
-    recolor_class,
-    rename_class,
-    reorder_classes,
     resize_clip,
-    set_class_hotkey,
     set_clip_class,
 )
 from vidtrain_gui.core.migrations import LATEST as SCHEMA_VERSION

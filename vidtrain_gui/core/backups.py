@@ -21,7 +21,6 @@ import datetime as _dt
 import os
 import sqlite3
 from pathlib import Path
-from typing import Optional
 
 from vidtrain_gui.fsutil import atomic_path
 
@@ -32,7 +31,7 @@ _PREFIX, _SUFFIX = "project-", ".vidtrain"
 _STAMP = "%Y%m%dT%H%M%SZ"
 
 
-def integrity_problem(conn: sqlite3.Connection) -> Optional[str]:
+def integrity_problem(conn: sqlite3.Connection) -> str | None:
     """The first problem ``PRAGMA quick_check`` finds, or None when the database is sound."""
     try:
         rows = conn.execute("PRAGMA quick_check(1)").fetchall()
@@ -55,7 +54,7 @@ def list_backups(root: Path) -> list[Path]:
     return sorted(found, key=lambda p: _made_at(p), reverse=True)  # type: ignore[arg-type,return-value]
 
 
-def _made_at(path: Path) -> Optional[_dt.datetime]:
+def _made_at(path: Path) -> _dt.datetime | None:
     stamp = path.name[len(_PREFIX) : -len(_SUFFIX)]
     try:
         return _dt.datetime.strptime(stamp, _STAMP).replace(tzinfo=_dt.timezone.utc)
@@ -88,7 +87,7 @@ def copy_database(source: Path, dest: Path) -> None:
         src.close()
 
 
-def maybe_backup(db_path: Path, *, now: Optional[_dt.datetime] = None) -> Optional[Path]:
+def maybe_backup(db_path: Path, *, now: _dt.datetime | None = None) -> Path | None:
     """Copy the (checked, sound) database at ``db_path`` into ``backups/`` when the newest copy is older than
     :data:`EVERY_S`; keep the newest :data:`KEEP`. Returns the new copy, or None (none due, or the copy failed:
     a full disk or a read-only folder must not stop the project from opening)."""
@@ -108,7 +107,7 @@ def maybe_backup(db_path: Path, *, now: Optional[_dt.datetime] = None) -> Option
     return dest
 
 
-def check_file(path: Path) -> Optional[str]:
+def check_file(path: Path) -> str | None:
     """The integrity problem of the database file at ``path`` (opened read-only), or None when sound."""
     try:
         conn = sqlite3.connect(path.as_uri() + "?mode=ro", uri=True)
@@ -120,7 +119,7 @@ def check_file(path: Path) -> Optional[str]:
         conn.close()
 
 
-def restore_backup(db_path: Path, backup: Optional[Path] = None) -> tuple[Path, Path]:
+def restore_backup(db_path: Path, backup: Path | None = None) -> tuple[Path, Path]:
     """Put ``backup`` (default: the newest sound copy) in place of the database at ``db_path``; the file it
     replaces is kept as ``project.vidtrain.damaged-<time>``. Returns (the copy used, where the old file went).
     The caller makes sure no other process has the project open (the writer lock).

@@ -12,9 +12,9 @@ from __future__ import annotations
 
 import re
 import unicodedata
-from dataclasses import dataclass
 from collections.abc import Callable
-from typing import TYPE_CHECKING, Any, Optional
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
@@ -62,7 +62,7 @@ def _clean_color(color: object) -> str:
     return color.strip().lower()
 
 
-def _clean_hotkey(hotkey: object) -> Optional[str]:
+def _clean_hotkey(hotkey: object) -> str | None:
     """'' and None mean "no hotkey"; otherwise one digit."""
     if hotkey is None or hotkey == "":
         return None
@@ -82,14 +82,14 @@ def _class_or_fail(session: Session, class_id: int) -> LabelClass:
     return label_class
 
 
-def _check_name_free(session: Session, name: str, except_id: Optional[int] = None) -> None:
+def _check_name_free(session: Session, name: str, except_id: int | None = None) -> None:
     wanted = name.casefold()
     for other_id, other_name in session.execute(select(LabelClass.id, LabelClass.name)):
         if other_id != except_id and other_name.casefold() == wanted:
             raise ValidationError(f"A class named '{other_name}' already exists: choose another name.")
 
 
-def _check_hotkey_free(session: Session, hotkey: Optional[str], except_id: Optional[int] = None) -> None:
+def _check_hotkey_free(session: Session, hotkey: str | None, except_id: int | None = None) -> None:
     if hotkey is None:
         return
     owner = session.execute(select(LabelClass.id, LabelClass.name).where(LabelClass.hotkey == hotkey)).first()
@@ -118,10 +118,10 @@ class AddClass:
     1-9 (none if all are taken) and ``hotkey=""`` gives it none."""
 
     name: str
-    color: Optional[str] = None
-    hotkey: Optional[str] = None
+    color: str | None = None
+    hotkey: str | None = None
 
-    def apply(self, project: "Project") -> OpResult:
+    def apply(self, project: Project) -> OpResult:
         project.require_writable()
         name = _clean_name(self.name)
         color = None if self.color is None else _clean_color(self.color)
@@ -135,8 +135,8 @@ class AddClass:
         return OpResult(value=value, undo=undo, description=description)
 
 
-def insert_class(session: Session, recorder: ChangeRecorder, name: str, color: Optional[str] = None,
-                 hotkey: Optional[str] = None, *, auto_hotkey: bool = True) -> LabelClass:  # fmt: skip
+def insert_class(session: Session, recorder: ChangeRecorder, name: str, color: str | None = None,
+                 hotkey: str | None = None, *, auto_hotkey: bool = True) -> LabelClass:  # fmt: skip
     """Insert a class (name, colour and hotkey already cleaned) inside an operation's transaction, recorded for
     its undo: the name must be free; no colour picks an unused palette colour; ``auto_hotkey`` takes the lowest
     free digit 1-9 (else ``hotkey``, which must be free). Shared by AddClass and label import."""
@@ -159,8 +159,14 @@ def insert_class(session: Session, recorder: ChangeRecorder, name: str, color: O
     return label_class
 
 
-def _update_class(project: "Project", class_id: int, field: str, value: Any,
-                  describe: Callable[[LabelClass], str], check: Optional[Callable[[Session], None]] = None) -> OpResult:  # fmt: skip
+def _update_class(
+    project: Project,
+    class_id: int,
+    field: str,
+    value: Any,
+    describe: Callable[[LabelClass], str],
+    check: Callable[[Session], None] | None = None,
+) -> OpResult:
     """Set one column of a class in one recorded transaction: the shared body of rename, recolour and hotkey."""
     project.require_writable()
     with project.session() as session:
@@ -181,7 +187,7 @@ class RenameClass:
     class_id: int
     name: str
 
-    def apply(self, project: "Project") -> OpResult:
+    def apply(self, project: Project) -> OpResult:
         name = _clean_name(self.name)
         return _update_class(
             project, self.class_id, "name", name,
@@ -195,7 +201,7 @@ class RecolorClass:
     class_id: int
     color: str
 
-    def apply(self, project: "Project") -> OpResult:
+    def apply(self, project: Project) -> OpResult:
         color = _clean_color(self.color)
         return _update_class(project, self.class_id, "color", color,
                              lambda c: f"Change colour of '{c.name}' to {color}")  # fmt: skip
@@ -206,9 +212,9 @@ class SetClassHotkey:
     """Set (a digit) or clear (None or "") a class's hotkey."""
 
     class_id: int
-    hotkey: Optional[str]
+    hotkey: str | None
 
-    def apply(self, project: "Project") -> OpResult:
+    def apply(self, project: Project) -> OpResult:
         hotkey = _clean_hotkey(self.hotkey)
         return _update_class(
             project, self.class_id, "hotkey", hotkey,
@@ -223,7 +229,7 @@ class ReorderClasses:
 
     ordered_ids: tuple[int, ...]
 
-    def apply(self, project: "Project") -> OpResult:
+    def apply(self, project: Project) -> OpResult:
         project.require_writable()
         with project.session() as session:
             classes = {c.id: c for c in session.scalars(select(LabelClass))}
@@ -253,16 +259,14 @@ class DeleteClass:
 
     class_id: int
     on_clips: str = "refuse"
-    reassign_to: Optional[int] = None
+    reassign_to: int | None = None
 
-    def apply(self, project: "Project") -> OpResult:
+    def apply(self, project: Project) -> OpResult:
         project.require_writable()
         if self.on_clips not in ON_CLIPS_CHOICES:
             raise ValidationError(f"on_clips must be one of {', '.join(ON_CLIPS_CHOICES)}, got {self.on_clips!r}.")
         if (self.on_clips == "reassign") != (self.reassign_to is not None):
-            raise ValidationError(
-                "reassign_to goes with on_clips='reassign' and only with it: give both, or neither."
-            )
+            raise ValidationError("reassign_to goes with on_clips='reassign' and only with it: give both, or neither.")
         with project.session() as session:
             label_class = _class_or_fail(session, self.class_id)
             name = label_class.name
@@ -304,31 +308,27 @@ class DeleteClass:
 # --- verbs -------------------------------------------------------------------------------------------------------
 
 
-def add_class(
-    project: "Project", name: str, color: Optional[str] = None, hotkey: Optional[str] = None
-) -> OpResult:
+def add_class(project: Project, name: str, color: str | None = None, hotkey: str | None = None) -> OpResult:
     return AddClass(name, color, hotkey).apply(project)
 
 
-def rename_class(project: "Project", class_id: int, name: str) -> OpResult:
+def rename_class(project: Project, class_id: int, name: str) -> OpResult:
     return RenameClass(class_id, name).apply(project)
 
 
-def recolor_class(project: "Project", class_id: int, color: str) -> OpResult:
+def recolor_class(project: Project, class_id: int, color: str) -> OpResult:
     return RecolorClass(class_id, color).apply(project)
 
 
-def set_class_hotkey(project: "Project", class_id: int, hotkey: Optional[str]) -> OpResult:
+def set_class_hotkey(project: Project, class_id: int, hotkey: str | None) -> OpResult:
     return SetClassHotkey(class_id, hotkey).apply(project)
 
 
-def reorder_classes(project: "Project", ordered_ids: "list[int] | tuple[int, ...]") -> OpResult:
+def reorder_classes(project: Project, ordered_ids: list[int] | tuple[int, ...]) -> OpResult:
     return ReorderClasses(tuple(ordered_ids)).apply(project)
 
 
-def delete_class(
-    project: "Project", class_id: int, on_clips: str = "refuse", reassign_to: Optional[int] = None
-) -> OpResult:
+def delete_class(project: Project, class_id: int, on_clips: str = "refuse", reassign_to: int | None = None) -> OpResult:
     return DeleteClass(class_id, on_clips, reassign_to).apply(project)
 
 
@@ -345,13 +345,13 @@ def _select_infos():  # type: ignore[no-untyped-def]
     )  # fmt: skip
 
 
-def list_classes(project: "Project") -> list[ClassInfo]:
+def list_classes(project: Project) -> list[ClassInfo]:
     """All classes in display order, each with its clip count."""
     with project.read_session() as session:
         return [ClassInfo(*row) for row in session.execute(_select_infos())]
 
 
-def get_class(project: "Project", class_id: int) -> ClassInfo:
+def get_class(project: Project, class_id: int) -> ClassInfo:
     with project.read_session() as session:
         row = session.execute(_select_infos().where(LabelClass.id == class_id)).first()
     if row is None:
@@ -359,13 +359,13 @@ def get_class(project: "Project", class_id: int) -> ClassInfo:
     return ClassInfo(*row)
 
 
-def class_by_name(project: "Project", name: str) -> Optional[ClassInfo]:
+def class_by_name(project: Project, name: str) -> ClassInfo | None:
     """The class called ``name``, ignoring case and surrounding spaces, or None."""
     wanted = " ".join(name.split()).casefold()
     return next((c for c in list_classes(project) if c.name.casefold() == wanted), None)
 
 
-def class_by_hotkey(project: "Project", hotkey: str) -> Optional[ClassInfo]:
+def class_by_hotkey(project: Project, hotkey: str) -> ClassInfo | None:
     with project.read_session() as session:
         row = session.execute(_select_infos().where(LabelClass.hotkey == hotkey)).first()
     return None if row is None else ClassInfo(*row)

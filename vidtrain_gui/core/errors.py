@@ -38,7 +38,7 @@ class DamagedProjectError(NotADatabaseError):
     """project.vidtrain fails SQLite's integrity check: nothing is written to it. ``backup`` is the newest
     known-good copy (a path) when there is one, for the caller to offer."""
 
-    def __init__(self, message: str, backup: "str | None" = None) -> None:
+    def __init__(self, message: str, backup: str | None = None) -> None:
         super().__init__(message)
         self.backup = backup
 

@@ -32,7 +32,7 @@ import os
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Optional
+from typing import TYPE_CHECKING
 
 from sqlalchemy import select
 
@@ -54,7 +54,7 @@ FORMATS = ("csv", "json")
 FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")  # a spreadsheet runs a cell starting so as a formula
 MAX_WARNINGS = 20
 
-Seconds = Callable[[object, int], Optional[float]]  # (VideoInfo, frame) -> seconds from the video's start
+Seconds = Callable[[object, int], float | None]  # (VideoInfo, frame) -> seconds from the video's start
 
 
 class LabelImportError(ValidationError):
@@ -108,7 +108,7 @@ def _cell(value: object) -> object:
 # ---- export ------------------------------------------------------------------------------------------------------
 
 
-def clip_rows(project: "Project", seconds: Optional[Seconds] = None) -> list[dict]:
+def clip_rows(project: Project, seconds: Seconds | None = None) -> list[dict]:
     """Every clip as a row (see the module docstring), in video and timeline order."""
     names = {c.id: c.name for c in list_classes(project)}
     videos = {v.id: v for v in list_videos(project)}
@@ -145,7 +145,7 @@ def dumps(rows: list[dict], fmt: str, columns: Sequence[str] = COLUMNS) -> str:
 # ---- import ------------------------------------------------------------------------------------------------------
 
 
-def read_label_file(path: "str | os.PathLike[str]") -> list[LabelRow]:
+def read_label_file(path: str | os.PathLike[str]) -> list[LabelRow]:
     """The rows of a CSV (header required) or JSON label file; a LabelImportError for missing columns."""
     path = Path(path)
     try:
@@ -205,13 +205,15 @@ def _overlap_warnings(planned, existing, names: dict[int, str]) -> list[str]:
                 first, later = sorted((other, clip), key=lambda c: c[3])  # the project's clips come first
                 if later[3] and later[3] not in warned:  # two of the project's own clips: not this import's
                     where = f"line {first[3]}" if first[3] else "the project"
-                    warned[later[3]] = (f"line {later[3]}: {later[2]!r} at frames {later[0]}-{later[1]} of "
-                                        f"{later[4]} overlaps {first[2]!r} at {first[0]}-{first[1]} ({where})")
+                    warned[later[3]] = (
+                        f"line {later[3]}: {later[2]!r} at frames {later[0]}-{later[1]} of "
+                        f"{later[4]} overlaps {first[2]!r} at {first[0]}-{first[1]} ({where})"
+                    )
             active.append(clip)
     return [warned[line] for line in sorted(warned)]
 
 
-def _whole(value: object) -> Optional[int]:
+def _whole(value: object) -> int | None:
     text = str(value).strip() if value is not None else ""
     try:
         number = float(text)
@@ -226,7 +228,7 @@ class ImportLabels:
 
     rows: tuple[LabelRow, ...]
 
-    def apply(self, project: "Project") -> OpResult:
+    def apply(self, project: Project) -> OpResult:
         project.require_writable()
         with project.session() as session:
             videos = session.scalars(select(Video)).all()
@@ -284,7 +286,7 @@ class ImportLabels:
             return OpResult(value=summary, undo=recorder.undo(description), description=description)
 
 
-def _resolve_video(ref: str, videos) -> tuple[Optional[Video], str]:
+def _resolve_video(ref: str, videos) -> tuple[Video | None, str]:
     if not ref:
         return None, "no video named"
     matches = match_videos(videos, ref)
@@ -295,12 +297,12 @@ def _resolve_video(ref: str, videos) -> tuple[Optional[Video], str]:
     return None, f"no video {ref!r} in the project (import it first)"
 
 
-def import_labels(project: "Project", path: "str | os.PathLike[str]") -> OpResult:
+def import_labels(project: Project, path: str | os.PathLike[str]) -> OpResult:
     """Read a CSV/JSON label file and import it (:class:`ImportLabels`)."""
     return ImportLabels(tuple(read_label_file(path))).apply(project)
 
 
-def export_labels(project: "Project", fmt: str = "csv", seconds: Optional[Seconds] = None) -> str:
+def export_labels(project: Project, fmt: str = "csv", seconds: Seconds | None = None) -> str:
     """The project's clips as CSV or JSON text."""
     return dumps(clip_rows(project, seconds), fmt)
 
@@ -308,8 +310,8 @@ def export_labels(project: "Project", fmt: str = "csv", seconds: Optional[Second
 PREDICTION_LEVELS = ("clip", "segment", "window")
 
 
-def prediction_rows(project: "Project", run_id: str, level: str = "clip",
-                    seconds: Optional[Seconds] = None) -> tuple[list[dict], list[str]]:  # fmt: skip
+def prediction_rows(project: Project, run_id: str, level: str = "clip",
+                    seconds: Seconds | None = None) -> tuple[list[dict], list[str]]:  # fmt: skip
     """The rows and columns of a prediction run's ``level`` (see the module docstring), in timeline order."""
     if level not in PREDICTION_LEVELS:
         raise ValidationError(f"level must be one of {', '.join(PREDICTION_LEVELS)}, got {level!r}")
@@ -350,8 +352,8 @@ def prediction_rows(project: "Project", run_id: str, level: str = "clip",
     return rows, columns
 
 
-def export_predictions(project: "Project", run_id: str, level: str = "clip", fmt: str = "csv",
-                       seconds: Optional[Seconds] = None) -> str:  # fmt: skip
+def export_predictions(project: Project, run_id: str, level: str = "clip", fmt: str = "csv",
+                       seconds: Seconds | None = None) -> str:  # fmt: skip
     """A prediction run's clips, segments or windows as CSV or JSON text."""
     rows, columns = prediction_rows(project, run_id, level, seconds)
     return dumps(rows, fmt, columns)

@@ -14,30 +14,11 @@ from __future__ import annotations
 import operator
 from collections import defaultdict
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Optional
+from typing import TYPE_CHECKING
 
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
-from vidtrain_gui.core.classes import (
-    PALETTE,
-    AddClass,
-    DeleteClass,
-    RecolorClass,
-    RenameClass,
-    ReorderClasses,
-    SetClassHotkey,
-    add_class,
-    class_by_hotkey,
-    class_by_name,
-    delete_class,
-    get_class,
-    list_classes,
-    recolor_class,
-    rename_class,
-    reorder_classes,
-    set_class_hotkey,
-)
 from vidtrain_gui.core.errors import NotFoundError, ValidationError
 from vidtrain_gui.core.models import CLIP_SOURCES, Clip, LabelClass, Prediction, Video, utcnow
 from vidtrain_gui.core.ops import ChangeRecorder, ClassInfo, ClipInfo, Op, OpResult, RestoreState, read_clip
@@ -86,7 +67,7 @@ def _clip_or_fail(session: Session, clip_id: int) -> Clip:
     return clip
 
 
-def _class_name_or_fail(session: Session, class_id: Optional[int]) -> Optional[str]:
+def _class_name_or_fail(session: Session, class_id: int | None) -> str | None:
     if class_id is None:
         return None
     name = session.scalar(select(LabelClass.name).where(LabelClass.id == class_id))
@@ -101,18 +82,16 @@ def _check_source(source: object) -> str:
     return source  # type: ignore[return-value]
 
 
-def _overlap_warnings(session: Session, video_id: int, start: int, end: int, except_id: Optional[int]) -> tuple:
+def _overlap_warnings(session: Session, video_id: int, start: int, end: int, except_id: int | None) -> tuple:
     query = (
         select(Clip.id, Clip.start_frame, Clip.end_frame)
         .where(Clip.video_id == video_id, Clip.start_frame < end, Clip.end_frame > start)
         .order_by(Clip.start_frame, Clip.id)
     )
-    return tuple(
-        f"overlaps clip {cid} ({s}-{e})" for cid, s, e in session.execute(query) if cid != except_id
-    )
+    return tuple(f"overlaps clip {cid} ({s}-{e})" for cid, s, e in session.execute(query) if cid != except_id)
 
 
-def _finish(session: Session, recorder: ChangeRecorder, clip_id: Optional[int], description: str,
+def _finish(session: Session, recorder: ChangeRecorder, clip_id: int | None, description: str,
             warnings: tuple = ()) -> OpResult:  # fmt: skip
     undo = recorder.undo(description)
     value = None if clip_id is None else read_clip(session, clip_id)
@@ -127,10 +106,10 @@ class AddClip:
     video_id: int
     start_frame: int
     end_frame: int
-    class_id: Optional[int] = None
+    class_id: int | None = None
     source: str = "manual"
 
-    def apply(self, project: "Project") -> OpResult:
+    def apply(self, project: Project) -> OpResult:
         project.require_writable()
         start, end = _frame(self.start_frame, "start_frame"), _frame(self.end_frame, "end_frame")
         source = _check_source(self.source)
@@ -160,9 +139,11 @@ class MoveClip:
     clip_id: int
     start_frame: int
 
-    def apply(self, project: "Project") -> OpResult:
+    def apply(self, project: Project) -> OpResult:
         start = _frame(self.start_frame, "start_frame")
-        return _set_range(project, self.clip_id, lambda clip: (start, start + clip.end_frame - clip.start_frame), "Move")
+        return _set_range(
+            project, self.clip_id, lambda clip: (start, start + clip.end_frame - clip.start_frame), "Move"
+        )
 
 
 @dataclass(frozen=True)
@@ -171,12 +152,12 @@ class ResizeClip:
     start_frame: int
     end_frame: int
 
-    def apply(self, project: "Project") -> OpResult:
+    def apply(self, project: Project) -> OpResult:
         start, end = _frame(self.start_frame, "start_frame"), _frame(self.end_frame, "end_frame")
         return _set_range(project, self.clip_id, lambda clip: (start, end), "Resize")
 
 
-def _set_range(project: "Project", clip_id: int, new_range, verb: str) -> OpResult:  # type: ignore[no-untyped-def]
+def _set_range(project: Project, clip_id: int, new_range, verb: str) -> OpResult:  # type: ignore[no-untyped-def]
     """Give a clip new frames (validated, overlaps reported): the shared body of MoveClip and ResizeClip."""
     project.require_writable()
     with project.session() as session:
@@ -195,10 +176,10 @@ class SetClipClass:
     """Tag a clip with a class, or untag it (``class_id=None``). ``source=None`` keeps the clip's source."""
 
     clip_id: int
-    class_id: Optional[int]
-    source: Optional[str] = None
+    class_id: int | None
+    source: str | None = None
 
-    def apply(self, project: "Project") -> OpResult:
+    def apply(self, project: Project) -> OpResult:
         project.require_writable()
         source = None if self.source is None else _check_source(self.source)
         with project.session() as session:
@@ -210,9 +191,7 @@ class SetClipClass:
             if source is not None:
                 clip.source = source
             clip.updated_at = utcnow()
-            description = (
-                f"Tag clip {clip.id} as '{class_name}'" if class_name is not None else f"Untag clip {clip.id}"
-            )
+            description = f"Tag clip {clip.id} as '{class_name}'" if class_name is not None else f"Untag clip {clip.id}"
             return _finish(session, recorder, clip.id, description)
 
 
@@ -220,7 +199,7 @@ class SetClipClass:
 class DeleteClip:
     clip_id: int
 
-    def apply(self, project: "Project") -> OpResult:
+    def apply(self, project: Project) -> OpResult:
         project.require_writable()
         with project.session() as session:
             clip = _clip_or_fail(session, self.clip_id)
@@ -237,24 +216,24 @@ class DeleteClip:
 # --- verbs -------------------------------------------------------------------------------------------------------
 
 
-def add_clip(project: "Project", video_id: int, start_frame: int, end_frame: int,
-             class_id: Optional[int] = None, source: str = "manual") -> OpResult:  # fmt: skip
+def add_clip(project: Project, video_id: int, start_frame: int, end_frame: int,
+             class_id: int | None = None, source: str = "manual") -> OpResult:  # fmt: skip
     return AddClip(video_id, start_frame, end_frame, class_id, source).apply(project)
 
 
-def move_clip(project: "Project", clip_id: int, start_frame: int) -> OpResult:
+def move_clip(project: Project, clip_id: int, start_frame: int) -> OpResult:
     return MoveClip(clip_id, start_frame).apply(project)
 
 
-def resize_clip(project: "Project", clip_id: int, start_frame: int, end_frame: int) -> OpResult:
+def resize_clip(project: Project, clip_id: int, start_frame: int, end_frame: int) -> OpResult:
     return ResizeClip(clip_id, start_frame, end_frame).apply(project)
 
 
-def set_clip_class(project: "Project", clip_id: int, class_id: Optional[int], source: Optional[str] = None) -> OpResult:
+def set_clip_class(project: Project, clip_id: int, class_id: int | None, source: str | None = None) -> OpResult:
     return SetClipClass(clip_id, class_id, source).apply(project)
 
 
-def delete_clip(project: "Project", clip_id: int) -> OpResult:
+def delete_clip(project: Project, clip_id: int) -> OpResult:
     return DeleteClip(clip_id).apply(project)
 
 
@@ -272,7 +251,7 @@ def _clips_select():  # type: ignore[no-untyped-def]
     )
 
 
-def list_clips(project: "Project", video_id: Optional[int] = None, class_id: Optional[int] = None, *,
+def list_clips(project: Project, video_id: int | None = None, class_id: int | None = None, *,
                untagged: bool = False) -> list[ClipInfo]:  # fmt: skip
     """Clips in timeline order, optionally only those of one video and/or one class (or, ``untagged=True``,
     only those without a class)."""
@@ -287,7 +266,7 @@ def list_clips(project: "Project", video_id: Optional[int] = None, class_id: Opt
         return _clip_infos(session, query)
 
 
-def get_clip(project: "Project", clip_id: int) -> ClipInfo:
+def get_clip(project: Project, clip_id: int) -> ClipInfo:
     with project.read_session() as session:
         clip = read_clip(session, clip_id)
     if clip is None:
@@ -295,9 +274,9 @@ def get_clip(project: "Project", clip_id: int) -> ClipInfo:
     return clip
 
 
-def clip_counts(project: "Project") -> dict[int, dict[Optional[int], int]]:
+def clip_counts(project: Project) -> dict[int, dict[int | None, int]]:
     """``{video_id: {class_id or None (untagged): number of clips}}``; videos without clips are absent."""
-    counts: dict[int, dict[Optional[int], int]] = defaultdict(dict)
+    counts: dict[int, dict[int | None, int]] = defaultdict(dict)
     query = select(Clip.video_id, Clip.class_id, func.count()).group_by(Clip.video_id, Clip.class_id)
     with project.read_session() as session:
         for video_id, class_id, n in session.execute(query):
@@ -305,7 +284,7 @@ def clip_counts(project: "Project") -> dict[int, dict[Optional[int], int]]:
     return dict(counts)
 
 
-def find_overlaps(project: "Project", video_id: int) -> list[tuple[ClipInfo, ClipInfo]]:
+def find_overlaps(project: Project, video_id: int) -> list[tuple[ClipInfo, ClipInfo]]:
     """Every pair of clips on ``video_id`` that share at least one frame, ordered by the first clip's start."""
     clips = list_clips(project, video_id=video_id)  # sorted by start
     pairs: list[tuple[ClipInfo, ClipInfo]] = []
@@ -319,40 +298,23 @@ def find_overlaps(project: "Project", video_id: int) -> list[tuple[ClipInfo, Cli
 
 
 __all__ = [
-    "PALETTE",
-    "AddClass",
     "AddClip",
     "ClassInfo",
     "ClipInfo",
-    "DeleteClass",
     "DeleteClip",
     "MoveClip",
     "Op",
     "OpResult",
-    "RecolorClass",
-    "RenameClass",
-    "ReorderClasses",
     "ResizeClip",
     "RestoreState",
-    "SetClassHotkey",
     "SetClipClass",
-    "add_class",
     "add_clip",
-    "class_by_hotkey",
-    "class_by_name",
     "clip_counts",
-    "delete_class",
     "delete_clip",
     "find_overlaps",
-    "get_class",
     "get_clip",
-    "list_classes",
     "list_clips",
     "move_clip",
-    "recolor_class",
-    "rename_class",
-    "reorder_classes",
     "resize_clip",
-    "set_class_hotkey",
     "set_clip_class",
 ]

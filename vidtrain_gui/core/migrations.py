@@ -214,5 +214,3 @@ def migrate(conn: sqlite3.Connection, target: int = LATEST) -> list[int]:
     finally:
         conn.execute(f"PRAGMA foreign_keys = {'ON' if fk_before else 'OFF'}")
     return applied
-
-

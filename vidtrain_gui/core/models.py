@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import secrets
 from datetime import datetime, timezone
-from typing import Any, Optional
+from typing import Any
 
 from sqlalchemy import (
     JSON,
@@ -49,7 +49,7 @@ def utcnow() -> datetime:
     return datetime.now(timezone.utc)
 
 
-def new_run_id(now: Optional[datetime] = None) -> str:
+def new_run_id(now: datetime | None = None) -> str:
     """A run id such as ``20261127-111530-ab12``: sortable by creation time, unique enough with 16 random bits."""
     now = (now or utcnow()).astimezone(timezone.utc)
     return f"{now:%Y%m%d-%H%M%S}-{secrets.token_hex(2)}"
@@ -61,14 +61,14 @@ class UTCDateTime(TypeDecorator[datetime]):
     impl = Text
     cache_ok = True
 
-    def process_bind_param(self, value: Optional[datetime], dialect: Any) -> Optional[str]:
+    def process_bind_param(self, value: datetime | None, dialect: Any) -> str | None:
         if value is None:
             return None
         if value.tzinfo is None or value.utcoffset() is None:
             raise ValueError(f"naive datetime {value!r}: VidTrain stores aware UTC datetimes only")
         return value.astimezone(timezone.utc).isoformat(timespec="microseconds")
 
-    def process_result_value(self, value: Optional[str], dialect: Any) -> Optional[datetime]:
+    def process_result_value(self, value: str | None, dialect: Any) -> datetime | None:
         if value is None:
             return None
         parsed = datetime.fromisoformat(value)
@@ -95,13 +95,13 @@ class Video(Base):
     width: Mapped[int] = mapped_column(Integer)
     height: Mapped[int] = mapped_column(Integer)
     codec: Mapped[str] = mapped_column(String)
-    pix_fmt: Mapped[Optional[str]] = mapped_column(String)  # schema 2
+    pix_fmt: Mapped[str | None] = mapped_column(String)  # schema 2
     rotation: Mapped[int] = mapped_column(Integer, default=0)  # degrees, as the container asks to display it
     seekable: Mapped[bool] = mapped_column(Boolean, default=False)  # exact seeking verified at import
     vfr: Mapped[bool] = mapped_column(Boolean, default=False)
     status: Mapped[str] = mapped_column(String, default="ok")
-    notes: Mapped[Optional[str]] = mapped_column(Text)  # schema 5: the import's notes, one per line
-    group_name: Mapped[Optional[str]] = mapped_column(String, index=True)  # schema 2: keeps a source group on
+    notes: Mapped[str | None] = mapped_column(Text)  # schema 5: the import's notes, one per line
+    group_name: Mapped[str | None] = mapped_column(String, index=True)  # schema 2: keeps a source group on
     # one side of a validation split
     added_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
@@ -114,7 +114,7 @@ class LabelClass(Base):
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
     name: Mapped[str] = mapped_column(String, unique=True)  # also unique case-insensitively (checked by ops)
     color: Mapped[str] = mapped_column(String)  # "#rrggbb"
-    hotkey: Mapped[Optional[str]] = mapped_column(String, unique=True)  # SQLite UNIQUE lets many NULLs through
+    hotkey: Mapped[str | None] = mapped_column(String, unique=True)  # SQLite UNIQUE lets many NULLs through
     position: Mapped[int] = mapped_column(Integer)
 
 
@@ -130,7 +130,7 @@ class Clip(Base):
     video_id: Mapped[int] = mapped_column(ForeignKey("videos.id", ondelete="CASCADE"))
     start_frame: Mapped[int] = mapped_column(Integer)  # half-open [start_frame, end_frame), 0-based
     end_frame: Mapped[int] = mapped_column(Integer)
-    class_id: Mapped[Optional[int]] = mapped_column(ForeignKey("label_classes.id", ondelete="RESTRICT"), index=True)
+    class_id: Mapped[int | None] = mapped_column(ForeignKey("label_classes.id", ondelete="RESTRICT"), index=True)
     source: Mapped[str] = mapped_column(String, default="manual")
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
@@ -143,16 +143,16 @@ class Run(Base):
     kind: Mapped[str] = mapped_column(String)
     status: Mapped[str] = mapped_column(String, default="queued")
     config: Mapped[Any] = mapped_column(JSON)
-    metrics: Mapped[Optional[Any]] = mapped_column(JSON(none_as_null=True))
-    classes: Mapped[Optional[list[str]]] = mapped_column(JSON(none_as_null=True))  # class names as trained
+    metrics: Mapped[Any | None] = mapped_column(JSON(none_as_null=True))
+    classes: Mapped[list[str] | None] = mapped_column(JSON(none_as_null=True))  # class names as trained
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
-    started_at: Mapped[Optional[datetime]] = mapped_column(UTCDateTime)
-    finished_at: Mapped[Optional[datetime]] = mapped_column(UTCDateTime)
-    pid: Mapped[Optional[int]] = mapped_column(Integer)
-    hostname: Mapped[Optional[str]] = mapped_column(String)
-    pid_started: Mapped[Optional[float]] = mapped_column(Float)  # schema 4: the process's start time (epoch s)
-    error: Mapped[Optional[str]] = mapped_column(Text)
-    parent_run_id: Mapped[Optional[str]] = mapped_column(ForeignKey("runs.id", ondelete="SET NULL"))  # schema 2
+    started_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    finished_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    pid: Mapped[int | None] = mapped_column(Integer)
+    hostname: Mapped[str | None] = mapped_column(String)
+    pid_started: Mapped[float | None] = mapped_column(Float)  # schema 4: the process's start time (epoch s)
+    error: Mapped[str | None] = mapped_column(Text)
+    parent_run_id: Mapped[str | None] = mapped_column(ForeignKey("runs.id", ondelete="SET NULL"))  # schema 2
     artifacts: Mapped[dict[str, str]] = mapped_column(JSON, default=dict)  # name -> path relative to runs/<id>/
 
 
@@ -163,11 +163,11 @@ class Prediction(Base):
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
     run_id: Mapped[str] = mapped_column(ForeignKey("runs.id", ondelete="CASCADE"))
     video_id: Mapped[int] = mapped_column(ForeignKey("videos.id", ondelete="CASCADE"))
-    clip_id: Mapped[Optional[int]] = mapped_column(ForeignKey("clips.id", ondelete="SET NULL"), index=True)
+    clip_id: Mapped[int | None] = mapped_column(ForeignKey("clips.id", ondelete="SET NULL"), index=True)
     kind: Mapped[str] = mapped_column(String)
     start_frame: Mapped[int] = mapped_column(Integer)
     end_frame: Mapped[int] = mapped_column(Integer)
     class_index: Mapped[int] = mapped_column(Integer)  # index into the run's `classes` list
     confidence: Mapped[float] = mapped_column(Float)
-    probs: Mapped[Optional[bytes]] = mapped_column(LargeBinary)  # float32 little-endian, one per class
-    origin: Mapped[Optional[str]] = mapped_column(String)  # schema 3: clip predictions only, PREDICTION_ORIGINS
+    probs: Mapped[bytes | None] = mapped_column(LargeBinary)  # float32 little-endian, one per class
+    origin: Mapped[str | None] = mapped_column(String)  # schema 3: clip predictions only, PREDICTION_ORIGINS

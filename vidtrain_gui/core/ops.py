@@ -15,7 +15,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, fields
 from datetime import datetime
-from typing import TYPE_CHECKING, Any, Optional, Protocol, TypeVar, runtime_checkable
+from typing import TYPE_CHECKING, Any, Protocol, TypeVar, runtime_checkable
 
 from sqlalchemy import delete, insert, select, update
 from sqlalchemy.exc import IntegrityError
@@ -38,7 +38,7 @@ class ClassRow:
     id: int
     name: str
     color: str
-    hotkey: Optional[str]
+    hotkey: str | None
     position: int
 
 
@@ -49,7 +49,7 @@ class ClassInfo:
     id: int
     name: str
     color: str
-    hotkey: Optional[str]
+    hotkey: str | None
     position: int
     clip_count: int
 
@@ -62,7 +62,7 @@ class ClipInfo:
     video_id: int
     start_frame: int
     end_frame: int
-    class_id: Optional[int]
+    class_id: int | None
     source: str
     created_at: datetime
     updated_at: datetime
@@ -77,18 +77,18 @@ _ClipFields = tuple(f.name for f in fields(ClipInfo))
 T = TypeVar("T", ClassRow, ClipInfo)
 
 
-def read_class_row(session: Session, class_id: int) -> Optional[ClassRow]:
+def read_class_row(session: Session, class_id: int) -> ClassRow | None:
     # Core select, not session.get: the identity map would not show what SQL cascades did.
     row = session.execute(select(LabelClass.__table__).where(LabelClass.id == class_id)).mappings().one_or_none()
     return None if row is None else ClassRow(**{k: row[k] for k in _ClassRowFields})
 
 
-def read_clip(session: Session, clip_id: int) -> Optional[ClipInfo]:
+def read_clip(session: Session, clip_id: int) -> ClipInfo | None:
     row = session.execute(select(Clip.__table__).where(Clip.id == clip_id)).mappings().one_or_none()
     return None if row is None else ClipInfo(**{k: row[k] for k in _ClipFields})
 
 
-def read_prediction_link(session: Session, prediction_id: int) -> Optional[tuple[int, Optional[int]]]:
+def read_prediction_link(session: Session, prediction_id: int) -> tuple[int, int | None] | None:
     row = session.execute(select(Prediction.id, Prediction.clip_id).where(Prediction.id == prediction_id)).first()
     return None if row is None else (row[0], row[1])
 
@@ -99,7 +99,7 @@ def read_prediction_link(session: Session, prediction_id: int) -> Optional[tuple
 @dataclass(frozen=True)
 class OpResult:
     value: Any  # e.g. a ClipInfo / ClassInfo snapshot, or None
-    undo: "Op"  # applying it reverts this op; applying *its* result.undo redoes
+    undo: Op  # applying it reverts this op; applying *its* result.undo redoes
     warnings: tuple[str, ...] = ()
     description: str = ""  # human text, e.g. "Add clip 120-180 to 'walk'"
 
@@ -108,7 +108,7 @@ class OpResult:
 class Op(Protocol):
     """A label operation: a frozen, picklable dataclass that holds ids and values, never ORM objects."""
 
-    def apply(self, project: "Project") -> OpResult: ...
+    def apply(self, project: Project) -> OpResult: ...
 
 
 @dataclass(frozen=True)
@@ -121,15 +121,15 @@ class RestoreState:
 
     label: str  # the forward operation's description
     redo: bool = False  # False: this reverts ``label``; True: it applies it again
-    classes: tuple[tuple[Optional[ClassRow], Optional[ClassRow]], ...] = ()
-    clips: tuple[tuple[Optional[ClipInfo], Optional[ClipInfo]], ...] = ()
-    prediction_links: tuple[tuple[int, Optional[int], Optional[int]], ...] = ()  # (prediction id, expected, target)
+    classes: tuple[tuple[ClassRow | None, ClassRow | None], ...] = ()
+    clips: tuple[tuple[ClipInfo | None, ClipInfo | None], ...] = ()
+    prediction_links: tuple[tuple[int, int | None, int | None], ...] = ()  # (prediction id, expected, target)
 
     @property
     def description(self) -> str:
         return f"{'Redo' if self.redo else 'Undo'}: {self.label}"
 
-    def swapped(self) -> "RestoreState":
+    def swapped(self) -> RestoreState:
         return RestoreState(
             label=self.label,
             redo=not self.redo,
@@ -138,7 +138,7 @@ class RestoreState:
             prediction_links=tuple((pid, target, expected) for pid, expected, target in self.prediction_links),
         )
 
-    def apply(self, project: "Project") -> OpResult:
+    def apply(self, project: Project) -> OpResult:
         project.require_writable()
         try:
             with project.session() as session:
@@ -202,7 +202,7 @@ class RestoreState:
                 session.execute(delete(LabelClass).where(LabelClass.id == expected.id))
 
 
-def _id_of(expected: Optional[T], target: Optional[T]) -> int:
+def _id_of(expected: T | None, target: T | None) -> int:
     row = expected if expected is not None else target
     assert row is not None, "a change needs a row on at least one side"
     return row.id
@@ -234,9 +234,9 @@ class ChangeRecorder:
 
     def __init__(self, session: Session) -> None:
         self._session = session
-        self._classes: dict[int, Optional[ClassRow]] = {}
-        self._clips: dict[int, Optional[ClipInfo]] = {}
-        self._links: dict[int, Optional[int]] = {}
+        self._classes: dict[int, ClassRow | None] = {}
+        self._clips: dict[int, ClipInfo | None] = {}
+        self._links: dict[int, int | None] = {}
 
     def touch_class(self, class_id: int) -> None:
         if class_id not in self._classes:

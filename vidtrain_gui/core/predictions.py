@@ -11,7 +11,7 @@ import math
 import struct
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, fields
-from typing import TYPE_CHECKING, Any, Optional, Union
+from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import delete, insert, select
 
@@ -29,20 +29,20 @@ class PredictionInfo:
     id: int
     run_id: str
     video_id: int
-    clip_id: Optional[int]
+    clip_id: int | None
     kind: str
     start_frame: int
     end_frame: int
     class_index: int
     confidence: float
-    probs: Optional[bytes]
-    origin: Optional[str] = None  # clip predictions: PREDICTION_ORIGINS
+    probs: bytes | None
+    origin: str | None = None  # clip predictions: PREDICTION_ORIGINS
 
 
 _FIELDS = tuple(f.name for f in fields(PredictionInfo))
 
 
-def encode_probs(probs: Union[Sequence[float], bytes, None]) -> Optional[bytes]:
+def encode_probs(probs: Sequence[float] | bytes | None) -> bytes | None:
     """Per-class probabilities as stored: float32 little-endian. Bytes (e.g. ``array.astype('<f4').tobytes()``)
     pass through after a length check."""
     if probs is None:
@@ -56,7 +56,7 @@ def encode_probs(probs: Union[Sequence[float], bytes, None]) -> Optional[bytes]:
     return struct.pack(f"<{len(values)}f", *values)
 
 
-def decode_probs(data: Optional[bytes]) -> Optional[tuple[float, ...]]:
+def decode_probs(data: bytes | None) -> tuple[float, ...] | None:
     if data is None:
         return None
     return struct.unpack(f"<{len(data) // 4}f", data)
@@ -98,8 +98,14 @@ def _row(run_id: str, given: Mapping[str, Any]) -> dict[str, Any]:
     return row
 
 
-def add_predictions(project: "Project", run_id: str, predictions: Iterable[Mapping[str, Any]], *,
-                    replace_kind: Optional[str] = None, run_config: Optional[dict] = None) -> int:
+def add_predictions(
+    project: Project,
+    run_id: str,
+    predictions: Iterable[Mapping[str, Any]],
+    *,
+    replace_kind: str | None = None,
+    run_config: dict | None = None,
+) -> int:
     """Insert many predictions of run ``run_id`` in one transaction (all or none); returns how many.
 
     Each mapping has video_id, start_frame, end_frame, class_index, confidence, and optionally kind ("window"),
@@ -123,8 +129,8 @@ def add_predictions(project: "Project", run_id: str, predictions: Iterable[Mappi
     return len(rows)
 
 
-def list_predictions(project: "Project", run_id: str, video_id: Optional[int] = None,
-                     kind: Optional[str] = None) -> list[PredictionInfo]:  # fmt: skip
+def list_predictions(project: Project, run_id: str, video_id: int | None = None,
+                     kind: str | None = None) -> list[PredictionInfo]:  # fmt: skip
     """A run's predictions (of one ``kind`` when given) in timeline order (by video, then start frame)."""
     table = Prediction.__table__
     query = (

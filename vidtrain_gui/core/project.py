@@ -22,7 +22,7 @@ import sqlite3
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import IO, Any, Optional, Union
+from typing import IO, Any, Union
 
 from sqlalchemy import URL, create_engine, event
 from sqlalchemy.engine import Engine
@@ -73,7 +73,7 @@ class Project:
         self._readonly = readonly
         self._schema_version = schema_version
         self._busy_timeout_ms = int(busy_timeout_ms)
-        self._lock_file: Optional[IO[bytes]] = None
+        self._lock_file: IO[bytes] | None = None
         self._closed = False
         self._engine = _make_engine(self.db_path, readonly=readonly, busy_timeout_ms=self._busy_timeout_ms)
         self._write_engine = self._engine.execution_options(**{_BEGIN_OPTION: "BEGIN IMMEDIATE"})
@@ -81,7 +81,7 @@ class Project:
     # --- creating and opening ----------------------------------------------------------------------------------
 
     @classmethod
-    def create(cls, path: PathLike, *, busy_timeout_ms: int = DEFAULT_BUSY_TIMEOUT_MS) -> "Project":
+    def create(cls, path: PathLike, *, busy_timeout_ms: int = DEFAULT_BUSY_TIMEOUT_MS) -> Project:
         """Make a new project in folder ``path`` (created if needed; other files in it are left alone)."""
         root = Path(path).expanduser().absolute()
         if root.exists() and not root.is_dir():
@@ -119,9 +119,7 @@ class Project:
         return cls(root, readonly=False, schema_version=migrations.LATEST, busy_timeout_ms=busy_timeout_ms)
 
     @classmethod
-    def open(
-        cls, path: PathLike, readonly: bool = False, *, busy_timeout_ms: int = DEFAULT_BUSY_TIMEOUT_MS
-    ) -> "Project":
+    def open(cls, path: PathLike, readonly: bool = False, *, busy_timeout_ms: int = DEFAULT_BUSY_TIMEOUT_MS) -> Project:
         """Open the project in folder ``path`` (or whose project.vidtrain is ``path``).
 
         An older schema is migrated after backing the file up to ``project.vidtrain.bak-v<N>``; read-only opening
@@ -309,7 +307,7 @@ class Project:
         self.release_writer_lock()
         self._engine.dispose()
 
-    def __enter__(self) -> "Project":
+    def __enter__(self) -> Project:
         return self
 
     def __exit__(self, *exc_info: Any) -> None:
@@ -396,7 +394,7 @@ def damaged_error(db_path: Path, problem: str) -> DamagedProjectError:
                                backup=str(found[0]) if found else None)  # fmt: skip
 
 
-def restore_project(path: PathLike, backup: Optional[PathLike] = None) -> tuple[Path, Path]:
+def restore_project(path: PathLike, backup: PathLike | None = None) -> tuple[Path, Path]:
     """Put the newest known-good copy (or ``backup``) in place of the project's database, keeping the damaged
     file beside it; returns (the copy used, where the old file went). Refused while another VidTrain holds the
     project's writer lock."""
@@ -417,7 +415,7 @@ def restore_project(path: PathLike, backup: Optional[PathLike] = None) -> tuple[
         _unflock(handle)
 
 
-def _try_flock(path: Path) -> Optional[IO[bytes]]:
+def _try_flock(path: Path) -> IO[bytes] | None:
     """An open handle on ``path`` holding an exclusive advisory lock, or None when another process holds it."""
     handle = open(path, "a+b")
     if fcntl is None and msvcrt is None:  # pragma: no cover - no locking primitive at all

@@ -23,7 +23,7 @@ Accepting:
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Optional
+from typing import TYPE_CHECKING
 
 from sqlalchemy import select
 
@@ -42,9 +42,9 @@ ACCEPTED = "accepted-prediction"
 @dataclass(frozen=True)
 class AcceptPrediction:
     prediction_id: int
-    class_id: Optional[int] = None  # None: the predicted class; else the user's correction
+    class_id: int | None = None  # None: the predicted class; else the user's correction
 
-    def apply(self, project: "Project") -> OpResult:
+    def apply(self, project: Project) -> OpResult:
         project.require_writable()
         with project.session() as session:
             pred = session.get(Prediction, self.prediction_id)
@@ -91,7 +91,7 @@ def _predicted_class(session, pred: Prediction) -> int:
     return class_id
 
 
-def accept_prediction(project: "Project", prediction_id: int, class_id: Optional[int] = None) -> OpResult:
+def accept_prediction(project: Project, prediction_id: int, class_id: int | None = None) -> OpResult:
     """Accept a prediction as a label (``class_id=None``) or correct it to ``class_id``; see the module doc."""
     return AcceptPrediction(prediction_id, class_id).apply(project)
 
@@ -105,10 +105,10 @@ class ReviewItem:
     predicted: str  # class name as the run trained it
     top1: float
     margin: float  # top-1 minus top-2 probability
-    label: Optional[str]  # the user's class of the predicted clip, when it is a tagged clip
+    label: str | None  # the user's class of the predicted clip, when it is a tagged clip
 
 
-def review_queue(project: "Project", run_id: str, order: str = "uncertainty", limit: Optional[int] = None,
+def review_queue(project: Project, run_id: str, order: str = "uncertainty", limit: int | None = None,
                  kinds: tuple[str, ...] = ("clip", "window")) -> list[ReviewItem]:  # fmt: skip
     """A run's predictions of ``kinds`` over all videos in review order (see the module docstring); ``limit`` cuts
     the list. Segments are left out by default: they summarise windows that are in the queue themselves."""

@@ -12,14 +12,14 @@ import re
 from dataclasses import dataclass, fields
 from datetime import datetime
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Optional
+from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from vidtrain_gui.core.errors import NotFoundError, ValidationError
-from vidtrain_gui.fsutil import UnsafePathError, inside
 from vidtrain_gui.core.models import RUN_FINISHED_STATUSES, RUN_KINDS, RUN_STATUSES, Run, new_run_id, utcnow
+from vidtrain_gui.fsutil import UnsafePathError, inside
 
 if TYPE_CHECKING:
     from vidtrain_gui.core.project import Project
@@ -33,16 +33,16 @@ class RunInfo:
     kind: str
     status: str
     config: Any
-    metrics: Optional[Any]
-    classes: Optional[list[str]]
+    metrics: Any | None
+    classes: list[str] | None
     created_at: datetime
-    started_at: Optional[datetime]
-    finished_at: Optional[datetime]
-    pid: Optional[int]
-    hostname: Optional[str]
-    pid_started: Optional[float]
-    error: Optional[str]
-    parent_run_id: Optional[str]
+    started_at: datetime | None
+    finished_at: datetime | None
+    pid: int | None
+    hostname: str | None
+    pid_started: float | None
+    error: str | None
+    parent_run_id: str | None
     artifacts: dict[str, str]
 
     @property
@@ -97,7 +97,7 @@ def _check(name: str, value: Any) -> Any:
 _RUN_ID_RE = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]{0,99}")
 
 
-def run_dir(project: "Project", run_id: str) -> Path:
+def run_dir(project: Project, run_id: str) -> Path:
     """The folder of run ``run_id`` (``runs/<run-id>/``). A run id that could name anything else (``..``, a
     slash: a tampered project file) raises :class:`~vidtrain_gui.fsutil.UnsafePathError`."""
     if not isinstance(run_id, str) or not _RUN_ID_RE.fullmatch(run_id):
@@ -108,16 +108,16 @@ def run_dir(project: "Project", run_id: str) -> Path:
     return inside(project.root, project.runs_dir / run_id, what=f"the folder of run {run_id!r}")
 
 
-def artifact_path(project: "Project", run: RunInfo, name: str) -> Path:
+def artifact_path(project: Project, run: RunInfo, name: str) -> Path:
     """The file of artefact ``name`` of ``run`` (stored relative to the run folder), checked to stay inside that
     folder (UnsafePathError otherwise); KeyError when the run has no such artefact."""
     rel = run.artifacts[name]
     return inside(run_dir(project, run.id), rel, what=f"artefact {name!r} of run {run.id} ({rel!r})")
 
 
-def create_run(project: "Project", kind: str, config: Any, *, parent_run_id: Optional[str] = None,
-               classes: Optional[list[str]] = None, pid: Optional[int] = None, hostname: Optional[str] = None,
-               pid_started: Optional[float] = None) -> RunInfo:  # fmt: skip
+def create_run(project: Project, kind: str, config: Any, *, parent_run_id: str | None = None,
+               classes: list[str] | None = None, pid: int | None = None, hostname: str | None = None,
+               pid_started: float | None = None) -> RunInfo:  # fmt: skip
     """Record a new run with status "queued" and create its folder. A job records its process (``pid``,
     ``hostname``, ``pid_started``) in the same insert, so a job killed before it starts is still found dead."""
     project.require_writable()
@@ -154,7 +154,7 @@ def create_run(project: "Project", kind: str, config: Any, *, parent_run_id: Opt
     raise ValidationError("Could not find a free run id after 20 tries: check the runs/ folder is writable.")
 
 
-def update_run(project: "Project", run_id: str, **changes: Any) -> RunInfo:
+def update_run(project: Project, run_id: str, **changes: Any) -> RunInfo:
     """Change a run's fields. Setting status "running" also sets ``started_at``, and a finished status
     (stopped/done/failed/cancelled) sets ``finished_at``, unless given or already set."""
     project.require_writable()
@@ -177,13 +177,13 @@ def update_run(project: "Project", run_id: str, **changes: Any) -> RunInfo:
         return _info(run)
 
 
-def get_run(project: "Project", run_id: str) -> RunInfo:
+def get_run(project: Project, run_id: str) -> RunInfo:
     with project.read_session() as session:
         return _info(_run_or_fail(session, run_id))
 
 
-def list_runs(project: "Project", kind: Optional[str] = None, status: Optional[str] = None,
-              pid: Optional[int] = None) -> list[RunInfo]:  # fmt: skip
+def list_runs(project: Project, kind: str | None = None, status: str | None = None,
+              pid: int | None = None) -> list[RunInfo]:  # fmt: skip
     """Runs, newest first, optionally only one kind, status and/or process id."""
     query = select(Run).order_by(Run.created_at.desc(), Run.id.desc())
     if pid is not None:
@@ -199,7 +199,7 @@ def list_runs(project: "Project", kind: Optional[str] = None, status: Optional[s
 USABLE_STATUSES = ("done", "stopped")  # a stopped training run kept its best epoch
 
 
-def find_run(project: "Project", ref: str) -> RunInfo:
+def find_run(project: Project, ref: str) -> RunInfo:
     """A run by its id or a unique prefix of it."""
     runs = list_runs(project)
     matches = [r for r in runs if r.id == ref] or [r for r in runs if r.id.startswith(ref)]
@@ -220,7 +220,7 @@ def _usable(run: RunInfo, what: str) -> RunInfo:
     return run
 
 
-def resolve_train_run(project: "Project", ref: Optional[str] = None) -> RunInfo:
+def resolve_train_run(project: Project, ref: str | None = None) -> RunInfo:
     """The training run to predict or export with: ``ref`` (id or unique prefix), or the newest usable one. A
     run that failed, was cancelled, is running or lost its model file is refused with the reason."""
     if ref is None:
@@ -238,7 +238,7 @@ def resolve_train_run(project: "Project", ref: Optional[str] = None) -> RunInfo:
     return run
 
 
-def resolve_prediction_run(project: "Project", ref: Optional[str] = None) -> RunInfo:
+def resolve_prediction_run(project: Project, ref: str | None = None) -> RunInfo:
     """A finished prediction run: ``ref`` names it, or a training run whose newest prediction run is meant; none:
     the newest prediction run of the project."""
     runs = [r for r in list_runs(project, kind="predict") if r.status in USABLE_STATUSES]

@@ -25,7 +25,7 @@ import math
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from itertools import accumulate
-from typing import TYPE_CHECKING, Any, Optional
+from typing import TYPE_CHECKING, Any
 
 from vidtrain_gui.core import runs as R
 from vidtrain_gui.core import videos as V
@@ -61,7 +61,7 @@ class Postprocess:
                 "thresholds": {k: float(v) for k, v in self.thresholds.items()}}  # fmt: skip
 
     @classmethod
-    def from_dict(cls, data: Optional[Mapping[str, Any]]) -> Postprocess:
+    def from_dict(cls, data: Mapping[str, Any] | None) -> Postprocess:
         data = dict(data or {})
         unknown = set(data) - {"smoothing", "min_segment_s", "thresholds"}
         if unknown:
@@ -109,7 +109,7 @@ def spans(starts: Sequence[int], ends: Sequence[int]) -> list[int]:
 
 
 def segment_windows(starts: Sequence[int], ends: Sequence[int], probs: Sequence[Sequence[float]], *,
-                    smoothing: int = 3, thresholds: Optional[Sequence[float]] = None,
+                    smoothing: int = 3, thresholds: Sequence[float] | None = None,
                     min_length: int = 0) -> list[Segment]:  # fmt: skip
     """Segments of one video from its windows (``starts``/``ends`` in frames, sorted; ``probs`` one row of class
     probabilities per window); ``min_length`` in frames. Unassigned stretches are not returned. See the module
@@ -162,7 +162,7 @@ def segment_windows(starts: Sequence[int], ends: Sequence[int], probs: Sequence[
     return out
 
 
-def resegment(project: "Project", run_id: str, postprocess: Optional[Postprocess] = None) -> int:
+def resegment(project: Project, run_id: str, postprocess: Postprocess | None = None) -> int:
     """Recompute and store the segments of prediction run ``run_id`` from its stored windows, with
     ``postprocess`` (saved in the run's config) or the run's own settings. One transaction; returns how many."""
     run = R.get_run(project, run_id)

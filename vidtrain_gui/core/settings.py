@@ -23,7 +23,7 @@ import math
 import os
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Optional, Union
+from typing import Any, Union
 
 from vidtrain_gui.fsutil import atomic_write
 
@@ -48,7 +48,7 @@ class Settings:
     window_state: str = ""  # base64 of QMainWindow.saveState(); opaque here
     default_clip_length_s: float = 2.0
     playback_rate: float = 1.0
-    last_import_dir: Optional[str] = None
+    last_import_dir: str | None = None
     train_options: dict[str, Any] = field(default_factory=dict)  # the Advanced dialog's; checked by the window
     last_videos: dict[str, int] = field(default_factory=dict)  # project folder -> the video shown when it closed
     extra: dict[str, Any] = field(default_factory=dict)
@@ -81,12 +81,12 @@ def add_recent_project(settings: Settings, path: PathLike) -> Settings:
                                extra=dict(settings.extra))  # fmt: skip
 
 
-def last_video(settings: Settings, project: PathLike) -> Optional[int]:
+def last_video(settings: Settings, project: PathLike) -> int | None:
     """The id of the video shown when ``project`` was last closed, if remembered."""
     return settings.last_videos.get(_norm_path(project))
 
 
-def with_last_video(settings: Settings, project: PathLike, video_id: Optional[int]) -> Settings:
+def with_last_video(settings: Settings, project: PathLike, video_id: int | None) -> Settings:
     """A copy of ``settings`` remembering ``video_id`` for ``project`` (only recent projects are remembered)."""
     keep = {_norm_path(p) for p in settings.recent_projects} | {_norm_path(project)}
     videos = {k: v for k, v in settings.last_videos.items() if k in keep}
@@ -100,14 +100,14 @@ def with_last_video(settings: Settings, project: PathLike, video_id: Optional[in
 # --- reading -----------------------------------------------------------------------------------------------------
 
 
-def _positive_float(value: Any) -> Optional[float]:
+def _positive_float(value: Any) -> float | None:
     if isinstance(value, bool) or not isinstance(value, (int, float)):
         return None
     value = float(value)
     return value if math.isfinite(value) and value > 0 else None
 
 
-def _recent(value: Any) -> Optional[list[str]]:
+def _recent(value: Any) -> list[str] | None:
     if not isinstance(value, list) or not all(isinstance(p, str) and p for p in value):
         return None
     out: list[str] = []
@@ -125,8 +125,12 @@ _CHECKERS = {
     "default_clip_length_s": _positive_float,
     "playback_rate": _positive_float,
     "train_options": lambda v: v if isinstance(v, dict) else None,
-    "last_videos": lambda v: v if isinstance(v, dict) and all(
-        isinstance(k, str) and isinstance(i, int) and not isinstance(i, bool) for k, i in v.items()) else None,
+    "last_videos": lambda v: (
+        v
+        if isinstance(v, dict)
+        and all(isinstance(k, str) and isinstance(i, int) and not isinstance(i, bool) for k, i in v.items())
+        else None
+    ),
 }
 
 
@@ -178,7 +182,7 @@ def read_settings(path: PathLike) -> tuple[Settings, list[str]]:
     return settings, warnings
 
 
-def load_settings(path: Optional[PathLike] = None) -> Settings:
+def load_settings(path: PathLike | None = None) -> Settings:
     """The settings in ``path`` (default: ``default_settings_path()``); warnings are logged, never raised."""
     settings, warnings = read_settings(default_settings_path() if path is None else path)
     for message in warnings:
@@ -199,7 +203,7 @@ def settings_to_dict(settings: Settings) -> dict[str, Any]:
     return data
 
 
-def save_settings(settings: Settings, path: Optional[PathLike] = None) -> Path:
+def save_settings(settings: Settings, path: PathLike | None = None) -> Path:
     """Write ``settings`` as JSON to ``path`` (default: ``default_settings_path()``) atomically; returns the path.
     Raises OSError when the folder cannot be written (the caller tells the user; settings are not worth a crash)."""
     path = Path(default_settings_path() if path is None else path)

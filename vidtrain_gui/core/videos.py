@@ -12,7 +12,7 @@ import math
 import os
 from dataclasses import dataclass, fields
 from datetime import datetime
-from typing import TYPE_CHECKING, Any, Optional
+from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import delete, func, select
 from sqlalchemy.orm import Session
@@ -38,15 +38,15 @@ class VideoInfo:
     width: int
     height: int
     codec: str
-    pix_fmt: Optional[str]
+    pix_fmt: str | None
     rotation: int
     seekable: bool
     vfr: bool
     status: str
-    group_name: Optional[str]
+    group_name: str | None
     added_at: datetime
     updated_at: datetime
-    notes: Optional[str] = None  # what the import noticed (one note per line), None when nothing
+    notes: str | None = None  # what the import noticed (one note per line), None when nothing
 
     @property
     def name(self) -> str:
@@ -62,7 +62,7 @@ _FIELDS = tuple(f.name for f in fields(VideoInfo))
 _UPDATABLE = frozenset(_FIELDS) - {"id", "added_at", "updated_at"}
 
 
-def normalize_path(path: "str | os.PathLike[str]") -> str:
+def normalize_path(path: str | os.PathLike[str]) -> str:
     """The absolute form a path is stored and compared in (user ``~`` expanded, symlinks left alone)."""
     return os.path.abspath(os.path.expanduser(os.fspath(path)))
 
@@ -128,7 +128,7 @@ def _clean(field: str, value: Any) -> Any:
     raise ValidationError(f"Videos have no field {field!r}.")
 
 
-def _check_fingerprint_free(session: Session, fingerprint: str, except_id: Optional[int] = None) -> None:
+def _check_fingerprint_free(session: Session, fingerprint: str, except_id: int | None = None) -> None:
     other = session.scalars(select(Video).where(Video.fingerprint == fingerprint)).first()
     if other is not None and other.id != except_id:
         raise DuplicateVideoError(
@@ -150,9 +150,9 @@ def _check_clips_fit(session: Session, video_id: int, frame_count: int) -> None:
 
 
 def add_video(
-    project: "Project",
+    project: Project,
     *,
-    path: "str | os.PathLike[str]",
+    path: str | os.PathLike[str],
     fingerprint: str,
     size_bytes: int,
     fps: float,
@@ -161,13 +161,13 @@ def add_video(
     width: int,
     height: int,
     codec: str,
-    pix_fmt: Optional[str] = None,
+    pix_fmt: str | None = None,
     rotation: int = 0,
     seekable: bool = False,
     vfr: bool = False,
     status: str = "ok",
-    group_name: Optional[str] = None,
-    notes: Optional[str] = None,
+    group_name: str | None = None,
+    notes: str | None = None,
 ) -> VideoInfo:
     """Add a probed video; DuplicateVideoError (carrying the existing ``video_id``) if its fingerprint is known."""
     project.require_writable()
@@ -185,7 +185,7 @@ def add_video(
         return _info(video)
 
 
-def update_video(project: "Project", video_id: int, **changes: Any) -> VideoInfo:
+def update_video(project: Project, video_id: int, **changes: Any) -> VideoInfo:
     """Change any of a video's stored fields (e.g. after re-probing). Refuses a frame count that would leave clips
     past the end, and a fingerprint that belongs to another video."""
     project.require_writable()
@@ -205,21 +205,21 @@ def update_video(project: "Project", video_id: int, **changes: Any) -> VideoInfo
         return _info(video)
 
 
-def relink_video(project: "Project", video_id: int, new_path: "str | os.PathLike[str]") -> VideoInfo:
+def relink_video(project: Project, video_id: int, new_path: str | os.PathLike[str]) -> VideoInfo:
     """Point a video at its file's new location and mark it found again (status "ok")."""
     return update_video(project, video_id, path=new_path, status="ok")
 
 
-def set_video_status(project: "Project", video_id: int, status: str) -> VideoInfo:
+def set_video_status(project: Project, video_id: int, status: str) -> VideoInfo:
     return update_video(project, video_id, status=status)
 
 
-def set_video_group(project: "Project", video_id: int, group_name: Optional[str]) -> VideoInfo:
+def set_video_group(project: Project, video_id: int, group_name: str | None) -> VideoInfo:
     """Put a video in a source group (kept on one side of validation splits); None or "" removes it."""
     return update_video(project, video_id, group_name=group_name)
 
 
-def remove_video(project: "Project", video_id: int) -> int:
+def remove_video(project: Project, video_id: int) -> int:
     """Remove a video with its clips and predictions (SQL cascades); returns how many clips went with it."""
     project.require_writable()
     with project.session() as session:
@@ -229,12 +229,12 @@ def remove_video(project: "Project", video_id: int) -> int:
         return n_clips
 
 
-def get_video(project: "Project", video_id: int) -> VideoInfo:
+def get_video(project: Project, video_id: int) -> VideoInfo:
     with project.read_session() as session:
         return _info(_video_or_fail(session, video_id))
 
 
-def list_videos(project: "Project", status: Optional[str] = None) -> list[VideoInfo]:
+def list_videos(project: Project, status: str | None = None) -> list[VideoInfo]:
     """All videos in the order they were added, optionally only those with ``status``."""
     query = select(Video).order_by(Video.id)
     if status is not None:
@@ -243,13 +243,13 @@ def list_videos(project: "Project", status: Optional[str] = None) -> list[VideoI
         return [_info(video) for video in session.scalars(query)]
 
 
-def find_video_by_fingerprint(project: "Project", fingerprint: str) -> Optional[VideoInfo]:
+def find_video_by_fingerprint(project: Project, fingerprint: str) -> VideoInfo | None:
     with project.read_session() as session:
         video = session.scalars(select(Video).where(Video.fingerprint == fingerprint)).first()
         return None if video is None else _info(video)
 
 
-def match_videos(videos: "list", ref: str) -> list:
+def match_videos(videos: list, ref: str) -> list:
     """The videos ``ref`` names (any objects with ``.path``): the one stored at that path, else those whose file
     name is ``ref``'s. More than one means the name is ambiguous: the caller asks for the full path."""
     norm = normalize_path(ref)
@@ -257,7 +257,7 @@ def match_videos(videos: "list", ref: str) -> list:
     return [v for v in videos if v.path == norm] or [v for v in videos if os.path.basename(v.path) == name]
 
 
-def find_video_by_path(project: "Project", path: "str | os.PathLike[str]") -> Optional[VideoInfo]:
+def find_video_by_path(project: Project, path: str | os.PathLike[str]) -> VideoInfo | None:
     """The video last seen at ``path`` (compared in absolute form), or None."""
     with project.read_session() as session:
         video = session.scalars(select(Video).where(Video.path == normalize_path(path)).order_by(Video.id)).first()

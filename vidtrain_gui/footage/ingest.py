@@ -24,7 +24,12 @@ from vidtrain_gui.media.index import FrameIndex
 from vidtrain_gui.media.thumbs import thumbnail_problem
 
 IMPORTED, RELINKED, ALREADY, DUPLICATE, REFUSED, UPDATED = (
-    "imported", "relinked", "already", "duplicate", "refused", "updated",
+    "imported",
+    "relinked",
+    "already",
+    "duplicate",
+    "refused",
+    "updated",
 )
 EMPTY_FOLDER, BAD_NAME = "empty_folder", "bad_name"  # refusal reasons of the import itself (media has the rest)
 
@@ -132,9 +137,20 @@ def _import_one(project, path: Path, thumbnails: bool) -> ImportOutcome:
     except MediaError as exc:
         return ImportOutcome(p, REFUSED, str(exc), reason=exc.reason)
     fields = dict(
-        path=str(path), fingerprint=fp, size_bytes=info.size_bytes, fps=info.fps, frame_count=info.frame_count,
-        duration_s=info.duration_s, width=info.width, height=info.height, codec=info.codec, pix_fmt=info.pix_fmt,
-        rotation=info.rotation, seekable=info.seekable, vfr=info.vfr, notes=list(info.warnings),
+        path=str(path),
+        fingerprint=fp,
+        size_bytes=info.size_bytes,
+        fps=info.fps,
+        frame_count=info.frame_count,
+        duration_s=info.duration_s,
+        width=info.width,
+        height=info.height,
+        codec=info.codec,
+        pix_fmt=info.pix_fmt,
+        rotation=info.rotation,
+        seekable=info.seekable,
+        vfr=info.vfr,
+        notes=list(info.warnings),
     )
     info.index.save(index_path(project, fp))  # fp is fingerprint()'s own output
     same_path = V.find_video_by_path(project, path)
@@ -146,8 +162,10 @@ def _import_one(project, path: Path, thumbnails: bool) -> ImportOutcome:
             status, message = UPDATED, f"{path.name}: changed on disk since import; details refreshed"
         else:
             video = V.add_video(project, **fields)
-            status, message = IMPORTED, f"{path.name}: {info.frame_count} frames, {info.width}x{info.height}, " \
-                f"{info.fps:g} fps, {info.codec}"
+            status, message = (
+                IMPORTED,
+                f"{path.name}: {info.frame_count} frames, {info.width}x{info.height}, {info.fps:g} fps, {info.codec}",
+            )
     except VidTrainError as exc:
         return ImportOutcome(p, REFUSED, f"{path.name}: {exc}", reason="rejected")
     warnings = list(info.warnings)
@@ -252,8 +270,9 @@ def repair_video_caches(project, video, thumbnails: bool = True) -> list[str]:
 def open_reader(project, video, **kwargs) -> VideoReader:
     """A reader for an imported video; a clear MediaError if its file is missing."""
     if not Path(video.path).exists():
-        raise MediaError(E.NOT_FOUND, f"{Path(video.path).name} is missing: relink it (vidtrain import or Locate...)",
-                         video.path)
+        raise MediaError(
+            E.NOT_FOUND, f"{Path(video.path).name} is missing: relink it (vidtrain import or Locate...)", video.path
+        )
     return VideoReader(video.path, load_index(project, video), **kwargs)
 
 

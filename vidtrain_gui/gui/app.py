@@ -92,8 +92,8 @@ class StartPage(QWidget):
             self.project_chosen.emit(str(folder))
             return
         self.status.setText("Making the demo project (a few seconds)…")
-        from vidtrain_gui.gui.tasks import run_in_background
         from vidtrain_gui.footage.demo import make_demo_project
+        from vidtrain_gui.gui.tasks import run_in_background
 
         run_in_background(self, lambda: str(make_demo_project(folder)),
                           done=self.project_chosen.emit,

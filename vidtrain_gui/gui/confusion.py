@@ -226,7 +226,8 @@ class ConfusionView(QWidget):
         self.only_unseen.setChecked(True)
         self.only_unseen.setToolTip(
             "Count only clips scored by a model that did not see them (out-of-fold, held-out and new clips).\n"
-            "A model scores the clips it trained on too well: counting them makes the numbers optimistic.")
+            "A model scores the clips it trained on too well: counting them makes the numbers optimistic."
+        )
         self.only_unseen.toggled.connect(lambda *_: self._rebuild())
         self.model = ConfusionModel(self)
         self.view = QTableView()

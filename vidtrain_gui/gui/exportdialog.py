@@ -51,10 +51,10 @@ from PySide6.QtWidgets import (
 
 from vidtrain_gui.core import labelio
 from vidtrain_gui.core import runs as R
+from vidtrain_gui.footage.ingest import frame_seconds
 from vidtrain_gui.fsutil import DiskFullError, atomic_write
 from vidtrain_gui.gui.jobmonitor import JobMonitor
 from vidtrain_gui.gui.tasks import run_in_background
-from vidtrain_gui.footage.ingest import frame_seconds
 
 ITEMS = ("model", "labels", "predictions")  # the keys of finished_all's dict, in the order they are shown
 TITLES = {"model": "Model bundle", "labels": "Labels", "predictions": "Predictions"}

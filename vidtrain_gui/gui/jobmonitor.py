@@ -31,7 +31,12 @@ from PySide6.QtCore import QObject, QProcess, QTimer, Signal
 from vidtrain_gui.core import runs as R
 from vidtrain_gui.core.errors import VidTrainError
 from vidtrain_gui.jobs.runner import (
-    job_alive, process_started, read_events, reap_stale_runs, request_cancel, request_stop,
+    job_alive,
+    process_started,
+    read_events,
+    reap_stale_runs,
+    request_cancel,
+    request_stop,
 )  # fmt: skip
 
 POLL_MS = 100

@@ -48,6 +48,7 @@ from vidtrain_gui.core import settings as S
 from vidtrain_gui.core import videos as V
 from vidtrain_gui.core.errors import VidTrainError
 from vidtrain_gui.core.project import Project
+from vidtrain_gui.footage.ingest import load_index
 from vidtrain_gui.gui.classes_panel import ClassesPanel
 from vidtrain_gui.gui.cliptable import ClipTable
 from vidtrain_gui.gui.importer import ImportController, paths_from_mime
@@ -55,7 +56,6 @@ from vidtrain_gui.gui.player import PlayerWidget
 from vidtrain_gui.gui.timeline import TimelineWidget
 from vidtrain_gui.gui.undo import UndoHistory
 from vidtrain_gui.gui.videolist import VideoListWidget
-from vidtrain_gui.footage.ingest import load_index
 
 READ_ONLY_BANNER = "Opened read-only: another VidTrain window is editing this project. Close it to make changes here."
 
@@ -115,8 +115,8 @@ class MainWindow(QMainWindow):
 
     def _check_files(self) -> None:
         """Mark videos whose file has gone (or come back) since the last session, off the GUI thread."""
-        from vidtrain_gui.gui.tasks import run_in_background
         from vidtrain_gui.footage.ingest import check_videos
+        from vidtrain_gui.gui.tasks import run_in_background
 
         def done(report) -> None:
             if report.missing or report.found:

@@ -24,7 +24,7 @@ from __future__ import annotations
 import bisect
 import math
 from collections.abc import Callable, Iterable, Sequence
-from typing import Any, Optional
+from typing import Any
 
 import pyqtgraph as pg
 from PySide6.QtCore import QPointF, QRectF, Qt, Signal
@@ -255,7 +255,7 @@ def _cosmetic_pen(color: str | QColor, width: float = 1.0, style: Qt.PenStyle = 
 class _TimelineViewBox(pg.ViewBox):
     """A ViewBox that hands every mouse gesture to the timeline (pyqtgraph forwards the ruler's ones here too)."""
 
-    def __init__(self, owner: "TimelineWidget") -> None:
+    def __init__(self, owner: TimelineWidget) -> None:
         super().__init__(enableMenu=False)
         self._owner = owner
 
@@ -281,18 +281,18 @@ class TimelineWidget(QWidget):
     clip_moved = Signal(int, int, int)  # clip_id, start_frame, end_frame
     clip_selected = Signal(int)  # clip_id
 
-    def __init__(self, parent: Optional[QWidget] = None) -> None:
+    def __init__(self, parent: QWidget | None = None) -> None:
         super().__init__(parent)
         self._frame_count = 0
         self._fps = 30.0
-        self._timestamps: Optional[Sequence[float]] = None
+        self._timestamps: Sequence[float] | None = None
         self._class_colors: dict[int, str] = {}
         self._class_names: dict[int, str] = {}
-        self._clips: list[tuple[int, int, int, Optional[int]]] = []  # (id, start, end, class_id), drawing order
-        self._selected: Optional[int] = None
-        self._playhead: Optional[int] = None
-        self._marks: tuple[Optional[int], Optional[int]] = (None, None)
-        self._drag: Optional[dict[str, Any]] = None
+        self._clips: list[tuple[int, int, int, int | None]] = []  # (id, start, end, class_id), drawing order
+        self._selected: int | None = None
+        self._playhead: int | None = None
+        self._marks: tuple[int | None, int | None] = (None, None)
+        self._drag: dict[str, Any] | None = None
 
         self.ruler = FrameRuler(self.seconds_at, lambda: self._fps)
         self.track_axis = _TrackAxis()
@@ -338,7 +338,7 @@ class TimelineWidget(QWidget):
 
     # --- data in -------------------------------------------------------------------------------------------------
 
-    def set_video(self, frame_count: int, fps: float, timestamps: Optional[Sequence[float]] = None) -> None:
+    def set_video(self, frame_count: int, fps: float, timestamps: Sequence[float] | None = None) -> None:
         """Show a new video, fully zoomed out. Clips, predictions, marks and the selection of the previous video
         are cleared (the window sends the new video's own)."""
         self._frame_count = max(0, int(frame_count))
@@ -387,22 +387,22 @@ class TimelineWidget(QWidget):
             out.append((QBrush(qc), no_pen, rects))
         self.prediction_item.set_groups(out)
 
-    def set_playhead(self, frame: Optional[int]) -> None:
+    def set_playhead(self, frame: int | None) -> None:
         self._playhead = None if frame is None else int(frame)
         self.playhead_item.setVisible(self._playhead is not None)
         if self._playhead is not None:
             self.playhead_item.setValue(self._playhead)
 
     @property
-    def selected_clip(self) -> Optional[int]:
+    def selected_clip(self) -> int | None:
         """The id of the clip drawn selected, or None."""
         return self._selected
 
-    def set_selected_clip(self, clip_id: Optional[int]) -> None:
+    def set_selected_clip(self, clip_id: int | None) -> None:
         self._selected = None if clip_id is None else int(clip_id)
         self._update_selection()
 
-    def set_marks(self, in_frame: Optional[int], out_frame: Optional[int]) -> None:
+    def set_marks(self, in_frame: int | None, out_frame: int | None) -> None:
         """The I/O marks: lines at the in and out frames, the stretch between shaded when both are set."""
         self._marks = (in_frame, out_frame)
         for line, frame in ((self._in_line, in_frame), (self._out_line, out_frame)):
@@ -487,7 +487,7 @@ class TimelineWidget(QWidget):
             y0, y1 = CLIP_TRACK
             self._selection_item.setRect(QRectF(clip[1], y0, clip[2] - clip[1], y1 - y0))
 
-    def _clip_by_id(self, clip_id: Optional[int]) -> Optional[tuple[int, int, int, Optional[int]]]:
+    def _clip_by_id(self, clip_id: int | None) -> tuple[int, int, int, int | None] | None:
         if clip_id is None:
             return None
         return next((c for c in self._clips if c[0] == clip_id), None)
@@ -495,7 +495,7 @@ class TimelineWidget(QWidget):
     def _frames_per_px(self) -> float:
         return float(self.view_box.viewPixelSize()[0]) or 1.0
 
-    def _hit(self, x: float, y: float) -> tuple[Optional[tuple[int, int, int, Optional[int]]], str]:
+    def _hit(self, x: float, y: float) -> tuple[tuple[int, int, int, int | None] | None, str]:
         """The clip under view point (x, y) and the part hit: "start"/"end" (an edge), "body", or "" (none).
         The selected clip comes first, then the clips drawn on top."""
         if not CLIP_TRACK[0] <= y <= CLIP_TRACK[1]:

@@ -157,13 +157,17 @@ _RULES: dict[str, tuple[Callable[[Any], bool], str]] = {
     "backbone": (lambda v: isinstance(v, str) and bool(v.strip()), "Choose a backbone."),
     "head": (lambda v: v in OPT.HEADS, "Unknown head {v!r}: choose one of " + ", ".join(OPT.HEADS) + "."),
     **{name: _ranged(name) for name in ("frames", "epochs", "lr", "batch_size", "patience")},
-    "device": (lambda v: isinstance(v, str) and OPT.DEVICE_PATTERN.fullmatch(v) is not None,
-               "Unknown device {v!r}: use auto, cpu, cuda, cuda:N or mps."),
+    "device": (
+        lambda v: isinstance(v, str) and OPT.DEVICE_PATTERN.fullmatch(v) is not None,
+        "Unknown device {v!r}: use auto, cpu, cuda, cuda:N or mps.",
+    ),
     "fps": (lambda v: OPT.RANGES["fps"].accepts(v), OPT.RANGES["fps"].message),
     "motion": (lambda v: isinstance(v, bool), "Motion must be on or off."),
     "deltas": (lambda v: isinstance(v, bool), "Deltas must be on or off."),
-    "unfreeze": (_optional(lambda v: v == "all" or OPT.RANGES["unfreeze"].accepts(v)),
-                 OPT.RANGES["unfreeze"].message + " Got {v!r}."),
+    "unfreeze": (
+        _optional(lambda v: v == "all" or OPT.RANGES["unfreeze"].accepts(v)),
+        OPT.RANGES["unfreeze"].message + " Got {v!r}.",
+    ),
 }
 
 
@@ -531,4 +535,3 @@ class AdvancedTrainDialog(QDialog):
         self._update()
         if not self.problems():
             super().accept()
-

@@ -220,7 +220,10 @@ class TrainController(QObject):
             self._child_timer.stop()
             self._follow(max(children, key=lambda r: r.created_at).id, "predict")
             return
-        if not run_alive(R.get_run(self.project, self.train_run_id)) and time.monotonic() - self._waiting_since > CHILD_GRACE_S:
+        if (
+            not run_alive(R.get_run(self.project, self.train_run_id))
+            and time.monotonic() - self._waiting_since > CHILD_GRACE_S
+        ):
             # Training ended without a checkpoint to predict with, or the process died in between.
             self._child_timer.stop()
             self._end(self._train_status)

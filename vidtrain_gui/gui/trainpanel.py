@@ -131,8 +131,10 @@ def _metrics_summary(metrics: dict) -> str:
         text = f"{videos} video{'' if videos == 1 else 's'}, {metrics['windows']} windows, " \
                f"{metrics.get('segments', 0)} segments"  # fmt: skip
         if "honest_acc" in metrics:
-            text += f"; accuracy {_fixed(metrics['honest_acc'], 2)}, macro F1 " \
-                    f"{_fixed(metrics.get('honest_macro_f1'), 2)} on {metrics.get('honest_clips')} unseen clips"
+            text += (
+                f"; accuracy {_fixed(metrics['honest_acc'], 2)}, macro F1 "
+                f"{_fixed(metrics.get('honest_macro_f1'), 2)} on {metrics.get('honest_clips')} unseen clips"
+            )
         return text
     return ""
 
@@ -160,9 +162,11 @@ def chance_note(metrics: dict, num_classes: int | None = None) -> str:
     scores = [score for score in (_number(metrics["val_acc"]), balanced) if math.isfinite(score)]
     if not scores or min(scores) > 1 / k + CHANCE_MARGIN:
         return ""
-    return (f"Not clearly better than chance ({1 / k:.2f} for {k} classes): the model cannot yet tell the classes "
-            "apart. What helps: more tagged clips per class, clips from more videos and sources, and one group per "
-            "source (session, camera, animal) so that validation is on videos the model never trained on.")
+    return (
+        f"Not clearly better than chance ({1 / k:.2f} for {k} classes): the model cannot yet tell the classes "
+        "apart. What helps: more tagged clips per class, clips from more videos and sources, and one group per "
+        "source (session, camera, animal) so that validation is on videos the model never trained on."
+    )
 
 
 def outcome_text(kind: str | None, status: str, event: dict, num_classes: int | None = None) -> str:
@@ -272,8 +276,9 @@ class TrainPanel(QWidget):
         self.title_label = QLabel(styleSheet="font-weight: bold;")
         self.count_label = QLabel(styleSheet=f"color: {LEVEL_COLORS['warning']};")
         self.device_label = QLabel()
-        self.log_button = QPushButton("Log…", toolTip="Show the job's whole log",
-                                      clicked=lambda: self.log_requested.emit(self.run_id))  # enabled with a run id
+        self.log_button = QPushButton(
+            "Log…", toolTip="Show the job's whole log", clicked=lambda: self.log_requested.emit(self.run_id)
+        )  # enabled with a run id
         self.stage_label = QLabel()
         self.progress_bar = QProgressBar()
         self.eta_label = QLabel(wordWrap=True)
@@ -378,8 +383,11 @@ class TrainPanel(QWidget):
     def busy(self) -> bool:
         """Whether the progress bar is busy (indeterminate): a job runs and what it does now has no total."""
         total = self._bar[1]
-        return self.kind is not None and self._ending is None and (
-            self._activity is not None or self._stage is None or total <= 0)
+        return (
+            self.kind is not None
+            and self._ending is None
+            and (self._activity is not None or self._stage is None or total <= 0)
+        )
 
     @property
     def eta_text(self) -> str:
@@ -405,8 +413,10 @@ class TrainPanel(QWidget):
             return ""
         best = last - self._patience
         bound = f", and after epoch {self._epoch_total} at the latest" if self._epoch_total else ""
-        return (f"Training stops early once the validation loss has not improved for {self._patience} epochs: after "
-                f"epoch {last} if epoch {best} stays the best{bound}.")
+        return (
+            f"Training stops early once the validation loss has not improved for {self._patience} epochs: after "
+            f"epoch {last} if epoch {best} stays the best{bound}."
+        )
 
     @property
     def device_text(self) -> str:
@@ -694,7 +704,7 @@ class TrainPanel(QWidget):
             for name in self._ordered_classes()))  # fmt: skip
 
     def _draw_warnings(self) -> None:
-        for level, line in self._warnings[self._listed:]:
+        for level, line in self._warnings[self._listed :]:
             item = QListWidgetItem(line)
             item.setForeground(QColor(LEVEL_COLORS[level]))
             self.warning_list.addItem(item)

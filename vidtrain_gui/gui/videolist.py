@@ -62,12 +62,13 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
+from vidtrain_gui.core import classes as CL
 from vidtrain_gui.core import labels as L
 from vidtrain_gui.core import videos as V
 from vidtrain_gui.core.errors import VidTrainError
+from vidtrain_gui.footage.ingest import CheckReport, check_videos, thumb_path
 from vidtrain_gui.fsutil import UnsafePathError
 from vidtrain_gui.gui.importer import paths_from_mime
-from vidtrain_gui.footage.ingest import CheckReport, check_videos, thumb_path
 from vidtrain_gui.media.fingerprint import fingerprint
 
 NAME, DURATION, CLIPS, STATUS = range(4)
@@ -147,7 +148,7 @@ class VideoListModel(QAbstractTableModel):
     def refresh(self) -> None:
         videos = V.list_videos(self._project)
         counts = L.clip_counts(self._project)
-        classes = L.list_classes(self._project)
+        classes = CL.list_classes(self._project)
         self.beginResetModel()
         self._rows = [_Row(v, _segments(counts.get(v.id, {}), classes)) for v in videos]
         self._thumbs_absent.clear()

@@ -30,13 +30,13 @@ from vidtrain_gui.core import runs as R
 from vidtrain_gui.core.errors import VidTrainError
 from vidtrain_gui.gui.confusion import ConfusionView
 from vidtrain_gui.gui.exportdialog import ExportDialog
+from vidtrain_gui.gui.logdialog import LogDialog
 from vidtrain_gui.gui.predictionview import PredictionTrack, SegmentControls, newest_prediction_run
 from vidtrain_gui.gui.reviewpanel import ReviewPanel
 from vidtrain_gui.gui.runspanel import RunsPanel
 from vidtrain_gui.gui.tasks import run_in_background
 from vidtrain_gui.gui.traindialog import AdvancedTrainDialog, TrainOptions
 from vidtrain_gui.gui.trainer import TrainController
-from vidtrain_gui.gui.logdialog import LogDialog
 from vidtrain_gui.gui.trainpanel import TrainPanel
 from vidtrain_gui.jobs.runner import read_events
 

@@ -13,8 +13,8 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
 from vidtrain_gui.core import videos as V
-from vidtrain_gui.fsutil import UnsafePathError, clean_temporaries
 from vidtrain_gui.footage.ingest import load_index, thumb_path
+from vidtrain_gui.fsutil import UnsafePathError, clean_temporaries
 from vidtrain_gui.media import MediaError, VideoReader, make_thumbnail
 from vidtrain_gui.media.fingerprint import checked_fingerprint, is_fingerprint
 from vidtrain_gui.media.frameserver import read_strip, remove_strip

@@ -40,8 +40,8 @@ import json
 import logging
 import math
 import os
-import re
 import queue
+import re
 import threading
 import time
 from collections.abc import Callable
@@ -107,8 +107,13 @@ def read_strip(path: Path, frame_count: int | None = None) -> tuple[dict | None,
             return None, None, None
         keys = [int(j) for j in meta["frames"]]
         arr = np.load(path, allow_pickle=False)
-        if not isinstance(arr, np.ndarray) or arr.dtype != np.uint8 or arr.ndim != 4 or len(arr) != len(keys) \
-                or arr.shape[3] != 3:
+        if (
+            not isinstance(arr, np.ndarray)
+            or arr.dtype != np.uint8
+            or arr.ndim != 4
+            or len(arr) != len(keys)
+            or arr.shape[3] != 3
+        ):
             raise ValueError(f"its array is not {len(keys)} uint8 RGB pictures")
     except Exception as exc:  # noqa: BLE001 - EOFError, JSON, shape...: all mean a damaged cache entry
         return None, None, f"{type(exc).__name__}: {exc}" if str(exc) else type(exc).__name__
@@ -181,8 +186,10 @@ class FrameServer:
         self._playq: queue.Queue = queue.Queue(maxsize=max(1, readahead))
         self.last_proxy: tuple[int, int, float] | None = None  # (frame asked for, frame shown, seconds apart)
         self.stats = {"lru_hits": 0, "proxies": 0, "exact": 0, "superseded": 0, "errors": 0}
-        self._threads = [threading.Thread(target=self._work, name="frameserver-worker", daemon=True),
-                         threading.Thread(target=self._pace, name="frameserver-pacer", daemon=True)]
+        self._threads = [
+            threading.Thread(target=self._work, name="frameserver-worker", daemon=True),
+            threading.Thread(target=self._pace, name="frameserver-pacer", daemon=True),
+        ]
         if build_strip:
             self._threads.append(threading.Thread(target=self._build_strip, name="frameserver-strip", daemon=True))
         else:

@@ -332,9 +332,7 @@ def _full_decode(container, stream, tb, fps, header, digest_every: int) -> Index
         pass
     n = len(pts_list)
     notes = []
-    reliable = n > 0 and all(p is not None for p in pts_list) and all(
-        b > a for a, b in zip(pts_list, pts_list[1:])
-    )
+    reliable = n > 0 and all(p is not None for p in pts_list) and all(b > a for a, b in zip(pts_list, pts_list[1:]))
     if reliable:
         mode = "pts"
         pts = np.array(pts_list, dtype=np.int64)

@@ -71,7 +71,8 @@ def _open(path: Path):
         container = open_container(path)
     except av.error.FFmpegError as exc:
         if _looks_like_video(path):
-            raise MediaError(E.TRUNCATED, f"{path.name}: damaged or truncated video ({exc.strerror})", str(path))
+            message = f"{path.name}: damaged or truncated video ({exc.strerror})"
+            raise MediaError(E.TRUNCATED, message, str(path)) from exc
         raise MediaError(E.NOT_A_VIDEO, f"{path.name}: not a video file", str(path)) from None
     if not container.streams.video:
         kind = "audio only" if container.streams.audio else "no streams"

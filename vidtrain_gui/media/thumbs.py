@@ -9,7 +9,6 @@ import cv2
 import numpy as np
 
 from vidtrain_gui.fsutil import atomic_write
-
 from vidtrain_gui.media.reader import VideoReader
 
 

@@ -455,7 +455,8 @@ def _register_torchvision() -> None:
                 weights_url=_weights.url,
                 weights_id=f"torchvision:{_weights}",
                 # weights=None: the state dict is loaded by Backbone.build, from the cache only unless allowed.
-                _arch=(lambda b=_builder, n=len(_weights.meta["categories"]): b(weights=None, num_classes=n)),
+                # The defaults bind this iteration's builder and class count (late binding would take the last's).
+                _arch=(lambda b=_builder, n=len(_weights.meta["categories"]): b(weights=None, num_classes=n)),  # noqa: B008
                 _head=_head,
             )
         )

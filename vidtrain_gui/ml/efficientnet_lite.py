@@ -22,7 +22,6 @@ BN_EPS = 1e-3
 BN_MOMENTUM = 0.01
 
 
-
 def _drop_path(x: torch.Tensor, p: float, training: bool) -> torch.Tensor:
     """Stochastic depth, "row" mode (torchvision.ops.stochastic_depth's rule, without importing torchvision: its
     import costs a job 1.5 s here): in training, each sample's branch is dropped with probability ``p`` and the
@@ -32,6 +31,7 @@ def _drop_path(x: torch.Tensor, p: float, training: bool) -> torch.Tensor:
     keep = 1.0 - p
     mask = torch.empty((x.shape[0],) + (1,) * (x.ndim - 1), dtype=x.dtype, device=x.device).bernoulli_(keep)
     return x * mask.div_(keep) if keep > 0.0 else x * mask
+
 
 class BlockArgs(NamedTuple):
     repeats: int
@@ -79,7 +79,9 @@ class Conv2dSame(nn.Conv2d):
         pad_w = max((ow - 1) * sw + (kw - 1) * dw + 1 - iw, 0)
         if pad_h % 2 == 0 and pad_w % 2 == 0:
             # Symmetric (every stride-1 conv): let the convolution pad, instead of copying the input with F.pad.
-            return F.conv2d(x, self.weight, self.bias, self.stride, [pad_h // 2, pad_w // 2], self.dilation, self.groups)
+            return F.conv2d(
+                x, self.weight, self.bias, self.stride, [pad_h // 2, pad_w // 2], self.dilation, self.groups
+            )
         x = F.pad(x, [pad_w // 2, pad_w - pad_w // 2, pad_h // 2, pad_h - pad_h // 2])
         return F.conv2d(x, self.weight, self.bias, self.stride, [0, 0], self.dilation, self.groups)
 
@@ -172,7 +174,7 @@ class EfficientNetLite(nn.Module):
         return self._fc(self._dropout(self.forward_features(x)))
 
     @torch.no_grad()
-    def fuse_for_inference(self) -> "EfficientNetLite":
+    def fuse_for_inference(self) -> EfficientNetLite:
         """Fold every BatchNorm into the convolution before it (frozen, eval-mode use only: features, export).
 
         BatchNorm took a fifth of the CPU time of a forward pass here; folded, it costs nothing. The outputs agree

@@ -233,7 +233,7 @@ def _export_onnx(m: TrainedModel, eager: nn.Module, traced: torch.jit.ScriptModu
     names = ["frames", "motion"] if m.motion else ["frames"]
     example = _example(m)
     errors = []
-    for kind in (("torchscript", "dynamo") if exporter == "auto" else (exporter,)):
+    for kind in ("torchscript", "dynamo") if exporter == "auto" else (exporter,):
         path.unlink(missing_ok=True)
         try:
             with torch.no_grad(), _quiet():
@@ -241,8 +241,16 @@ def _export_onnx(m: TrainedModel, eager: nn.Module, traced: torch.jit.ScriptModu
                     axes = {"frames": {0: "batch", 2: "height", 3: "width"}, "probabilities": {0: "batch"}}
                     if m.motion:
                         axes["motion"] = {0: "batch"}
-                    torch.onnx.export(traced, example, str(path), dynamo=False, opset_version=opset,
-                                      input_names=names, output_names=["probabilities"], dynamic_axes=axes)
+                    torch.onnx.export(
+                        traced,
+                        example,
+                        str(path),
+                        dynamo=False,
+                        opset_version=opset,
+                        input_names=names,
+                        output_names=["probabilities"],
+                        dynamic_axes=axes,
+                    )
                 else:
                     ch, cw = m.spec.input_size
                     dim = torch.export.Dim
@@ -392,15 +400,19 @@ def _training_data(project, metrics: dict, class_names: list[str]) -> dict:
     clips = {c.id: c for c in L.list_clips(project)}
     train = metrics.get("train_clips")
     val_ids = list(metrics.get("val_clip_ids") or [])
-    out = {"validation": metrics.get("validation"), "n_train": metrics.get("n_train"), "n_val": metrics.get("n_val"),
-           "val_clips_per_class": {k: v.get("support") for k, v in (metrics.get("per_class") or {}).items()}}
+    out = {
+        "validation": metrics.get("validation"),
+        "n_train": metrics.get("n_train"),
+        "n_val": metrics.get("n_val"),
+        "val_clips_per_class": {k: v.get("support") for k, v in (metrics.get("per_class") or {}).items()},
+    }
     if train is None:  # a run from before runs recorded their clips: what the project holds now
         names = {c.id: c.name for c in CL.list_classes(project) if c.name in class_names}
         tagged = [c for c in clips.values() if c.class_id in names]
         out["project_clips_per_class"] = dict(Counter(names[c.class_id] for c in tagged))
         out["videos"] = len({c.video_id for c in tagged})
         return out
-    out["train_clips_per_class"] = {n: 0 for n in class_names} | dict(Counter(class_names[y] for _, y in train))
+    out["train_clips_per_class"] = dict.fromkeys(class_names, 0) | dict(Counter(class_names[y] for _, y in train))
     ids = {cid for cid, _ in train} | set(val_ids)
     out["videos"] = len({clips[i].video_id for i in ids if i in clips})
     out["clips_no_longer_in_project"] = sum(1 for i in ids if i not in clips)
@@ -413,8 +425,14 @@ def _honest_metrics(project, run_id: str) -> dict | None:
     for pred in R.list_runs(project, kind="predict"):
         m = pred.metrics or {}
         if pred.parent_run_id == run_id and pred.status in R.USABLE_STATUSES and "honest_acc" in m:
-            return {"prediction_run": pred.id, "clips": m["honest_clips"], "origins": m.get("clip_origins"),
-                    "acc": m["honest_acc"], "macro_f1": m["honest_macro_f1"], "per_class": m.get("honest_per_class")}
+            return {
+                "prediction_run": pred.id,
+                "clips": m["honest_clips"],
+                "origins": m.get("clip_origins"),
+                "acc": m["honest_acc"],
+                "macro_f1": m["honest_macro_f1"],
+                "per_class": m.get("honest_per_class"),
+            }
     return None
 
 
@@ -448,8 +466,12 @@ def _card(project, run: R.RunInfo, m: TrainedModel, metrics: dict, exporter: str
                             "T frames are the samples inside it at the centres of T equal parts (repeated when fewer, "
                             "the sample nearest its middle when none)"}  # fmt: skip
     else:
-        sampling = {"kind": "even", "sample_fps": None, "effective_fps": m.frames / length,
-                    "rule": "the clip's frames [start, end): T frames at start + floor((k + 0.5) * (end - start) / T)"}
+        sampling = {
+            "kind": "even",
+            "sample_fps": None,
+            "effective_fps": m.frames / length,
+            "rule": "the clip's frames [start, end): T frames at start + floor((k + 0.5) * (end - start) / T)",
+        }
     motion = None
     if m.motion:
         motion = {"name": "motion", "shape": ["batch", m.frames, MO.MOTION_DIM], "dtype": "float32",
@@ -547,8 +569,10 @@ def export_model(project, run_id: str, out_dir, *, log: Log | None = None, emit:
     training run, an output folder in use, or an export that does not match the app's model."""
     emit = emit or (lambda event: None)
     if log is None:
+
         def log(message: str, level: str = "info") -> None:
             emit({"type": "log", "level": level, "message": message})
+
     if not isinstance(opset, int) or opset < MIN_OPSET:
         raise ExportError(f"opset must be a whole number >= {MIN_OPSET}, got {opset!r}")
     if onnx_exporter not in EXPORTERS:
@@ -597,8 +621,10 @@ def export_model(project, run_id: str, out_dir, *, log: Log | None = None, emit:
         shutil.rmtree(staging, ignore_errors=True)
         raise
     step(4)
-    log(f"bundle written to {out}: ONNX and TorchScript match the app's model to "
-        f"{verification['max_abs_diff_onnx']:.1g} and {verification['max_abs_diff_torchscript']:.1g}")
+    log(
+        f"bundle written to {out}: ONNX and TorchScript match the app's model to "
+        f"{verification['max_abs_diff_onnx']:.1g} and {verification['max_abs_diff_torchscript']:.1g}"
+    )
     return {
         "out_dir": str(out), "files": [str(out / name) for name in BUNDLE_FILES], "classes": list(m.class_names),
         "mode": m.mode, "max_abs_diff_onnx": verification["max_abs_diff_onnx"],

@@ -143,7 +143,12 @@ _write_entry = FC.write_entry
 
 
 def load_features(
-    project, video, backbone_key: str, sample_fps: float = DEFAULT_SAMPLE_FPS, *, mmap: bool = False,
+    project,
+    video,
+    backbone_key: str,
+    sample_fps: float = DEFAULT_SAMPLE_FPS,
+    *,
+    mmap: bool = False,
     warn: FC.Warn | None = None,
 ) -> tuple[np.ndarray, np.ndarray] | None:
     """``(features float16 [n, d], frame_idx int32 [n])`` from the cache, or None when there is no complete

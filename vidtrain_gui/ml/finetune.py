@@ -383,6 +383,7 @@ class _FinetuneTrainer:
     def keep_best(self, epoch: int) -> None:
         if not self.dist.is_main:
             return
+
         def plain(m: nn.Module) -> dict[str, torch.Tensor]:
             return {k: v.detach().cpu().clone() for k, v in m.state_dict().items()}
 
@@ -487,7 +488,7 @@ def finetune(
         # so the buffers never change and need no sync; frozen blocks have no trainable parameters, so every
         # trainable one is used by every forward pass.
         ddp = dist.wrap(model, dev, find_unused=False, sync_buffers=False)
-        groups = [{"params": [p for p in model.head.parameters()], "lr": lr}]
+        groups = [{"params": list(model.head.parameters()), "lr": lr}]
         trainable = [p for p in model.backbone.parameters() if p.requires_grad]
         if trainable:
             groups.append({"params": trainable, "lr": backbone_lr})

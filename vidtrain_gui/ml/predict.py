@@ -134,8 +134,11 @@ def predict(ctx, *, run_id: str | None = None, stride_s: float | None = None, vi
     if not (math.isfinite(stride_s) and stride_s > 0):
         raise PredictError(f"the stride must be a positive number of seconds, got {stride_s!r}")
     # Settings not given: smoothing over 3 windows, segments at least a clip long, no thresholds.
-    post = postprocess if isinstance(postprocess, Postprocess) else Postprocess(
-        **{"min_segment_s": round(length_s, 3), **(postprocess or {})})
+    post = (
+        postprocess
+        if isinstance(postprocess, Postprocess)
+        else Postprocess(**{"min_segment_s": round(length_s, 3), **(postprocess or {})})
+    )
     post.threshold_list(trained_classes)  # unknown class names fail before any work
 
     wanted = None if video_ids is None else {int(v) for v in video_ids}

@@ -95,6 +95,7 @@ def _feature_share(project, data: TrainingSet, key: str, sample_fps: float, moti
         return None
     pending = None
     if dist.is_main:
+
         def missing(v) -> bool:
             return not is_cached(project, v, key, sample_fps) or (
                 motion and not is_cached(project, v, MOTION_KEY, sample_fps)
