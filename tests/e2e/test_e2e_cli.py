@@ -49,13 +49,13 @@ def test_cli_round_trip(tmp_path):
     vt("export", "labels", proj, "--out", tmp_path / "labels.csv")
     rows = (tmp_path / "labels.csv").read_text().splitlines()
     assert rows[0].startswith("video,start_frame,end_frame,class,start_s,end_s") and len(rows) == 3
-    assert rows[1].endswith(",0,20,,0.0,0.8,manual")  # untagged: an empty class
-    assert rows[2].endswith(",30,50,walk,1.2,2.0,manual")  # seconds from the frame index (25 fps)
+    assert rows[1].endswith(",0,20,,0.0,0.8,manual,")  # untagged: an empty class; no source group
+    assert rows[2].endswith(",30,50,walk,1.2,2.0,manual,")  # seconds from the frame index (25 fps)
     other = tmp_path / "other"
     vt("init", other)
     vt("import", other, tmp_path / "one.mp4")
     summary = json.loads(vt("import-labels", other, tmp_path / "labels.csv", "--json").stdout)
-    assert summary == {"added": 2, "already_there": 0, "classes_created": ["walk"], "warnings": []}
+    assert summary == {"added": 2, "already_there": 0, "classes_created": ["walk"], "warnings": [], "groups_set": []}
     assert vt("export", "labels", other).stdout == (tmp_path / "labels.csv").read_text()
     (tmp_path / "bad.csv").write_text("video,start_frame,end_frame,class\none.mp4,0,99,walk\n")
     r = vt("import-labels", other, tmp_path / "bad.csv", check=False)

@@ -4,12 +4,17 @@ This module owns the file format and the import operation:
 
 - **Rows.** ``video`` (the video's path), ``start_frame``, ``end_frame`` (half-open), ``class`` (empty for an
   untagged clip), then ``start_s``, ``end_s`` (seconds of those frames, when the caller can say: the jobs layer
-  passes the frame index's timestamps) and ``source``. JSON is a list of the same objects.
+  passes the frame index's timestamps), ``source`` and ``group`` (the video's source group, empty when it has
+  none: every row of a video carries it). JSON is a list of the same objects.
 - **Import** (:class:`ImportLabels`, undoable like every label operation): ``video`` may be a path or a file name
   unique in the project; classes the project lacks are created; a row equal to a clip already there (same video,
   frames and class) is skipped, so importing an export into its own project changes nothing. Every row is checked
   before anything is written: bad rows are reported together with their line numbers (:class:`LabelImportError`)
   and nothing is imported. The whole import is one transaction and one undo step.
+- **Source groups in.** ``group`` is optional: a row's non-empty group puts its video in that group (checked like
+  every other cell, and written in the same transaction); an empty or missing one leaves the video's group as it
+  is. Two rows of one video naming different groups refuse the import (one problem naming the video). A group is
+  not a label: undoing the import takes its clips and classes away and leaves the videos' groups as set.
 - **Predictions out** (:func:`export_predictions`), at three levels: ``clip`` (the label columns above, so the
   file imports back as labels, then ``predicted_class``, ``confidence``, ``origin``, ``clip_id`` and one
   ``p_<class>`` column per class of the run), ``segment`` (the post-processed timeline) and ``window`` (every
@@ -43,12 +48,12 @@ from vidtrain_gui.core.models import Clip, LabelClass, Video, utcnow
 from vidtrain_gui.core.ops import ChangeRecorder, OpResult
 from vidtrain_gui.core.predictions import decode_probs, list_predictions
 from vidtrain_gui.core.runs import get_run
-from vidtrain_gui.core.videos import list_videos, match_videos
+from vidtrain_gui.core.videos import clean_group_name, list_videos, match_videos
 
 if TYPE_CHECKING:
     from vidtrain_gui.core.project import Project
 
-COLUMNS = ("video", "start_frame", "end_frame", "class", "start_s", "end_s", "source")
+COLUMNS = ("video", "start_frame", "end_frame", "class", "start_s", "end_s", "source", "group")
 REQUIRED = ("video", "start_frame", "end_frame", "class")
 FORMATS = ("csv", "json")
 FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")  # a spreadsheet runs a cell starting so as a formula
@@ -75,6 +80,7 @@ class LabelRow:
     end_frame: object
     class_name: str  # "" for an untagged clip
     source: str = "imported"
+    group: str = ""  # the video's source group; "" leaves it as it is
 
 
 @dataclass(frozen=True)
@@ -83,6 +89,7 @@ class ImportSummary:
     already_there: int
     classes_created: tuple[str, ...]
     warnings: tuple[str, ...] = ()  # e.g. clips of two classes overlapping (imported all the same)
+    groups_set: tuple[tuple[str, str], ...] = ()  # (video path, group) for each video whose group changed
 
 
 # ---- spreadsheet-safe cells --------------------------------------------------------------------------------------
@@ -122,6 +129,7 @@ def clip_rows(project: Project, seconds: Seconds | None = None) -> list[dict]:
             "class": names.get(clip.class_id, "") if clip.class_id is not None else "",
             "start_s": None if start_s is None else round(start_s, 6),
             "end_s": None if end_s is None else round(end_s, 6), "source": clip.source,
+            "group": video.group_name or "",
         })  # fmt: skip
     rows.sort(key=lambda r: (r["video"], r["start_frame"], r["end_frame"], r["class"]))
     return rows
@@ -177,7 +185,7 @@ def read_label_file(path: str | os.PathLike[str]) -> list[LabelRow]:
     for line, r in records:
         source = (r.get("source") or "imported").strip()
         rows.append(LabelRow(line, str(r.get("video") or "").strip(), r.get("start_frame"), r.get("end_frame"),
-                             str(r.get("class") or "").strip(), source))  # fmt: skip
+                             str(r.get("class") or "").strip(), source, str(r.get("group") or "")))  # fmt: skip
     return rows
 
 
@@ -224,7 +232,8 @@ def _whole(value: object) -> int | None:
 
 @dataclass(frozen=True)
 class ImportLabels:
-    """Import ``rows`` (from :func:`read_label_file`) as clips, creating missing classes; one undo step."""
+    """Import ``rows`` (from :func:`read_label_file`) as clips, creating missing classes and putting videos in the
+    source groups the rows give; one undo step for the clips and classes (the groups stay: they are not labels)."""
 
     rows: tuple[LabelRow, ...]
 
@@ -235,6 +244,7 @@ class ImportLabels:
             classes = {c.name: c for c in session.scalars(select(LabelClass)).all()}
             problems: list[tuple[int, str]] = []
             planned = []
+            groups: dict[int, tuple[str, int]] = {}  # video id -> (group, first line giving it)
             for row in self.rows:
                 video, why = _resolve_video(row.video, videos)
                 start, end = _whole(row.start_frame), _whole(row.end_frame)
@@ -251,9 +261,16 @@ class ImportLabels:
                     try:
                         name = _clean_name(row.class_name) if row.class_name else ""
                         source = _check_source(row.source)
+                        group = clean_group_name(row.group)
                     except ValidationError as exc:
                         problems.append((row.line, str(exc)))
                         continue
+                    if group is not None:
+                        other = groups.setdefault(video.id, (group, row.line))
+                        if other[0] != group:
+                            problems.append((row.line, f"{os.path.basename(video.path)} is given two source groups: "
+                                                       f"{other[0]!r} (line {other[1]}) and {group!r}"))  # fmt: skip
+                            continue
                     planned.append((video, start, end, name, source, row.line))
             if problems:
                 raise LabelImportError(problems)
@@ -281,8 +298,17 @@ class ImportLabels:
                 session.flush()
                 recorder.created_clip(clip.id)
                 added += 1
+            groups_set = []
+            by_id = {video.id: video for video in videos}
+            for video_id, (group, _line) in groups.items():
+                video = by_id[video_id]
+                if video.group_name != group:  # not recorded for undo: a source group is not a label
+                    video.group_name = group
+                    video.updated_at = now
+                    groups_set.append((video.path, group))
+            session.flush()
             description = f"Import {added} clip(s)" + (f" and {len(created)} class(es)" if created else "")
-            summary = ImportSummary(added, skipped, tuple(created), tuple(warnings))
+            summary = ImportSummary(added, skipped, tuple(created), tuple(warnings), tuple(groups_set))
             return OpResult(value=summary, undo=recorder.undo(description), description=description)
 
 
@@ -338,7 +364,8 @@ def prediction_rows(project: Project, run_id: str, level: str = "clip",
         if level == "clip":
             clip = labels.get(p.clip_id)
             row.update({"class": names.get(clip.class_id, "") if clip and clip.class_id is not None else "",
-                        "source": clip.source if clip else "", "origin": p.origin, "clip_id": p.clip_id})  # fmt: skip
+                        "source": clip.source if clip else "", "group": video.group_name or "",
+                        "origin": p.origin, "clip_id": p.clip_id})  # fmt: skip
         if level != "segment":
             row.update({col: round(v, 6) for col, v in zip(prob_cols, decode_probs(p.probs) or ())})
         rows.append(row)

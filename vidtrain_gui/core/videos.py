@@ -4,12 +4,19 @@ path, relinking a moved file, status and group changes, and removal.
 This module never opens a video file: it receives plain values. Paths are stored absolute; the fingerprint (size
 plus a hash of the first and last MiB, computed by the media layer) is what identifies a video, so a moved file can
 be found and relinked. These changes are not undoable (they follow the file system, not the user's labelling).
+
+A video's *source group* (``group_name``: a camera, a session) is not a label either: it only tells training which
+videos' clips must stay on one side of a validation split, so setting it (:func:`set_video_group`,
+:func:`set_video_groups`) is saved at once and has no undo. Group names are cleaned like class names (runs of
+white space folded to one space, no control characters, at most ``MAX_GROUP_LENGTH`` characters); an empty name
+means none, and names are compared exactly (``cam1`` and ``Cam1`` are two groups).
 """
 
 from __future__ import annotations
 
 import math
 import os
+import unicodedata
 from dataclasses import dataclass, fields
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
@@ -57,6 +64,8 @@ class VideoInfo:
         return [line for line in (self.notes or "").splitlines() if line]
 
 
+MAX_GROUP_LENGTH = 100
+_BIDI_CONTROLS = frozenset("\u202a\u202b\u202c\u202d\u202e\u2066\u2067\u2068\u2069")  # reorder text shown
 _FIELDS = tuple(f.name for f in fields(VideoInfo))
 # What update_video may change; id and timestamps are managed here.
 _UPDATABLE = frozenset(_FIELDS) - {"id", "added_at", "updated_at"}
@@ -65,6 +74,24 @@ _UPDATABLE = frozenset(_FIELDS) - {"id", "added_at", "updated_at"}
 def normalize_path(path: str | os.PathLike[str]) -> str:
     """The absolute form a path is stored and compared in (user ``~`` expanded, symlinks left alone)."""
     return os.path.abspath(os.path.expanduser(os.fspath(path)))
+
+
+def clean_group_name(value: object) -> str | None:
+    """A source group name in stored form: white space folded (tabs and newlines too), None for an empty one;
+    ValidationError for anything but text, control characters, or more than ``MAX_GROUP_LENGTH`` characters."""
+    if value is None:
+        return None
+    if not isinstance(value, str):
+        raise ValidationError(f"A source group name must be text, got {value!r}.")
+    cleaned = " ".join(value.split())
+    bad = next((ch for ch in cleaned if unicodedata.category(ch) in ("Cc", "Cs") or ch in _BIDI_CONTROLS), None)
+    if bad is not None:
+        raise ValidationError(f"A source group name cannot contain control characters (U+{ord(bad):04X} found).")
+    if len(cleaned) > MAX_GROUP_LENGTH:
+        raise ValidationError(
+            f"A source group name can have at most {MAX_GROUP_LENGTH} characters, got {len(cleaned)}."
+        )
+    return cleaned or None
 
 
 def _info(video: Video) -> VideoInfo:
@@ -94,7 +121,9 @@ def _clean(field: str, value: Any) -> Any:
         if value is not None and not isinstance(value, str):
             raise ValidationError(f"A video's notes must be text or a list of text, got {value!r}.")
         return (value.strip() or None) if isinstance(value, str) else None
-    if field in ("pix_fmt", "group_name"):
+    if field == "group_name":
+        return clean_group_name(value)
+    if field == "pix_fmt":
         if value is not None and not isinstance(value, str):
             raise ValidationError(f"A video's {field} must be text or None, got {value!r}.")
         return (value.strip() or None) if isinstance(value, str) else None
@@ -219,6 +248,30 @@ def set_video_group(project: Project, video_id: int, group_name: str | None) -> 
     return update_video(project, video_id, group_name=group_name)
 
 
+def set_video_groups(project: Project, video_ids: list[int], group_name: str | None) -> list[VideoInfo]:
+    """Put several videos in one source group (None or "" takes them out of theirs) in one transaction: an unknown
+    id changes none of them. Returns the videos as stored, in the order given (repeated ids once)."""
+    project.require_writable()
+    group = clean_group_name(group_name)
+    ids = list(dict.fromkeys(video_ids))
+    with project.session() as session:
+        videos = [_video_or_fail(session, video_id) for video_id in ids]
+        now = utcnow()
+        for video in videos:
+            if video.group_name != group:
+                video.group_name = group
+                video.updated_at = now
+        session.flush()
+        return [_info(video) for video in videos]
+
+
+def list_groups(project: Project) -> list[str]:
+    """The source groups the project's videos use, each once, sorted ignoring case."""
+    with project.read_session() as session:
+        names = session.scalars(select(Video.group_name).where(Video.group_name.is_not(None)).distinct()).all()
+    return sorted(names, key=lambda name: (name.casefold(), name))
+
+
 def remove_video(project: Project, video_id: int) -> int:
     """Remove a video with its clips and predictions (SQL cascades); returns how many clips went with it."""
     project.require_writable()
@@ -265,17 +318,21 @@ def find_video_by_path(project: Project, path: str | os.PathLike[str]) -> VideoI
 
 
 __all__ = [
+    "MAX_GROUP_LENGTH",
     "VideoInfo",
     "add_video",
+    "clean_group_name",
     "find_video_by_fingerprint",
     "find_video_by_path",
     "match_videos",
     "get_video",
+    "list_groups",
     "list_videos",
     "normalize_path",
     "relink_video",
     "remove_video",
     "set_video_group",
+    "set_video_groups",
     "set_video_status",
     "update_video",
 ]

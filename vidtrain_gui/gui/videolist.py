@@ -1,5 +1,5 @@
-"""The project's videos as a list (``VideoListWidget``): thumbnail, name, duration, clips per class and file status,
-with a name filter, and "Locate..." to relink a video whose file moved.
+"""The project's videos as a list (``VideoListWidget``): thumbnail, name, duration, clips per class, file status and
+source group, with a name filter, "Locate..." to relink a video whose file moved, and "Set source group…".
 
 The model (``VideoListModel``) reads the project in three queries per ``refresh`` (videos, clip counts, classes) and
 keeps plain values, so painting never touches the database. Thumbnails are the JPEGs the import wrote
@@ -14,6 +14,13 @@ Names are elided in the middle (their ends, a number or a date, are what tell re
 in the tooltip, and the name column is as wide as the longest name while the clip counts keep some room; the
 counts give way first. Each class in the counts is a colour swatch beside its name in the text colour: text in
 the class's colour could not be read on the selection's highlight.
+
+**Source groups.** A video's group (a camera, a session: ``core.videos`` ``group_name``) keeps all its videos' clips
+on one side of every validation split, so near-duplicate footage cannot make the validation score look better than
+it is. The Group column shows it; it is hidden while no video has one, so a project that does not use groups keeps
+its room for names. "Set source group…" in the context menu sets it for the selected videos (several at once) with a
+prompt offering the groups already used (``group_dialog``, replaceable like ``locate_dialog``). It is saved at once
+and has no undo: a group is not a label edit (it never changes a clip), and setting it again changes it back.
 
 With ``setAcceptDrops(True)`` the widget takes drops of files and folders itself and emits ``paths_dropped`` (for
 ``ImportController.start``). It is off by default so that drops fall through to a window that handles them.
@@ -46,9 +53,11 @@ from PySide6.QtGui import QBrush, QColor, QDragEnterEvent, QDropEvent, QImage, Q
 from PySide6.QtWidgets import (
     QAbstractItemView,
     QApplication,
+    QDialog,
     QFileDialog,
     QHBoxLayout,
     QHeaderView,
+    QInputDialog,
     QLabel,
     QLineEdit,
     QMenu,
@@ -71,8 +80,9 @@ from vidtrain_gui.fsutil import UnsafePathError
 from vidtrain_gui.gui.importer import paths_from_mime
 from vidtrain_gui.media.fingerprint import fingerprint
 
-NAME, DURATION, CLIPS, STATUS = range(4)
-HEADERS = ("Video", "Duration", "Clips", "Status")
+NAME, DURATION, CLIPS, GROUP, STATUS = range(5)  # the status stays last, where the eye looks for trouble
+HEADERS = ("Video", "Duration", "Clips", "Group", "Status")
+SET_GROUP_TEXT = "Set source group…"
 VIDEO_ID_ROLE = Qt.ItemDataRole.UserRole + 1
 CLIP_SEGMENTS_ROLE = Qt.ItemDataRole.UserRole + 2  # [(text, colour)] for the clips column
 THUMB_SIZE = QSize(64, 36)
@@ -84,6 +94,7 @@ SWATCH_PX = 10  # a class's colour square in the clips column
 MIN_NAME_PX = 120  # the name column never gets narrower than this (thumbnail and a few letters)
 MIN_CLIPS_PX = 60  # nor squeezes the clip counts below this (three classes' swatches and counts)
 CELL_PADDING_PX = 24  # around a name: the cell's margins and the gap after the thumbnail
+MAX_GROUP_PX = 140  # the group column fits its longest name up to this; longer ones elide (tooltip in full)
 VIDEO_FILTER = "Videos (*.mp4 *.m4v *.mov *.avi *.mkv *.webm *.mpg *.mpeg *.wmv *.flv *.mts *.m2ts *.ts);;All files (*)"
 
 
@@ -163,6 +174,10 @@ class VideoListModel(QAbstractTableModel):
     def videos(self) -> list[V.VideoInfo]:
         return [r.video for r in self._rows]
 
+    def has_groups(self) -> bool:
+        """Whether any video is in a source group (the Group column is shown only then)."""
+        return any(r.video.group_name for r in self._rows)
+
     def thumbnail(self, video_id: int) -> QPixmap | None:
         """The loaded thumbnail of a video, or None while it is loading or when there is none."""
         row = self.row_of(video_id)
@@ -194,6 +209,8 @@ class VideoListModel(QAbstractTableModel):
                 return format_duration(video.duration_s)
             if col == CLIPS:
                 return row.counts_text
+            if col == GROUP:
+                return video.group_name or ""
             return "ok, notes" if video.status == "ok" and video.notes else video.status
         if role == VIDEO_ID_ROLE:
             return video.id
@@ -208,10 +225,18 @@ class VideoListModel(QAbstractTableModel):
         if role == Qt.ItemDataRole.TextAlignmentRole and col in (DURATION, STATUS):
             return int(Qt.AlignmentFlag.AlignCenter)
         if role == Qt.ItemDataRole.ToolTipRole:
+            if col == GROUP:
+                return (
+                    f"Source group {video.group_name!r}: its clips stay on one side of every validation split"
+                    if video.group_name
+                    else "No source group: the video is a group of its own"
+                ) + f"\n{SET_GROUP_TEXT} in the context menu changes it."
             if missing:
                 tip = f"{video.status}: {video.path}\nUse Locate... to point at the file's new place."
             else:
                 tip = f"{video.path}\n{video.width}x{video.height}, {video.fps:g} fps, {video.frame_count} frames"
+                if video.group_name:
+                    tip += f"\nSource group: {video.group_name}"
                 if video.notes:  # what the import noticed: the file plays, but not as its header says
                     tip += "\nNoted at import:\n" + "\n".join(f"• {note}" for note in video.note_list)
             return f"Clips: {row.counts_text}\n{tip}" if col == CLIPS and row.segments else tip
@@ -307,11 +332,14 @@ class _ClipCountsDelegate(QStyledItemDelegate):
 
 class VideoListWidget(QWidget):
     """The project's videos. Signals: ``video_activated(video_id)`` when the user makes another video current
-    (click or keyboard; not when ``select_video`` does), ``relinked(video_id)`` after Locate..., and
-    ``paths_dropped(paths)`` when files or folders are dropped on it (after ``setAcceptDrops(True)``)."""
+    (click or keyboard; not when ``select_video`` does), ``relinked(video_id)`` after Locate...,
+    ``groups_changed(video_ids)`` after "Set source group…" saved, and ``paths_dropped(paths)`` when files or
+    folders are dropped on it (after ``setAcceptDrops(True)``). Several rows can be selected (Shift, Ctrl) for
+    "Set source group…"; the current row is the video shown."""
 
     video_activated = Signal(int)
     relinked = Signal(int)
+    groups_changed = Signal(list)
     paths_dropped = Signal(list)
 
     def __init__(self, project, parent: QWidget | None = None) -> None:
@@ -320,6 +348,8 @@ class VideoListWidget(QWidget):
         self._quiet = False  # set while the selection changes by program, not by the user
         # Replaceable for tests and for the window: locate_dialog(video) -> path or None; show_error(title, text).
         self.locate_dialog: Callable[[V.VideoInfo], str | None] = self._ask_for_file
+        # group_dialog(videos, groups already used) -> the group typed ("" for none), or None if cancelled.
+        self.group_dialog: Callable[[list[V.VideoInfo], list[str]], str | None] = self._ask_for_group
         self.show_error: Callable[[str, str], None] = lambda title, text: QMessageBox.warning(self, title, text)
 
         self.model = VideoListModel(project, self)
@@ -341,7 +371,7 @@ class VideoListWidget(QWidget):
         self.view = QTableView(self)
         self.view.setModel(self.proxy)
         self.view.setSelectionBehavior(QAbstractItemView.SelectionBehavior.SelectRows)
-        self.view.setSelectionMode(QAbstractItemView.SelectionMode.SingleSelection)
+        self.view.setSelectionMode(QAbstractItemView.SelectionMode.ExtendedSelection)
         self.view.setEditTriggers(QAbstractItemView.EditTrigger.NoEditTriggers)
         self.view.setIconSize(THUMB_SIZE)
         self.view.setWordWrap(False)
@@ -353,6 +383,7 @@ class VideoListWidget(QWidget):
         header.setStretchLastSection(False)
         header.setSectionResizeMode(NAME, QHeaderView.ResizeMode.Fixed)  # sized by _fit_name_column
         header.setSectionResizeMode(CLIPS, QHeaderView.ResizeMode.Stretch)
+        header.setSectionResizeMode(GROUP, QHeaderView.ResizeMode.Fixed)  # sized by _fit_name_column
         for col in (DURATION, STATUS):
             header.setSectionResizeMode(col, QHeaderView.ResizeMode.ResizeToContents)
         self.view.viewport().installEventFilter(self)  # a resize refits the name column
@@ -387,6 +418,7 @@ class VideoListWidget(QWidget):
         missing = sum(v.status != "ok" for v in videos)
         text = f"{len(videos)} video{'s' * (len(videos) != 1)}"
         self.summary_label.setText(text + (f", {missing} not found or unreadable" if missing else ""))
+        self.view.setColumnHidden(GROUP, not self.model.has_groups())
         self._update_locate_button()
         self._fit_name_column()
 
@@ -441,6 +473,53 @@ class VideoListWidget(QWidget):
         self.relinked.emit(video_id)
         return True
 
+    def selected_video_ids(self) -> list[int]:
+        """The selected videos' ids, in the order the list shows them."""
+        rows = sorted(self.view.selectionModel().selectedRows(NAME), key=lambda index: index.row())
+        return [int(index.data(VIDEO_ID_ROLE)) for index in rows]
+
+    def set_source_group(self, video_ids: list[int]) -> bool:
+        """Ask for a source group (``group_dialog``, offering the groups already used) and put ``video_ids`` in it,
+        or out of theirs when the answer is empty; True if saved. Saved at once, with no undo: a source group is
+        not a label edit. An error (a control character, a video removed meanwhile) goes to ``show_error`` and
+        changes nothing."""
+        wanted = set(video_ids)
+        videos = [v for v in self.model.videos() if v.id in wanted]
+        if not videos:
+            return False
+        try:
+            groups = V.list_groups(self._project)
+        except VidTrainError as exc:
+            self.show_error("Cannot set the source group", str(exc))
+            return False
+        answer = self.group_dialog(videos, groups)
+        if answer is None:
+            return False
+        try:
+            V.set_video_groups(self._project, [v.id for v in videos], answer)
+        except VidTrainError as exc:
+            self.show_error("Cannot set the source group", str(exc))
+            return False
+        self.refresh()
+        self.groups_changed.emit([v.id for v in videos])
+        return True
+
+    def group_prompt(self, videos: list[V.VideoInfo], groups: list[str]) -> QInputDialog:
+        """The (not yet shown) prompt of ``set_source_group``: an editable list of ``groups``, filled with the
+        videos' group when they share one, empty meaning none."""
+        dialog = QInputDialog(self)
+        dialog.setWindowTitle("Set source group")
+        what = videos[0].name if len(videos) == 1 else f"{len(videos)} videos"
+        dialog.setLabelText(
+            f"Source group of {what} (a camera or a session):\n"
+            "clips of one group are never split between training and validation.\nLeave empty for none."
+        )
+        dialog.setComboBoxItems(groups)
+        dialog.setComboBoxEditable(True)
+        shared = {v.group_name for v in videos}
+        dialog.setTextValue((shared.pop() or "") if len(shared) == 1 else "")
+        return dialog
+
     def check_files(self) -> CheckReport:
         """Mark videos whose file is gone as missing (and found ones as ok again), then refresh."""
         report = check_videos(self._project)
@@ -454,6 +533,13 @@ class VideoListWidget(QWidget):
         locate = menu.addAction("Locate...")
         locate.setEnabled(video is not None and video.status != "ok")
         locate.triggered.connect(lambda: self.locate(video_id))
+        selected = self.selected_video_ids()
+        targets = selected if video_id in selected else [video_id]
+        set_group = menu.addAction(SET_GROUP_TEXT)
+        set_group.setEnabled(video is not None and not self._project.readonly)
+        set_group.setToolTip(f"Put {'this video' if len(targets) == 1 else f'the {len(targets)} selected videos'} "
+                             "in a source group (a camera, a session), kept on one side of validation")  # fmt: skip
+        set_group.triggered.connect(lambda: self.set_source_group(targets))
         menu.addAction("Check all files", self.check_files)
         return menu
 
@@ -515,7 +601,12 @@ class VideoListWidget(QWidget):
         """As wide as the longest name needs, short of squeezing the clip counts below ``MIN_CLIPS_PX``; the
         names elide in the middle when even that is too little."""
         header = self.view.horizontalHeader()
-        others = sum(header.sectionSize(col) for col in (DURATION, STATUS))
+        if not self.view.isColumnHidden(GROUP):
+            metrics = self.view.fontMetrics()
+            longest = max((metrics.horizontalAdvance(v.group_name or "") for v in self.model.videos()), default=0)
+            title = header.sectionSizeFromContents(GROUP).width()
+            self.view.setColumnWidth(GROUP, max(title, min(longest + CELL_PADDING_PX, MAX_GROUP_PX)))
+        others = sum(header.sectionSize(col) for col in (DURATION, STATUS, GROUP) if not self.view.isColumnHidden(col))
         room = self.view.viewport().width() - others - MIN_CLIPS_PX
         self.view.setColumnWidth(NAME, max(MIN_NAME_PX, min(self.name_column_needs(), room)))
 
@@ -532,6 +623,13 @@ class VideoListWidget(QWidget):
         video = self.model.video_at(row)
         self.locate_button.setEnabled(video is not None and video.status != "ok")
 
+    def _ask_for_group(self, videos: list[V.VideoInfo], groups: list[str]) -> str | None:
+        dialog = self.group_prompt(videos, groups)
+        try:
+            return dialog.textValue() if dialog.exec() == QDialog.DialogCode.Accepted else None
+        finally:
+            dialog.deleteLater()
+
     def _ask_for_file(self, video: V.VideoInfo) -> str | None:
         old_dir = os.path.dirname(video.path)
         start = old_dir if os.path.isdir(old_dir) else str(Path.home())
@@ -539,4 +637,4 @@ class VideoListWidget(QWidget):
         return path or None
 
 
-__all__ = ["VideoListModel", "VideoListWidget", "format_duration"]
+__all__ = ["SET_GROUP_TEXT", "VideoListModel", "VideoListWidget", "format_duration"]
