@@ -288,6 +288,54 @@ def cmd_clips(args) -> int:
     return 0
 
 
+def cmd_videos(args) -> int:
+    """``videos list`` and ``videos set-group``: a source group keeps all clips of its videos (one camera, one
+    session) on one side of every validation split. Setting it is saved at once; it is not a label edit."""
+    with _open(args, readonly=args.action == "list") as p:
+        if args.action == "list":
+            counts = L.clip_counts(p)
+            rows = [{"id": v.id, "name": v.name, "path": v.path, "frames": v.frame_count, "fps": v.fps,
+                     "group": v.group_name, "status": v.status, "clips": sum(counts.get(v.id, {}).values())}
+                    for v in V.list_videos(p)]  # fmt: skip
+            _emit(
+                args,
+                rows,
+                "\n".join(
+                    f"{r['id']}\t{r['name']}\t{r['frames']} frames\t{r['fps']:g} fps\tgroup={r['group'] or '-'}"
+                    f"\t{r['status']}\tclips={r['clips']}"
+                    for r in rows
+                )
+                or "no videos",
+            )
+            return 0
+        if args.action == "set-group":
+            refs = ([args.video] if args.video else []) + (args.videos or [])
+            if not refs:
+                raise CliError("name a video: set-group PROJECT VIDEO GROUP, or --videos A B C --group GROUP")
+            given = [g for g in (args.group, args.group_option) if g is not None]
+            if not given and not args.none:
+                raise CliError("no group given: add GROUP after the video, or --group GROUP (after --videos), "
+                               "or --none to take the videos out of their group")  # fmt: skip
+            if len(given) + bool(args.none) > 1:
+                raise CliError("give the group once: GROUP, --group GROUP or --none")
+            if args.none:
+                group = None
+            else:
+                group = V.clean_group_name(given[0])
+                if group is None:
+                    raise CliError("the group name is empty: give a name, or --none to take videos out of theirs")
+            ids = [_video(p, ref).id for ref in refs]  # every name checked before anything is saved
+            changed = V.set_video_groups(p, ids, group)
+            where = f"in group {group!r}" if group else "without a group"
+            _emit(
+                args,
+                {"group": group, "videos": [{"id": v.id, "name": v.name, "group": v.group_name} for v in changed]},
+                "\n".join(f"[{v.id}] {v.name}: {where}" for v in changed),
+            )
+            return 0
+        raise CliError(args.action)  # pragma: no cover - argparse restricts the choices
+
+
 class _HumanEvents:
     """Job events as short lines for a person; ``--json`` prints the events themselves (the window reads those).
     The runner hands events over as they are (``event``), not as the JSON lines it writes."""
@@ -417,6 +465,52 @@ def cmd_segments(args) -> int:
         f"run {run.id}: {count} segment(s) with {json.dumps(post.to_dict())}",
     )
     return 0
+
+
+def _review_item(item, names: list[str], videos: dict) -> dict:
+    """One review-queue item as ``vidtrain review --json`` shows it (``scores``: the run's classes in its order)."""
+    from vidtrain_gui.core.predictions import decode_probs
+
+    pred = item.prediction
+    probs = decode_probs(pred.probs)
+    video = videos.get(pred.video_id)
+    return {
+        "prediction_id": pred.id, "kind": pred.kind, "clip_id": pred.clip_id, "video_id": pred.video_id,
+        "video": video.name if video else None, "start_frame": pred.start_frame, "end_frame": pred.end_frame,
+        "predicted": item.predicted, "confidence": item.top1, "margin": item.margin,
+        "scores": None if probs is None else {n: float(s) for n, s in zip(names, probs)},
+        "label": item.label, "origin": pred.origin,
+    }  # fmt: skip
+
+
+def cmd_review(args) -> int:
+    from vidtrain_gui.core.review import pending_review
+
+    kinds = ("clip",) if args.clips_only else ("clip", "window")
+    with _open(args, readonly=True) as p:
+        run = R.resolve_prediction_run(p, args.run)
+        items = pending_review(p, run.id, args.order, kinds=kinds)  # what the window's review panel lists
+        videos = {v.id: v for v in V.list_videos(p)}
+    total = len(items)
+    rows = [_review_item(it, list(run.classes or []), videos) for it in items[: args.limit]]
+
+    def line(r: dict) -> str:
+        what = f"clip {r['clip_id']}" if r["kind"] == "clip" else r["kind"]
+        scores = " ".join(f"{n}={s:.2f}" for n, s in (r["scores"] or {}).items())
+        return (f"{r['prediction_id']}\t{what}\t{r['video_id']} {r['video']}\t{r['start_frame']}-{r['end_frame']}\t"
+                f"{r['predicted']} {r['confidence']:.2f} (margin {r['margin']:.2f})\t{scores}\t"
+                f"label: {r['label'] or '-'}")  # fmt: skip
+
+    doc = {"run_id": run.id, "train_run_id": run.parent_run_id, "order": args.order, "kinds": list(kinds),
+           "classes": list(run.classes or []), "total": total, "items": rows}  # fmt: skip
+    _emit(args, doc, "\n".join(map(line, rows)) or f"run {run.id}: nothing to review")
+    return 0
+
+
+def _positive(text: str) -> int:
+    if text.strip().isdigit() and int(text) > 0:
+        return int(text)
+    raise argparse.ArgumentTypeError(f"expected a whole number above 0, got {text!r}")
 
 
 def _threshold(text: str) -> tuple[str, float]:
@@ -605,6 +699,22 @@ def build_parser() -> argparse.ArgumentParser:
     a.add_argument("clip_id", type=int)
     sp.set_defaults(func=cmd_clips)
 
+    sp = add("videos", "list videos; set their source group (kept on one side of validation)", project=False)
+    csub = sp.add_subparsers(dest="action", required=True)
+    action(csub, "list", help="id, name, frames, fps, source group, status and clips of every video")
+    a = action(
+        csub,
+        "set-group",
+        help="put videos in a source group (one camera or session: its clips never straddle a validation split)",
+    )
+    a.add_argument("video", nargs="?", metavar="VIDEO", help="video id, path or unique file name")
+    a.add_argument("group", nargs="?", metavar="GROUP", help="the group's name")
+    a.add_argument("--videos", nargs="+", metavar="VIDEO", help="more videos (ids, paths or unique file names)")
+    g = a.add_mutually_exclusive_group()
+    g.add_argument("--group", dest="group_option", metavar="GROUP", help="the group (handy after --videos)")
+    g.add_argument("--none", action="store_true", help="take the videos out of their group")
+    sp.set_defaults(func=cmd_videos)
+
     sp = add("features", "compute and cache frozen-backbone features of every video (a job)")
     # Every default of the job commands is core/options.py's, which the window and the ml functions share.
     sp.add_argument("--backbone", default=OPT.DEFAULT_BACKBONE, help="see the backbone list in docs")
@@ -736,6 +846,20 @@ def build_parser() -> argparse.ArgumentParser:
     sp.add_argument("--run", help="prediction run, or a training run for its newest predictions (default: newest)")
     segment_options(sp)
     sp.set_defaults(func=cmd_segments)
+    from vidtrain_gui.core.review import ORDERS as REVIEW_ORDERS
+
+    sp = add("review", "a prediction run's review queue, as the window's review panel orders it (one line per item)")
+    sp.add_argument("--run", help="prediction run, or a training run for its newest predictions (default: newest)")
+    sp.add_argument(
+        "--order",
+        choices=REVIEW_ORDERS,
+        default=REVIEW_ORDERS[0],
+        help="uncertainty: smallest top-1/top-2 margin first; disagreement: tagged clips whose prediction differs "
+        "from their label, most confident first (default: uncertainty)",
+    )
+    sp.add_argument("--limit", type=_positive, metavar="N", help="only the first N items")
+    sp.add_argument("--clips-only", action="store_true", help="clips only (default: clips and windows)")
+    sp.set_defaults(func=cmd_review)
 
     sp = add("export", "write labels or predictions as CSV/JSON, or a trained model as a bundle", project=False)
     sp.add_argument(

@@ -107,13 +107,13 @@ def cell(panel, row: int, column: str, role=Qt.ItemDataRole.DisplayRole):
 def test_the_queue_loads_off_the_gui_thread_in_review_order(qtbot, panel, world, monkeypatch):
     threads = []
 
-    original = reviewpanel.review_queue
+    original = reviewpanel.pending_review
 
     def recording_queue(*args, **kwargs):
         threads.append(threading.current_thread())
         return original(*args, **kwargs)
 
-    monkeypatch.setattr(reviewpanel, "review_queue", recording_queue)
+    monkeypatch.setattr(reviewpanel, "pending_review", recording_queue)
     assert panel.header_text() == "Choose a prediction run to review."
     assert panel.loop_enabled and HINT in panel.hint.text()
     with qtbot.waitSignal(panel.loaded, timeout=WAIT):

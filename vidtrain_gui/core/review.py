@@ -28,10 +28,11 @@ from typing import TYPE_CHECKING
 from sqlalchemy import select
 
 from vidtrain_gui.core.errors import NotFoundError
-from vidtrain_gui.core.labels import _check_range, _class_name_or_fail, _finish, _overlap_warnings
+from vidtrain_gui.core.labels import _check_range, _class_name_or_fail, _finish, _overlap_warnings, list_clips
 from vidtrain_gui.core.models import Clip, LabelClass, Prediction, Run, Video, utcnow
 from vidtrain_gui.core.ops import ChangeRecorder, OpResult
 from vidtrain_gui.core.predictions import PredictionInfo, decode_probs, list_predictions
+from vidtrain_gui.core.runs import get_run
 
 if TYPE_CHECKING:
     from vidtrain_gui.core.project import Project
@@ -106,6 +107,17 @@ class ReviewItem:
     top1: float
     margin: float  # top-1 minus top-2 probability
     label: str | None  # the user's class of the predicted clip, when it is a tagged clip
+
+
+def pending_review(project: Project, run_id: str, order: str = "uncertainty",
+                   kinds: tuple[str, ...] = ("clip", "window")) -> list[ReviewItem]:  # fmt: skip
+    """:func:`review_queue` less what was reviewed already: the predictions of clips that got their class from a
+    prediction (accepted or corrected) since the run was made. What the window's review panel and
+    ``vidtrain review`` list."""
+    items = review_queue(project, run_id, order, kinds=kinds)
+    made = get_run(project, run_id).created_at
+    reviewed = {c.id for c in list_clips(project) if c.source == ACCEPTED and c.updated_at >= made}
+    return [it for it in items if it.prediction.clip_id is None or it.prediction.clip_id not in reviewed]
 
 
 def review_queue(project: Project, run_id: str, order: str = "uncertainty", limit: int | None = None,

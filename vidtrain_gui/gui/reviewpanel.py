@@ -58,10 +58,8 @@ from PySide6.QtWidgets import (
 )
 
 from vidtrain_gui.core.classes import list_classes
-from vidtrain_gui.core.labels import list_clips
 from vidtrain_gui.core.ops import ClassInfo
-from vidtrain_gui.core.review import ACCEPTED, AcceptPrediction, ReviewItem, review_queue
-from vidtrain_gui.core.runs import get_run
+from vidtrain_gui.core.review import AcceptPrediction, ReviewItem, pending_review
 from vidtrain_gui.core.videos import VideoInfo, list_videos
 from vidtrain_gui.gui.tasks import run_in_background
 from vidtrain_gui.gui.timeline import format_seconds
@@ -87,10 +85,7 @@ class QueueData:
 
 def load_queue(project, run_id: str, order: str, kinds: tuple[str, ...]) -> QueueData:
     """The queue without the predictions already reviewed (see the module docstring); runs off the GUI thread."""
-    items = review_queue(project, run_id, order, kinds=kinds)
-    made = get_run(project, run_id).created_at
-    reviewed = {c.id for c in list_clips(project) if c.source == ACCEPTED and c.updated_at >= made}
-    items = [it for it in items if it.prediction.clip_id is None or it.prediction.clip_id not in reviewed]
+    items = pending_review(project, run_id, order, kinds=kinds)
     videos = {v.id: v for v in list_videos(project)}
     classes = {c.name: c for c in list_classes(project)}
     return QueueData(items, videos, classes)
