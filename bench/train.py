@@ -88,7 +88,8 @@ CONFIGS = [
     ("linear + motion", "linear", False, True),
     ("tconv + deltas + motion", "tconv", True, True),
     ("attention + deltas + motion", "attention", True, True),
-    ("gru + deltas + motion (default)", "gru", True, True),
+    ("gru + deltas + motion (the first default)", "gru", True, True),
+    ("stats + deltas + motion (default)", "stats", True, True),
 ]
 DEFAULT_LABEL = CONFIGS[-1][0]
 

@@ -90,7 +90,7 @@ def test_default_options_pass_no_flags_and_are_the_parsers_defaults():
     )
     assert (args.epochs, args.lr, args.batch_size, args.patience, args.unfreeze) == (None,) * 5
     assert args.motion and args.deltas and not args.predict
-    assert options.summary() == "fast · efficientnet_lite0 · gru · 8 frames · auto device"
+    assert options.summary() == "fast · efficientnet_lite0 · stats · 8 frames · auto device"
 
 
 @pytest.mark.parametrize(("change", "flags"), [

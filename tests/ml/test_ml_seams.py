@@ -15,6 +15,7 @@ import torch
 from motionproject import import_motion_videos, tag_by_motion
 
 from vidtrain_gui.core import runs as R
+from vidtrain_gui.core import videos as V
 from vidtrain_gui.jobs.runner import run_job
 from vidtrain_gui.ml.checkpoint import read_checkpoint
 from vidtrain_gui.ml.train import train
@@ -44,6 +45,10 @@ def state_digest(state: dict[str, torch.Tensor]) -> str:
 def project(tmp_path_factory):
     p = import_motion_videos(tmp_path_factory.mktemp("seams"), ("left", "right", "left", "right"), first_length=100)
     tag_by_motion(p, CLIP_RANGES)
+    # One source group per video, as every video was its own group when the bits were recorded (since then, videos
+    # in no group that look alike are grouped by look).
+    for v in V.list_videos(p):
+        V.set_video_group(p, v.id, f"v{v.id}")  # sorted as "video:<id>" was
     yield p
     p.close()
 

@@ -19,7 +19,7 @@ from dataclasses import dataclass
 from typing import Any
 
 MODES = ("fast", "finetune")
-HEADS = ("linear", "mlp", "tconv", "gru", "attention")  # ml/heads.py HEADS
+HEADS = ("linear", "stats", "mlp", "tconv", "gru", "attention")  # ml/heads.py HEADS
 DEVICE_PATTERN = re.compile(r"auto|cpu|mps|cuda(:\d+)?")
 
 # --- defaults --------------------------------------------------------------------------------------------------
@@ -27,7 +27,7 @@ DEVICE_PATTERN = re.compile(r"auto|cpu|mps|cuda(:\d+)?")
 DEFAULT_MODE = "fast"
 DEFAULT_BACKBONE = "efficientnet_lite0"
 DEFAULT_WEIGHTS = "default"  # the backbone's pretrained weights ('none': random; or a local state-dict file)
-DEFAULT_HEAD = "gru"
+DEFAULT_HEAD = "stats"
 DEFAULT_FRAMES = 8  # per clip
 DEFAULT_SEED = 0
 DEFAULT_DEVICE = "auto"  # CUDA, then MPS, then the CPU

@@ -3,6 +3,9 @@
 This module owns the head architectures and :func:`make_head`, the one way to build one by name:
 
 - ``linear``: mean over T, one linear layer: the textbook linear probe (the baseline in docs/benchmarks.md).
+- ``stats``: mean and standard deviation over T of every input column, one linear layer: a linear probe that also
+  sees how much each feature changes within the clip. Few weights, so it holds up best on cameras it never saw
+  (bench/generalise.py).
 - ``mlp``: mean over T, MLP. Blind to frame order (cheapest; fine when a pose tells the class).
 - ``tconv``: 1-D convolutions over time, then mean + max pooling. Sees order (motion direction).
 - ``gru``: bidirectional GRU, then mean + max pooling over its outputs.
@@ -27,7 +30,7 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-HEADS = ("linear", "mlp", "tconv", "gru", "attention")
+HEADS = ("linear", "stats", "mlp", "tconv", "gru", "attention")
 
 
 class FeatureAugment(nn.Module):
@@ -58,15 +61,17 @@ class HeadInputs(nn.Module):
     """``[B, T, D + M]`` -> ``[B, T, width]``: augmentation, deltas, normalisation (see the module docstring)."""
 
     def __init__(self, feature_dim: int, motion_dim: int = 0, *, deltas: bool = False, normalize: bool = True,
-                 noise: float = 0.05, input_dropout: float = 0.1):  # fmt: skip
+                 noise: float = 0.05, input_dropout: float = 0.1, appearance: bool = True):  # fmt: skip
         super().__init__()
-        self.feature_dim, self.motion_dim = int(feature_dim), int(motion_dim)
+        if not appearance and not motion_dim:
+            raise ValueError("a head that reads no appearance features needs the motion descriptors")
+        self.feature_dim, self.motion_dim, self.appearance = int(feature_dim), int(motion_dim), bool(appearance)
         self.augment = FeatureAugment(noise, input_dropout)
         self.deltas = Deltas() if deltas else nn.Identity()
-        appearance = self.feature_dim * (2 if deltas else 1)
-        self.norm = nn.LayerNorm(appearance) if normalize else nn.Identity()
+        width = self.feature_dim * (2 if deltas else 1) if appearance else 0
+        self.norm = nn.LayerNorm(width) if normalize and width else nn.Identity()
         self.motion_norm = nn.BatchNorm1d(self.motion_dim) if self.motion_dim else None
-        self.width = appearance + self.motion_dim
+        self.width = width + self.motion_dim
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         if x.dim() != 3 or x.shape[2] != self.feature_dim + self.motion_dim:
@@ -74,24 +79,42 @@ class HeadInputs(nn.Module):
                 f"a head takes features shaped [batch, frames, {self.feature_dim + self.motion_dim}], "
                 f"got {tuple(x.shape)}"
             )
-        a = self.norm(self.deltas(self.augment(x[..., : self.feature_dim])))
+        a = self.norm(self.deltas(self.augment(x[..., : self.feature_dim]))) if self.appearance else None
         if self.motion_norm is None:
             return a
         m = x[..., self.feature_dim :]
         m = self.motion_norm(m.reshape(-1, self.motion_dim)).view(m.shape)
-        return torch.cat([a, m], dim=2)
+        return m if a is None else torch.cat([a, m], dim=2)
 
 
 class LinearHead(nn.Module):
     def __init__(self, feature_dim: int, num_classes: int, frames: int, motion_dim: int = 0, deltas: bool = False,
-                 noise: float = 0.0, input_dropout: float = 0.0):  # fmt: skip
+                 noise: float = 0.0, input_dropout: float = 0.0, appearance: bool = True):  # fmt: skip
         super().__init__()
         self.inputs = HeadInputs(feature_dim, motion_dim, deltas=deltas, normalize=False, noise=noise,
-                                 input_dropout=input_dropout)  # fmt: skip
+                                 input_dropout=input_dropout, appearance=appearance)  # fmt: skip
         self.out = nn.Linear(self.inputs.width, num_classes)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return self.out(self.inputs(x).mean(dim=1))
+
+
+class StatsHead(nn.Module):
+    def __init__(self, feature_dim: int, num_classes: int, frames: int, motion_dim: int = 0, deltas: bool = False,
+                 dropout: float = 0.0, noise: float = 0.0, input_dropout: float = 0.0,
+                 appearance: bool = True):  # fmt: skip
+        super().__init__()
+        self.inputs = HeadInputs(feature_dim, motion_dim, deltas=deltas, normalize=False, noise=noise,
+                                 input_dropout=input_dropout, appearance=appearance)  # fmt: skip
+        self.drop = nn.Dropout(dropout)
+        self.out = nn.Linear(2 * self.inputs.width, num_classes)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        h = self.inputs(x)
+        # The population deviation (defined for one frame too), kept off sqrt's infinite slope at 0: a short clip
+        # repeats its rows, and still columns (motion of a static scene) have no spread at all.
+        spread = ((h - h.mean(dim=1, keepdim=True)).pow(2).mean(dim=1) + 1e-6).sqrt()
+        return self.out(self.drop(torch.cat([h.mean(dim=1), spread], dim=1)))
 
 
 class MLPHead(nn.Module):
@@ -169,7 +192,14 @@ class AttentionHead(nn.Module):
         return self.out((w * h).sum(dim=1))
 
 
-_CLASSES = {"linear": LinearHead, "mlp": MLPHead, "tconv": TConvHead, "gru": GRUHead, "attention": AttentionHead}
+_CLASSES = {
+    "linear": LinearHead,
+    "stats": StatsHead,
+    "mlp": MLPHead,
+    "tconv": TConvHead,
+    "gru": GRUHead,
+    "attention": AttentionHead,
+}
 
 
 def make_head(name: str, feature_dim: int, num_classes: int, frames: int, **kw) -> nn.Module:

@@ -87,6 +87,7 @@ def out_of_fold(project, checkpoint: dict, metrics: dict, *, folds: int = DEFAUL
     clips = {c.id: c for c in L.list_clips(project)}
     videos = {v.id: v for v in V.list_videos(project)}
     rate, frames, motion = float(cfg["sample_fps"]), int(cfg["frames"]), bool(cfg.get("motion", False))
+    recorded = metrics.get("video_groups") or {}  # the run's own split groups (near-duplicates grouped)
     rows: dict[int, tuple[np.ndarray, np.ndarray] | None] = {}
     xs, ys, groups, ids = [], [], [], []
     for cid, y in trained:
@@ -102,7 +103,7 @@ def out_of_fold(project, checkpoint: dict, metrics: dict, *, folds: int = DEFAUL
         xs.append(feats[clip_rows(frame_idx, clip.start_frame, clip.end_frame, frames)])
         ys.append(y)
         video = videos[clip.video_id]
-        groups.append(source_group(video))
+        groups.append(recorded.get(str(video.id)) or source_group(video))
         ids.append(cid)
     result = OutOfFold(left_out=len(trained) - len(ids))
     if len(ids) < 2:

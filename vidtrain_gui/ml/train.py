@@ -23,6 +23,7 @@ import time
 from collections.abc import Iterable
 from dataclasses import dataclass
 
+import numpy as np
 import torch
 from torch import nn
 
@@ -49,7 +50,7 @@ from vidtrain_gui.ml.metrics import balanced_weights, classification_metrics
 from vidtrain_gui.ml.model import CHECKPOINT_FORMAT
 from vidtrain_gui.ml.motion import MOTION_DIM, MOTION_KEY
 from vidtrain_gui.ml.rows import clip_rows, video_rows
-from vidtrain_gui.ml.trainset import TrainingError, TrainingSet, read_training_set, source_group, validation_split
+from vidtrain_gui.ml.trainset import TrainingError, TrainingSet, read_training_set, validation_split, video_groups
 
 FAST = OPT.MODE_DEFAULTS["fast"]
 
@@ -64,9 +65,12 @@ class Samples:
 
 def build_samples(project, data: TrainingSet, key: str, sample_fps: float, frames: int, log,
                   motion: bool = False) -> Samples:  # fmt: skip
-    """Clip samples from the feature cache; clips of videos without cached features are left out with a warning."""
+    """Clip samples from the feature cache; clips of videos without cached features are left out with a warning.
+    Each sample's split group is its video's (:func:`~vidtrain_gui.ml.trainset.video_groups`: the user's source
+    groups, near-duplicate videos grouped by their mean appearance features)."""
     label = data.labels()
-    xs, ys, groups, ids = [], [], [], []
+    xs, ys, vids, ids = [], [], [], []
+    means: dict[int, np.ndarray] = {}
     for vid, clips in data.by_video().items():
         video = data.videos.get(vid)
         loaded = video_rows(project, video, key, sample_fps, motion) if video is not None else None
@@ -75,15 +79,22 @@ def build_samples(project, data: TrainingSet, key: str, sample_fps: float, frame
             log(f"{name}: no cached features, its {len(clips)} clip(s) are left out", "warning")
             continue
         feats, frame_idx = loaded
+        means[vid] = feats[:, : feats.shape[1] - (MOTION_DIM if motion else 0)].mean(axis=0)
         feats_t = torch.from_numpy(feats)
-        group = source_group(video)
         for clip in clips:
             xs.append(feats_t[torch.from_numpy(clip_rows(frame_idx, clip.start_frame, clip.end_frame, frames))])
             ys.append(label[clip.class_id])
-            groups.append(group)
+            vids.append(vid)
             ids.append(clip.id)
     data.check_present(ys, "with cached features")
-    return Samples(torch.stack(xs), torch.tensor(ys, dtype=torch.int64), groups, ids)
+    groups = video_groups(data, means, log)
+    return Samples(torch.stack(xs), torch.tensor(ys, dtype=torch.int64), [groups[v] for v in vids], ids)
+
+
+def _video_groups(data: TrainingSet, samples: Samples) -> dict[str, str]:
+    """Video id (as text: JSON keys) -> the split group its clips had, for the out-of-fold models."""
+    video_of = {c.id: c.video_id for c in data.clips}
+    return {str(video_of[cid]): g for cid, g in zip(samples.clip_ids, samples.groups)}
 
 
 def _feature_share(project, data: TrainingSet, key: str, sample_fps: float, motion: bool,
@@ -224,7 +235,7 @@ def train(
         write_checkpoint(checkpoint, ctx.run_dir / CHECKPOINT_FILE)
     metrics = run_metrics(result, class_names=class_names, split=split, head=head, dist=dist,
                           clip_ids=samples.clip_ids, labels=samples.y.tolist(), started=started,
-                          feature_key=key)  # fmt: skip
+                          feature_key=key, video_groups=_video_groups(data, samples))  # fmt: skip
     return finish_run(ctx, metrics, dist)
 
 

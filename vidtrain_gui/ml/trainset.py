@@ -4,8 +4,11 @@ source groups and the grouped validation split. Both training modes and the out-
 
 - **The checks.** At least two classes, and every class has tagged clips; otherwise a :class:`TrainingError` naming
   the class, before features are computed or frames decoded.
-- **Groups.** A clip's group is its video's ``group_name`` (the source: a camera, a session) when set, else its video;
-  a group never straddles a split.
+- **Groups.** A clip's group is its video's ``group_name`` (the source: a camera, a session) when set; a group never
+  straddles a split. Videos the user put in no group are grouped by :func:`near_duplicate_groups` when their
+  features are at hand: clips cut from one recording look alike, and with one on each side of the split the
+  validation score would flatter the model (fight-dev: 0.75 on such a split against 0.59 on other cameras).
+  Otherwise each video is its own group.
 - **The validation split.** Grouped and roughly stratified by class. When no held-out split can validate every class
   (fewer than two groups, or a class living in one group only), training uses all clips and says so with a warning
   event; metrics are then on training data. No k-fold.
@@ -35,6 +38,72 @@ class TrainingError(RuntimeError):
 def source_group(video) -> str:
     """The split group of a video's clips: its source (``group_name``) when set, else the video itself."""
     return f"group:{video.group_name}" if video.group_name else f"video:{video.id}"
+
+
+# How alike two ungrouped videos must be to count as one source, strictest last: the same frame size and rate, and
+# a cosine similarity of their mean features (centred on the mean of the videos compared) of at least this much.
+# Chosen on fight-dev (26 sources; bench/groups.py, docs/benchmarks.md): at (same size, 0.1) 7 % of same-source
+# video pairs end up in different groups (all of them without grouping), in 22 groups; putting two sources together
+# (47 % of the pairs grouped) costs validation some granularity, never honesty. A level is used only when it leaves
+# a held-out split possible, so one camera's separate recordings are still told apart by the stricter ones.
+NEAR_DUPLICATE_LEVELS = ((True, 0.1), (True, 0.3), (False, 0.5))
+
+
+def near_duplicate_groups(videos: list, means: dict[int, np.ndarray], same_size: bool,
+                          threshold: float) -> dict[int, str]:  # fmt: skip
+    """Video id -> group for ``videos`` (those with features in ``means``): connected components of the pairs that
+    look alike (see NEAR_DUPLICATE_LEVELS), named after their lowest video id."""
+    vids = [v for v in videos if v.id in means]
+    if not vids:
+        return {}
+    m = np.stack([np.asarray(means[v.id], dtype=np.float64) for v in vids])
+    m = m - m.mean(axis=0)
+    m /= np.maximum(np.linalg.norm(m, axis=1, keepdims=True), 1e-12)
+    alike = (m @ m.T) >= threshold
+    if same_size:
+        size = np.array([f"{v.width}x{v.height}@{v.fps:g}" for v in vids])
+        alike &= size[:, None] == size[None, :]
+    parent = list(range(len(vids)))
+
+    def root(i: int) -> int:
+        while parent[i] != i:
+            parent[i] = parent[parent[i]]
+            i = parent[i]
+        return i
+
+    for i, j in zip(*np.nonzero(np.triu(alike, 1))):
+        parent[root(int(i))] = root(int(j))
+    first: dict[int, int] = {}
+    for k, v in enumerate(vids):
+        first[root(k)] = min(first.get(root(k), v.id), v.id)
+    return {v.id: f"alike:{first[root(k)]}" for k, v in enumerate(vids)}
+
+
+def video_groups(data: TrainingSet, means: dict[int, np.ndarray], log: Callable[..., None]) -> dict[int, str]:
+    """Video id -> split group for every video with tagged clips: the user's groups, and for the videos in none the
+    first NEAR_DUPLICATE_LEVELS grouping that still allows a held-out split (else one group per video)."""
+    by_video = data.by_video()
+    label = data.labels()
+    groups = {vid: source_group(data.videos[vid]) for vid in by_video}
+    loose = [data.videos[vid] for vid in by_video if not data.videos[vid].group_name and vid in means]
+    if len(loose) < 2:
+        return groups
+
+    def splittable(candidate: dict[int, str]) -> bool:
+        clips = [(candidate[vid], label[c.class_id]) for vid, cs in by_video.items() for c in cs]
+        return grouped_split([g for g, _ in clips], [y for _, y in clips]) is not None
+
+    for same_size, threshold in NEAR_DUPLICATE_LEVELS:
+        found = near_duplicate_groups(loose, means, same_size, threshold)
+        candidate = {**groups, **found}
+        n = len(set(found.values()))
+        if n < len(loose) and splittable(candidate):
+            log(
+                f"{len(loose)} videos in no source group were grouped by look into {n} groups, so that near-"
+                "duplicates stay on one side of the validation split (set groups to decide yourself)"
+            )
+            return candidate
+    return groups
 
 
 @dataclass(frozen=True)
@@ -153,6 +222,7 @@ def validation_split(groups: list[str], labels: list[int], seed: int, log: Calla
 
 
 __all__ = [
-    "NO_VALIDATION_WARNING", "VAL_FRACTION", "Split", "TrainingError", "TrainingSet", "grouped_split",
-    "read_training_set", "source_group", "validation_split",
+    "NEAR_DUPLICATE_LEVELS", "NO_VALIDATION_WARNING", "VAL_FRACTION", "Split", "TrainingError", "TrainingSet",
+    "grouped_split", "near_duplicate_groups", "read_training_set", "source_group", "validation_split",
+    "video_groups",
 ]  # fmt: skip
