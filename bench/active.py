@@ -70,10 +70,10 @@ STRATEGIES = ("queue", "random")
 PREDICT_FOLDS = 2
 
 
-def train_options(device: str) -> dict:
-    """What ``vidtrain train PROJECT`` passes with no options (the CLI's parser defaults, core/options.py)."""
+def train_options(device: str, head: str = OPT.DEFAULT_HEAD) -> dict:
+    """What ``vidtrain train PROJECT [--head HEAD]`` passes (the CLI's parser defaults, core/options.py)."""
     return {"mode": OPT.DEFAULT_MODE, "backbone": OPT.DEFAULT_BACKBONE, "weights": OPT.DEFAULT_WEIGHTS,
-            "head": OPT.DEFAULT_HEAD, "frames": OPT.DEFAULT_FRAMES, "seed": OPT.DEFAULT_SEED, "device": device,
+            "head": head, "frames": OPT.DEFAULT_FRAMES, "seed": OPT.DEFAULT_SEED, "device": device,
             "fps": OPT.DEFAULT_FPS, "deltas": OPT.DEFAULT_DELTAS, "motion": OPT.DEFAULT_MOTION, "unfreeze": None,
             **dict.fromkeys(TUNED)}  # fmt: skip
 
@@ -152,7 +152,8 @@ def scores(y_true: list[int], y_pred: list[int], n_classes: int) -> dict:
 
 
 def run_strategy(strategy: str, start: dict[int, int], truth_id: dict[int, int], names: list[str],
-                 class_ids: list[int], *, rounds: int, per_round: int, seed: int, device: str) -> dict:  # fmt: skip
+                 class_ids: list[int], *, rounds: int, per_round: int, seed: int, device: str,
+                 head: str = OPT.DEFAULT_HEAD) -> dict:  # fmt: skip
     """One simulated user from the starting set: ``rounds`` of labeling ``per_round`` clips, scored before each.
     ``truth_id``: clip id -> true class as its position in ``names``; ``class_ids``: the project's class ids in that
     order."""
@@ -164,7 +165,7 @@ def run_strategy(strategy: str, start: dict[int, int], truth_id: dict[int, int],
         for r in range(rounds + 1):
             t0 = time.perf_counter()
             log = io.StringIO()
-            train_run = _check(train_job(p, train_options(device), stdout=log), "train", log)
+            train_run = _check(train_job(p, train_options(device, head), stdout=log), "train", log)
             t1 = time.perf_counter()
             log = io.StringIO()
             pred_run = _check(predict_job(p, train_run, device=device, folds=PREDICT_FOLDS, stdout=log), "predict", log)
@@ -309,6 +310,7 @@ def main() -> int:
     ap.add_argument("--repeats", type=int, default=8, help="starting sets (seeds 0, 1, ...)")
     ap.add_argument("--start-groups", type=int, default=3, help="sources in the starting labeled set")
     ap.add_argument("--device", default=OPT.DEFAULT_DEVICE)
+    ap.add_argument("--head", default=OPT.DEFAULT_HEAD, choices=OPT.HEADS, help="the head trained each round")
     ap.add_argument("--quick", action="store_true", help="smoke run: 1 repeat, 2 rounds")
     args = ap.parse_args()
     if not (args.data / "manifest.csv").exists():
@@ -328,7 +330,7 @@ def main() -> int:
                  "n_clips": len(truth), "n_groups": len({g for _, g in truth.values()}), "classes": names,
                  "rounds": args.rounds, "per_round": args.per_round, "repeats": args.repeats,
                  "start_groups": args.start_groups, "predict_folds": PREDICT_FOLDS,
-                 "train": train_options(args.device), "repeats_detail": []}  # fmt: skip
+                 "train": train_options(args.device, args.head), "repeats_detail": []}  # fmt: skip
     for k in range(args.repeats):
         groups = start_set(truth, args.start_groups, random.Random(k))
         start = {cid: class_ids[cls] for cid, (cls, g) in truth.items() if g in groups}
@@ -337,7 +339,8 @@ def main() -> int:
                      "start_classes": dict(Counter(truth[c][0] for c in start))}  # fmt: skip
         for s in STRATEGIES:
             rep[s] = run_strategy(s, start, truth_pos, names, [class_ids[n] for n in names], rounds=args.rounds,
-                                  per_round=args.per_round, seed=1000 + k, device=args.device)  # fmt: skip
+                                  per_round=args.per_round, seed=1000 + k, device=args.device,
+                                  head=args.head)  # fmt: skip
         rep["common"] = common_pool(rep["queue"], rep["random"], truth_pos, len(names))
         for s in STRATEGIES:
             del rep[s]["predictions"]  # per-clip predictions: used for the common pool only

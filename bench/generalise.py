@@ -17,7 +17,8 @@ model never trained on, and every choice a row makes is made without them:
    labeled clips per class of that source (k = 0, 1, 2, 4 where it has k + 1; ``--draws`` random draws), score the
    rest of that source. How fast a model adapts to a new camera with a few of the user's own labels.
 
-    .venv/bin/python bench/generalise.py [--seeds 2] [--folds 5] [--inner 3] [--draws 2] [--quick]
+    .venv/bin/python bench/generalise.py [--seeds 2] [--first-seed 0] [--folds 5] [--inner 3] [--draws 2]
+        [--shortlist | --designs "NAME;NAME"] [--quick]
 
 The project is bench/train.py's (bench/out/fight-dev, built and tagged on first use; features cached once).
 Results go to bench/out/generalise.md and bench/out/generalise.json. Run it on an otherwise idle machine.
@@ -83,6 +84,15 @@ QUICK = [
     "new default (stats + deltas + motion)",
 ]
 K_PER_CLASS = (0, 1, 2, 4)
+# The designs compared on partitions 1-3 after a first look on partition 0 (docs/benchmarks.md).
+SHORTLIST = [
+    "textbook (mean-pool + linear)",
+    "old default (gru + deltas + motion)",
+    "linear + motion",
+    "new default (stats + deltas + motion)",
+    "linear on motion only",
+    "ensemble: linear + motion, stats + deltas + motion, linear on motion only",
+]
 DEFAULT = "new default (stats + deltas + motion)"  # the product's fast-mode default (core/options.py)
 
 
@@ -243,6 +253,7 @@ def main() -> int:
     ap.add_argument("--draws", type=int, default=2, help="random draws of the k given clips (new-camera curve)")
     ap.add_argument("--designs", default="", help="candidate names separated by ; (default: all)")
     ap.add_argument("--curve", default=DEFAULT, help="design of the new-camera curve (default: the product's)")
+    ap.add_argument("--shortlist", action="store_true", help="the six designs of docs/benchmarks.md's table")
     ap.add_argument("--no-nested", action="store_true")
     ap.add_argument("--no-curve", action="store_true")
     ap.add_argument("--first-seed", type=int, default=0, help="the first partition's seed")
@@ -252,6 +263,8 @@ def main() -> int:
         print(f"no data at {args.data} (needs ../shared/data/fight-dev); nothing to do")
         return 0
     names = [n for n in CANDIDATES if not args.designs or n in args.designs.split(";")]
+    if args.shortlist:
+        names = [n for n in CANDIDATES if n in SHORTLIST]
     if args.quick:
         args.seeds, args.no_nested, args.no_curve = 1, True, True
         names = names if args.designs else QUICK

@@ -8,11 +8,17 @@ are of one source (precision), for each level of NEAR_DUPLICATE_LEVELS and a few
 
     .venv/bin/python bench/groups.py
 
+Then what it is for: the product's own validation score when the user set no groups, on a copy of the project with
+its groups cleared, five seeds: one group per video (before) against grouping by look (now), next to what
+bench/generalise.py measures on held-out sources (balanced accuracy about 0.73 for the default).
+
 Needs bench/train.py's project (bench/out/fight-dev) with its features cached.
 """
 
 from __future__ import annotations
 
+import io
+import shutil
 import sys
 from pathlib import Path
 
@@ -25,6 +31,9 @@ sys.path.insert(0, str(REPO / "bench"))
 from train import DATA, OUT, build_project  # noqa: E402
 
 from vidtrain_gui.core import videos as V  # noqa: E402
+from vidtrain_gui.core.project import Project  # noqa: E402
+from vidtrain_gui.jobs.runner import run_job  # noqa: E402
+from vidtrain_gui.ml import trainset  # noqa: E402
 from vidtrain_gui.ml.backbones import get_backbone  # noqa: E402
 from vidtrain_gui.ml.rows import video_rows  # noqa: E402
 from vidtrain_gui.ml.trainset import NEAR_DUPLICATE_LEVELS, near_duplicate_groups  # noqa: E402
@@ -66,7 +75,38 @@ def main() -> int:
         mark = " (a product level)" if (same_size, threshold) in NEAR_DUPLICATE_LEVELS else ""
         print(f"| {'yes' if same_size else 'no'} | {threshold}{mark} | {n} | {split:.2f} | {precision:.2f} |")
     p.close()
+    validation_without_groups()
     return 0
+
+
+def validation_without_groups(seeds: int = 5) -> None:
+    from vidtrain_gui.ml.train import train
+
+    copy = OUT / "groups-copy"
+    shutil.rmtree(copy, ignore_errors=True)
+    shutil.copytree(OUT / "fight-dev", copy, ignore=shutil.ignore_patterns("runs", "backups"))
+    p = Project.open(copy)
+    for v in V.list_videos(p):
+        V.set_video_group(p, v.id, None)
+    levels = trainset.NEAR_DUPLICATE_LEVELS
+    print()
+    print("| validation split (no groups set) | val accuracy | val balanced accuracy | val clips |")
+    print("|---|---|---|---|")
+    for label, use in (("one group per video (before)", ()), ("grouped by look (now)", levels)):
+        trainset.NEAR_DUPLICATE_LEVELS = use
+        acc, bal, n = [], [], []
+        for seed in range(seeds):
+            run = run_job(p, "train", {}, lambda ctx, s=seed: train(ctx, device="cpu", seed=s),
+                          stdout=io.StringIO(), install_signals=False)  # fmt: skip
+            m = run.metrics
+            acc.append(m["val_acc"])
+            bal.append(float(np.mean([c["recall"] for c in m["per_class"].values()])))
+            n.append(m["n_val"])
+        print(f"| {label} | {np.mean(acc):.3f} ± {np.std(acc):.3f} | {np.mean(bal):.3f} ± {np.std(bal):.3f} | "
+              f"{np.mean(n):.0f} |")  # fmt: skip
+    trainset.NEAR_DUPLICATE_LEVELS = levels
+    p.close()
+    shutil.rmtree(copy, ignore_errors=True)
 
 
 if __name__ == "__main__":

@@ -484,7 +484,7 @@ def test_training_eta_counts_to_where_early_stopping_could_end_it(qtbot, panel):
     # Epoch 13 ends it unless the loss falls again: 8 epochs at one a second; all 100 would take 95 s.
     assert panel.eta_text == "about 8 s left — up to 1 min 35 s if validation keeps improving"
     assert panel.eta_details == (
-        "Training stops early once the validation loss has not improved for 10 epochs: "
+        "Training stops early once validation has not improved for 10 epochs: "
         "after epoch 13 if epoch 3 stays the best, and after epoch 100 at the latest."
     )
     assert panel.eta_label.text() == panel.eta_text and panel.eta_label.toolTip() == panel.eta_details

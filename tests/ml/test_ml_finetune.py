@@ -31,6 +31,7 @@ from vidtrain_gui.ml.finetune import (
     resolve_unfreeze,
 )
 from vidtrain_gui.ml.heads import make_head
+from vidtrain_gui.ml.loop import balanced_accuracy
 from vidtrain_gui.ml.model import FinetuneModel, clip_logits, decode_size, load
 from vidtrain_gui.ml.model import clip_probabilities as finetuned_probabilities
 from vidtrain_gui.ml.predict import predict
@@ -98,7 +99,11 @@ def test_run_finishes_with_epoch_events_metrics_and_checkpoint(project, main_run
     for e in epochs:
         assert set(e) >= {"epoch", "train_loss", "val_loss", "val_acc", "val_macro_f1", "per_class"}
         assert set(e["per_class"]["left"]) == {"precision", "recall", "f1", "support"}
-    assert m["val_loss"] == min(e["val_loss"] for e in epochs)
+    # The kept epoch is the most balanced one on validation, the lower loss breaking ties (ml/loop.py SELECT).
+    best = epochs[m["best_epoch"] - 1]
+    assert m["val_loss"] == best["val_loss"]
+    key = [(round(balanced_accuracy({"per_class": e["per_class"]}), 9), -e["val_loss"]) for e in epochs]
+    assert key[m["best_epoch"] - 1] == max(key)
     train_progress = [e for e in events if e["type"] == "progress" and e["stage"] == "train"]
     assert {(e["epoch"], e["done"], e["total"]) for e in train_progress} >= {(1, 2, 2), (2, 2, 2)}  # per batch
     run_dir = R.run_dir(project, run.id)

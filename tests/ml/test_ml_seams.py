@@ -17,6 +17,7 @@ from motionproject import import_motion_videos, tag_by_motion
 from vidtrain_gui.core import runs as R
 from vidtrain_gui.core import videos as V
 from vidtrain_gui.jobs.runner import run_job
+from vidtrain_gui.ml import loop
 from vidtrain_gui.ml.checkpoint import read_checkpoint
 from vidtrain_gui.ml.train import train
 
@@ -53,7 +54,9 @@ def project(tmp_path_factory):
     p.close()
 
 
-def _fingerprint(project, head: str) -> str:
+def _fingerprint(project, head: str, monkeypatch) -> str:
+    monkeypatch.setattr(loop, "SELECT", "loss")  # the first loops' rule for the best epoch, as when recorded
+
     def work(ctx):
         return train(ctx, head=head, epochs=12, patience=4, device="cpu", seed=3)
 
@@ -68,10 +71,10 @@ def _fingerprint(project, head: str) -> str:
 
 
 @pytest.mark.parametrize("head", ["gru", "linear"])
-def test_the_same_seed_trains_the_same_fast_model_as_before_the_shared_loop(project, head):
+def test_the_same_seed_trains_the_same_fast_model_as_before_the_shared_loop(project, head, monkeypatch):
     if (torch.__version__.split("+")[0], platform.machine()) != (GOLDEN["torch"], GOLDEN["machine"]):
         pytest.skip("the recorded bits are those of torch 2.14.1 on x86_64")
-    assert _fingerprint(project, head) == GOLDEN[head]
+    assert _fingerprint(project, head, monkeypatch) == GOLDEN[head]
 
 
 ML = Path(__file__).resolve().parents[2] / "vidtrain_gui" / "ml"
@@ -95,3 +98,65 @@ def test_scoring_exporting_and_the_shared_pieces_import_no_training_module(modul
 
 def test_the_two_training_modes_do_not_import_each_other():
     assert "finetune" not in _ml_imports("train") and "train" not in _ml_imports("finetune")
+
+
+class _Scripted:
+    """A trainer whose epochs are given: (validation loss, recall of class a, recall of class b) per epoch."""
+
+    def __init__(self, script):
+        self.script, self.kept = script, []
+
+    def train_epoch(self, epoch):
+        return loop.EpochResult(1.0, 1)
+
+    def validate(self, epoch):
+        loss, ra, rb = self.script[epoch - 1]
+        per_class = {
+            "a": {"recall": ra, "support": 5},
+            "b": {"recall": rb, "support": 5},
+            "c": {"recall": 0.0, "support": 0},
+        }
+        return loop.Validation(loss, {"acc": (ra + rb) / 2, "macro_f1": 0.0, "per_class": per_class})
+
+    def keep_best(self, epoch):
+        self.kept.append(epoch)
+
+
+class _Ctx:
+    def __init__(self):
+        self.events = []
+
+    def emit(self, event):
+        self.events.append(event)
+
+    def progress(self, *a, **kw):
+        pass
+
+    def log(self, *a, **kw):
+        pass
+
+    def should_stop(self):
+        return False
+
+
+# Loss rises from the first epoch on while the classes get told apart: a validation split of other cameras.
+SHIFTED = [(0.60, 1.0, 0.0), (0.65, 0.8, 0.6), (0.70, 0.8, 0.8), (0.75, 0.8, 0.8), (0.90, 0.6, 0.6), (0.95, 0.6, 0.6)]
+
+
+def test_the_best_epoch_is_the_most_balanced_one_not_the_lowest_loss():
+    from vidtrain_gui.ml.distributed import SINGLE
+
+    trainer = _Scripted(SHIFTED)
+    result = loop.fit(_Ctx(), trainer, epochs=6, patience=2, dist=SINGLE)
+    # Epoch 1 says "a" for everything (balanced 0.5): its loss is the lowest, yet it is not kept.
+    assert result.best_epoch == 3 and trainer.kept == [1, 2, 3]  # epoch 4 ties on balance, loses on loss
+    assert result.epochs_run == 5  # two epochs without a better one after epoch 3
+    assert loop.balanced_accuracy(result.best_metrics) == 0.8
+
+
+def test_the_first_loops_rule_kept_the_lowest_loss(monkeypatch):
+    from vidtrain_gui.ml.distributed import SINGLE
+
+    monkeypatch.setattr(loop, "SELECT", "loss")
+    result = loop.fit(_Ctx(), _Scripted(SHIFTED), epochs=6, patience=2, dist=SINGLE)
+    assert result.best_epoch == 1 and result.epochs_run == 3

@@ -17,7 +17,7 @@ reads no files and no database.
 - **The ETA** of a stage comes from its progress events alone (the rate between the stage's first and latest
   ``t`` and ``done``), so a replay shows what the job showed; none until two events with time and work between
   them. Fine-tuning reports batches of one epoch: with the epoch count of the job's config (or its mode's default)
-  they are scaled to the whole training. Training stops early once the validation loss has not improved for
+  they are scaled to the whole training. Training stops early once validation has not improved for
   ``patience`` epochs (ml/train.py, ml/finetune.py), so the training ETA leads with the time until that could
   happen (best epoch so far + patience) and gives the time for all epochs as the bound: "about 20 s left — up to
   3 min if validation keeps improving".
@@ -414,7 +414,7 @@ class TrainPanel(QWidget):
         best = last - self._patience
         bound = f", and after epoch {self._epoch_total} at the latest" if self._epoch_total else ""
         return (
-            f"Training stops early once the validation loss has not improved for {self._patience} epochs: after "
+            f"Training stops early once validation has not improved for {self._patience} epochs: after "
             f"epoch {last} if epoch {best} stays the best{bound}."
         )
 

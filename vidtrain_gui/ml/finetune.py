@@ -21,16 +21,15 @@ This module owns, for one fine-tuning job and for what it leaves behind:
   deterministic preprocessing (resize, centre crop, normalise). Each clip's random draw is seeded from
   ``(seed, epoch, clip)``, so the augmentation does not depend on the number of workers or processes. A video that
   cannot be opened leaves its clips out, with a warning.
-- **The loop.** The one both modes drive (``ml/loop.py``; the split and checks of ``ml/trainset.py``):
-  class-weighted cross entropy, AdamW (the backbone at a lower learning rate than the head), early stopping on
-  validation loss, one ``epoch`` event per epoch and here a ``progress`` event per batch, stop-early between
-  batches (the epoch is validated and the best kept), NaN/inf loss is an error, a fixed seed repeats a run bit for
-  bit on CPU. On CUDA: autocast (``device.autocast_context(training=True)``: bfloat16 where supported, else
-  float16 with a GradScaler). A CUDA out-of-memory
-  error halves the micro-batch (gradients are accumulated over the micro-batches, so the optimisation is the same)
-  and retries the batch, with a warning event; below one clip it is a :class:`TrainingError`. Under DDP an
-  out-of-memory error is a :class:`TrainingError` naming the batch size (a retry on one rank would unpair the
-  ranks' collectives).
+- **The loop.** The one both modes drive (``ml/loop.py``; the split and checks of ``ml/trainset.py``): class-weighted
+  cross entropy, AdamW (the backbone at a lower learning rate than the head), the best epoch by validation balanced
+  accuracy and early stopping on it, one ``epoch`` event per epoch and here a ``progress`` event per batch, stop-early
+  between batches (the epoch is validated and the best kept), NaN/inf loss is an error, a fixed seed repeats a run bit
+  for bit on CPU. On CUDA: autocast (``device.autocast_context(training=True)``: bfloat16 where supported, else
+  float16 with a GradScaler). A CUDA out-of-memory error halves the micro-batch (gradients are accumulated over the
+  micro-batches, so the optimisation is the same) and retries the batch, with a warning event; below one clip it is a
+  :class:`TrainingError`. Under DDP an out-of-memory error is a :class:`TrainingError` naming the batch size (a retry
+  on one rank would unpair the ranks' collectives).
 - **Several processes** (torchrun, ``dist``): ``batch_size`` is the global batch; each rank trains the DDP-wrapped
   model on its shard of every epoch's order; only rank 0 validates, and broadcasts the results, so every rank takes
   the same decisions (stop, early stop, a non-finite loss). Only rank 0 writes files.

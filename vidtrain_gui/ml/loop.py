@@ -4,10 +4,15 @@ metrics and Run record.
 
 A mode supplies a :class:`Trainer`: how to train one epoch and how to validate; :func:`fit` does the rest the same
 way for both: one ``epoch`` event per epoch (train and validation loss, accuracy, macro F1, per-class numbers),
-early stopping on validation loss after ``patience`` epochs without improvement, stop-early (the stop request or a
-trainer that stopped mid-epoch ends the loop after validating that epoch; the best epoch is kept), a NaN or infinite
-validation loss is a :class:`TrainingError`. Under torchrun (``dist``) every decision to leave the loop is taken
-together by all ranks, so none waits for a collective the others skipped.
+the best epoch kept and early stopping after ``patience`` epochs without a better one, where better is (SELECT)
+a higher balanced accuracy on the validation clips, a lower validation loss breaking ties. By loss alone, a
+validation split of other sources (other cameras) whose loss only rises as the model grows confident kept the
+first epoch's near-constant model, which said one class for everything (bench/active.py: in 4 of 8 simulated
+users some rounds ended at 0.50 balanced accuracy; the fine-tune case of issue 12 kept a model that found 4 % of
+the fights).
+Stop-early: the stop request or a trainer that stopped mid-epoch ends the loop after validating that epoch; the
+best epoch is kept. A NaN or infinite validation loss is a :class:`TrainingError`. Under torchrun (``dist``)
+every decision to leave the loop is taken together by all ranks, so none waits for a collective the others skipped.
 """
 
 from __future__ import annotations
@@ -29,6 +34,7 @@ from vidtrain_gui.ml.heads import HEADS
 from vidtrain_gui.ml.trainset import Split, TrainingError
 
 CHECKPOINT_FILE, METRICS_FILE = "best.pt", "metrics.json"
+SELECT = "balanced"  # how the best epoch is told: "balanced" (accuracy, then loss) or "loss" (the first loops' rule)
 HISTORY_KEYS = ("epoch", "train_loss", "val_loss", "val_acc", "val_macro_f1")
 
 
@@ -111,6 +117,20 @@ class Fit:
     best_metrics: dict | None = None
     epochs_run: int = 0
     history: list[dict] = field(default_factory=list)
+    best_key: tuple = (-math.inf, -math.inf)
+
+
+def balanced_accuracy(metrics: dict) -> float:
+    """The mean recall over the classes present (support > 0) in a metrics dict of ml/metrics.py."""
+    recalls = [c["recall"] for c in metrics["per_class"].values() if c["support"]]
+    return float(sum(recalls) / len(recalls)) if recalls else 0.0
+
+
+def _rank(val: Validation) -> tuple:
+    """Larger is better (see SELECT)."""
+    if SELECT == "loss":
+        return (-val.loss,)
+    return (round(balanced_accuracy(val.metrics), 9), -val.loss)
 
 
 def fit(ctx, trainer: Trainer, *, epochs: int, patience: int, dist: Dist, progress_per_epoch: bool = False) -> Fit:
@@ -134,8 +154,8 @@ def fit(ctx, trainer: Trainer, *, epochs: int, patience: int, dist: Dist, progre
         out.epochs_run = epoch
         if progress_per_epoch:
             ctx.progress("train", epoch, epochs)
-        if val.loss < out.best_loss:
-            out.best_epoch, out.best_loss, out.best_metrics = epoch, val.loss, m
+        if _rank(val) > out.best_key:
+            out.best_epoch, out.best_loss, out.best_metrics, out.best_key = epoch, val.loss, m, _rank(val)
             trainer.keep_best(epoch)
             stale = 0
         else:
@@ -144,7 +164,7 @@ def fit(ctx, trainer: Trainer, *, epochs: int, patience: int, dist: Dist, progre
             ctx.log(f"stopped after epoch {epoch}; keeping the best epoch ({out.best_epoch})")
             break
         if dist.any(stale >= patience):
-            ctx.log(f"early stop: validation loss has not improved for {patience} epochs")
+            ctx.log(f"early stop: validation has not improved for {patience} epochs")
             break
     return out
 
@@ -178,6 +198,7 @@ def finish_run(ctx, metrics: dict, dist: Dist) -> dict:
 
 
 __all__ = [
-    "CHECKPOINT_FILE", "EpochResult", "Fit", "METRICS_FILE", "Trainer", "Validation", "check_finite",
+    "CHECKPOINT_FILE", "EpochResult", "Fit", "METRICS_FILE", "SELECT", "Trainer", "Validation", "balanced_accuracy",
+    "check_finite",
     "check_options", "finish_run", "fit", "run_metrics", "seeded", "train_batches",
 ]  # fmt: skip
