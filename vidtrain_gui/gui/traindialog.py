@@ -2,7 +2,7 @@
 and the probe that asks this machine which devices and backbones it offers (``DeviceProbe``).
 
 This module owns what the window's Train button hands to ``vidtrain train``. ``TrainOptions`` mirrors the train
-command's options (cli.py ``build_parser``): ``to_args()`` gives only the flags that differ from the command's own
+command's options (``cli.parser``): ``to_args()`` gives only the flags that differ from the command's own
 defaults, so the command stays the single place that knows them; the tuned values (epochs, learning rate, batch
 size, patience) stay None for "the mode's own default" and the mode defaults (``MODE_DEFAULTS``) only label that
 choice. Every default, choice and range is core/options.py's, which the CLI's parser and the ml functions use too.
