@@ -11,7 +11,6 @@ in ``vidtrain_gui.core.labels``, which re-exports everything here.
 from __future__ import annotations
 
 import re
-import unicodedata
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
@@ -21,6 +20,7 @@ from sqlalchemy.orm import Session
 
 from vidtrain_gui.core.errors import ClassInUseError, NotFoundError, ValidationError
 from vidtrain_gui.core.models import Clip, LabelClass, utcnow
+from vidtrain_gui.core.names import fold_name
 from vidtrain_gui.core.ops import ChangeRecorder, ClassInfo, OpResult, read_class_row, with_clip_count
 
 if TYPE_CHECKING:
@@ -35,24 +35,18 @@ AUTO_HOTKEYS: tuple[str, ...] = tuple("123456789")
 ON_CLIPS_CHOICES = ("refuse", "untag", "reassign")
 MAX_NAME_LENGTH = 100
 _COLOR_RE = re.compile(r"#[0-9a-fA-F]{6}")
-_BIDI_CONTROLS = frozenset("\u202a\u202b\u202c\u202d\u202e\u2066\u2067\u2068\u2069")  # reorder text shown
 
 
 # --- validation --------------------------------------------------------------------------------------------------
 
 
 def _clean_name(name: object) -> str:
-    if not isinstance(name, str):
-        raise ValidationError(f"A class name must be text, got {name!r}.")
-    cleaned = " ".join(name.split())  # also folds tabs/newlines pasted in from elsewhere
-    bad = next((ch for ch in cleaned if unicodedata.category(ch) in ("Cc", "Cs") or ch in _BIDI_CONTROLS), None)
-    if bad is not None:  # a NUL, an escape, a lone surrogate, a right-to-left override: invisible or unsafe
-        raise ValidationError(f"A class name cannot contain control characters (U+{ord(bad):04X} found): "
-                              "type it again without it.")  # fmt: skip
+    try:
+        cleaned = fold_name(name, "A class name", MAX_NAME_LENGTH)
+    except ValueError as exc:
+        raise ValidationError(str(exc)) from None
     if not cleaned:
         raise ValidationError("A class name cannot be empty: type a name.")
-    if len(cleaned) > MAX_NAME_LENGTH:
-        raise ValidationError(f"A class name can have at most {MAX_NAME_LENGTH} characters: shorten '{cleaned}'.")
     return cleaned
 
 

@@ -16,7 +16,6 @@ from __future__ import annotations
 
 import math
 import os
-import unicodedata
 from dataclasses import dataclass, fields
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
@@ -26,6 +25,7 @@ from sqlalchemy.orm import Session
 
 from vidtrain_gui.core.errors import DuplicateVideoError, NotFoundError, ValidationError
 from vidtrain_gui.core.models import VIDEO_STATUSES, Clip, Video, utcnow
+from vidtrain_gui.core.names import fold_name
 
 if TYPE_CHECKING:
     from vidtrain_gui.core.project import Project
@@ -65,7 +65,6 @@ class VideoInfo:
 
 
 MAX_GROUP_LENGTH = 100
-_BIDI_CONTROLS = frozenset("\u202a\u202b\u202c\u202d\u202e\u2066\u2067\u2068\u2069")  # reorder text shown
 _FIELDS = tuple(f.name for f in fields(VideoInfo))
 # What update_video may change; id and timestamps are managed here.
 _UPDATABLE = frozenset(_FIELDS) - {"id", "added_at", "updated_at"}
@@ -81,17 +80,10 @@ def clean_group_name(value: object) -> str | None:
     ValidationError for anything but text, control characters, or more than ``MAX_GROUP_LENGTH`` characters."""
     if value is None:
         return None
-    if not isinstance(value, str):
-        raise ValidationError(f"A source group name must be text, got {value!r}.")
-    cleaned = " ".join(value.split())
-    bad = next((ch for ch in cleaned if unicodedata.category(ch) in ("Cc", "Cs") or ch in _BIDI_CONTROLS), None)
-    if bad is not None:
-        raise ValidationError(f"A source group name cannot contain control characters (U+{ord(bad):04X} found).")
-    if len(cleaned) > MAX_GROUP_LENGTH:
-        raise ValidationError(
-            f"A source group name can have at most {MAX_GROUP_LENGTH} characters, got {len(cleaned)}."
-        )
-    return cleaned or None
+    try:
+        return fold_name(value, "A source group name", MAX_GROUP_LENGTH) or None
+    except ValueError as exc:
+        raise ValidationError(str(exc)) from None
 
 
 def _info(video: Video) -> VideoInfo:
