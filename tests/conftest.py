@@ -32,7 +32,8 @@ def _engine_cache(tmp_path_factory):
 SLOW_MODULES = frozenset({
     "test_e2e_cli.py", "test_ml_export.py", "test_ml_ddp.py", "test_ml_timeline.py", "test_ml_train.py",
     "test_ml_finetune.py", "test_gui_loop.py", "test_gui_jobmonitor.py", "test_faults_checkpoint.py",
-    "test_faults_jobs.py", "test_media_shared_footage.py",
+    "test_faults_jobs.py", "test_media_shared_footage.py", "test_e2e_review.py",
+    "test_ml_seams.py",
 })  # fmt: skip
 
 

@@ -20,8 +20,6 @@ from vidtrain_gui.core import videos as V
 from vidtrain_gui.core.project import Project
 from vidtrain_gui.core.review import accept_prediction, review_queue
 
-pytestmark = pytest.mark.slow  # trains and predicts (tests/conftest.py marks modules that do so as slow)
-
 MOTIONS = ("left", "right", "left", "right", "left", "right")
 RANGES = [(0, 24), (30, 54), (60, 84)]
 
