@@ -127,6 +127,14 @@ def test_tag_train_review_export_in_the_real_window(qtbot, project_path, tmp_pat
     for name in ("left", "right"):
         bench.controls.threshold_slider(name).setValue(0)
     assert window.timeline.prediction_item.rect_count() > 0
+    # The sliders start at the run's own settings; the switch cost reshapes the track live (at its highest, no more
+    # segments than before, and still some).
+    stored = R.get_run(p, prediction_run).config["postprocess"]
+    assert bench.controls.postprocess().switch_penalty == pytest.approx(stored["switch_penalty"])
+    assert bench.controls.postprocess().min_segment_s == pytest.approx(stored["min_segment_s"], abs=0.05)
+    shown = len(bench.track.segments)
+    bench.controls.switch.setValue(bench.controls.switch.maximum())
+    assert 1 <= len(bench.track.segments) <= shown and bench.controls.postprocess().switch_penalty == 20.0
 
     # The training panel's Log… opens the job's whole log.
     shown_logs: list = []

@@ -290,6 +290,11 @@ def test_warnings_and_errors_are_listed_newest_last_and_counted(qtbot, panel):
          "Finished: val. accuracy 0.93, macro F1 0.91 (best epoch 14)"),
         ("stopped", done_event(9.0, "stopped", val_acc=0.8, val_macro_f1=0.75, best_epoch=3),
          "Stopped early: val. accuracy 0.80, macro F1 0.75 (best epoch 3)"),
+        ("done", done_event(9.0, val_acc=0.9, val_macro_f1=0.9, best_epoch=2,
+                            windows_per_class={"fight": {"windows": 40, "clips": 12},
+                                               "noFight": {"windows": 9, "clips": 9}}),
+         "Finished: val. accuracy 0.90, macro F1 0.90 (best epoch 2); trained on fight 40 windows from 12 clips, "
+         "noFight 9 clips"),
         ("stopped", done_event(9.0, "stopped", stopped_before_training=True, best_epoch=None),
          "Stopped early: nothing was trained"),
         ("failed", event("error", 9.0, message="loss became NaN at epoch 3; lower the learning rate"),

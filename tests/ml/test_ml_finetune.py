@@ -35,6 +35,7 @@ from vidtrain_gui.ml.loop import balanced_accuracy
 from vidtrain_gui.ml.model import FinetuneModel, clip_logits, decode_size, load
 from vidtrain_gui.ml.model import clip_probabilities as finetuned_probabilities
 from vidtrain_gui.ml.predict import predict
+from vidtrain_gui.ml.rows import clip_windows
 from vidtrain_gui.ml.trainset import TrainingError, read_training_set
 
 # The fifth video's file is deleted after tagging: every run must leave its clips out with a warning.
@@ -121,18 +122,25 @@ def test_rebuilt_model_gives_the_validation_logits(project, main_run):
     assert not model.training
     clips = {c.id: c for c in L.list_clips(project)}
     videos = {v.id: v for v in V.list_videos(project)}
-    batch = []
+    batch, per_clip = [], []
     for cid in ck["val_clip_ids"]:
         clip = clips[cid]
-        with open_reader(project, videos[clip.video_id]) as reader:
-            batch.append(reader.sample(clip, ck["config"]["frames"], size=decode_size(LITE0, *reader.size)))
+        video = videos[clip.video_id]
+        # Validation sees a clip's middle window (ml/rows.py clip_windows), prediction the mean over its windows.
+        windows = clip_windows(clip.start_frame, clip.end_frame, round(ck["config"]["clip_length_s"] * video.fps))
+        assert len(windows) >= 2
+        with open_reader(project, video) as reader:
+            size = decode_size(LITE0, *reader.size)
+            frames = [reader.sample((int(s), int(e)), ck["config"]["frames"], size=size) for s, e in windows]
+        batch.append(frames[len(windows) // 2])
+        per_clip.append(torch.softmax(clip_logits(model, np.stack(frames)), dim=1).mean(dim=0).numpy())
     logits = clip_logits(model, np.stack(batch))
     assert logits.shape == (4, 2)
     torch.testing.assert_close(logits, ck["val_logits"], rtol=1e-4, atol=1e-5)
-    # ml/predict.py, as the prediction code will use it: the same probabilities.
+    # ml/predict.py, as the prediction code will use it: the mean probabilities over each clip's windows.
     val = [clips[i] for i in ck["val_clip_ids"]]
     probs = finetuned_probabilities(project, R.run_dir(project, run.id) / "best.pt", val)
-    np.testing.assert_allclose(probs, torch.softmax(ck["val_logits"], dim=1).numpy(), rtol=1e-4, atol=1e-5)
+    np.testing.assert_allclose(probs, np.stack(per_clip), rtol=1e-4, atol=1e-5)
 
 
 def test_frozen_blocks_stay_put_and_the_unfrozen_block_trains(project, main_run):

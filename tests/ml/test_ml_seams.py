@@ -14,6 +14,7 @@ import pytest
 import torch
 from motionproject import import_motion_videos, tag_by_motion
 
+from vidtrain_gui.core import options as OPT
 from vidtrain_gui.core import runs as R
 from vidtrain_gui.core import videos as V
 from vidtrain_gui.jobs.runner import run_job
@@ -56,6 +57,7 @@ def project(tmp_path_factory):
 
 def _fingerprint(project, head: str, monkeypatch) -> str:
     monkeypatch.setattr(loop, "SELECT", "loss")  # the first loops' rule for the best epoch, as when recorded
+    monkeypatch.setattr(OPT, "WINDOW_CLIPS", 1.0)  # windows as long as the median clip: one sample per clip, as then
 
     def work(ctx):
         return train(ctx, head=head, epochs=12, patience=4, device="cpu", seed=3)

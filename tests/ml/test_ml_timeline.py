@@ -15,6 +15,7 @@ from videogen import draw_frame, write_pyav
 from vidtrain_gui.cli import main
 from vidtrain_gui.core import classes as CL
 from vidtrain_gui.core import labels as L
+from vidtrain_gui.core import options as OPT
 from vidtrain_gui.core import runs as R
 from vidtrain_gui.core import videos as V
 from vidtrain_gui.core.labelio import export_predictions, import_labels, prediction_rows
@@ -120,7 +121,11 @@ def test_windows_cover_every_video_and_segments_find_the_changes(trained):
     assert all(a.end_frame == b.start_frame for a, b in zip(segments, segments[1:]))
     for seg, change in zip(segments, CHANGES):
         assert abs(seg.end_frame - change) <= length, (seg.end_frame, change, length)
-    assert run.config["postprocess"]["min_segment_s"] == pytest.approx(run.metrics["clip_length_s"], abs=1e-3)
+    # The run's settings are the defaults of core/options.py, thresholds from its own out-of-fold predictions.
+    post = run.config["postprocess"]
+    assert post == run.metrics["postprocess"]
+    assert post["min_segment_s"] == pytest.approx(OPT.MIN_SEGMENT_WINDOWS * run.metrics["clip_length_s"], abs=1e-3)
+    assert post["switch_penalty"] == OPT.DEFAULT_SWITCH_PENALTY and set(post["thresholds"]) <= {"red", "blue"}
     # Every short video got windows too.
     assert {w.video_id for w in list_predictions(trained, run.id, kind="window")} == {
         v.id for v in V.list_videos(trained)

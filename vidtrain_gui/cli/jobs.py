@@ -78,7 +78,8 @@ def _train_distributed(args) -> int:
 
 def _segment_settings(args) -> dict:
     """The segment settings given on the command line (core.segments.Postprocess fields)."""
-    given = {k: v for k, v in (("smoothing", args.smoothing), ("min_segment_s", args.min_segment)) if v is not None}
+    given = {k: v for k, v in (("smoothing", args.smoothing), ("min_segment_s", args.min_segment),
+                               ("switch_penalty", args.switch_penalty)) if v is not None}  # fmt: skip
     if args.threshold:
         given["thresholds"] = dict(args.threshold)
     return given

@@ -208,13 +208,19 @@ def build_parser() -> argparse.ArgumentParser:
         sp.add_argument(
             "--smoothing",
             type=ranged("smoothing", int),
-            help="windows in the moving average of probabilities (default 3)",
+            help="windows in the moving average of probabilities (default 1: none)",
         )
         sp.add_argument(
             "--min-segment",
             type=ranged("min_segment", float),
             metavar="SECONDS",
-            help="shorter segments join their neighbours (default: the run's clip length)",
+            help="shorter segments join their neighbours (default: one window)",
+        )
+        sp.add_argument(
+            "--switch-penalty",
+            type=ranged("switch_penalty", float),
+            metavar="COST",
+            help="how much evidence a change of class needs (a Viterbi pass; 0: each window's most likely class)",
         )
         sp.add_argument(
             "--threshold",
@@ -227,7 +233,7 @@ def build_parser() -> argparse.ArgumentParser:
     sp = add("predict", "score every video's timeline and every clip with a trained run (a job)")
     sp.add_argument("--run", help="training run id or unique prefix (default: the newest finished one)")
     sp.add_argument(
-        "--stride", type=ranged("stride", float), metavar="SECONDS", help="between windows (default: half a clip)"
+        "--stride", type=ranged("stride", float), metavar="SECONDS", help="between windows (default: half a window)"
     )
     sp.add_argument("--videos", nargs="+", metavar="VIDEO", help="only these (ids, paths or unique file names)")
     sp.add_argument(

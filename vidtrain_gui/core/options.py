@@ -67,6 +67,18 @@ FEATURE_DEFAULTS: dict[str, Any] = {
     "batch_size": FEATURE_BATCH_SIZE,
 }  # fmt: skip
 PREDICT_DEFAULTS: dict[str, Any] = {"device": DEFAULT_DEVICE, "folds": DEFAULT_FOLDS}  # ml.predict.predict
+# The window a run looks at, and how a new prediction run draws its track (ml.predict.default_postprocess; the
+# sliders start there). Chosen on the timeline benchmark, leave-source-out and nested (bench/timeline.py,
+# docs/benchmarks.md "Timelines"): windows half a clip long (so a 2 s clip gives three training windows, and a
+# window straddles fewer changes of class), every half a window, each span the argmax of its window, segments
+# shorter than a window joined to a neighbour; no moving average and no switch penalty won there (the Viterbi pass is
+# on the Switch cost slider); thresholds from the out-of-fold predictions tied with none and are kept.
+WINDOW_CLIPS = 0.5  # the window: this much of the median tagged clip (at most ml.trainset.MAX_WINDOW_S)
+STRIDE_WINDOWS = 0.5  # windows every this many window lengths
+SMOOTHING_COVER = False  # True: average each frame over every window that covers it; False: no moving average
+DEFAULT_SWITCH_PENALTY = 0.0  # core.segments: Viterbi's cost of a change of class
+MIN_SEGMENT_WINDOWS = 1.0  # shorter segments join a neighbour: this many window lengths
+OOF_THRESHOLDS = True  # per-class thresholds from the run's out-of-fold predictions of its own clips
 
 
 def defaults(mode: str) -> dict[str, Any]:
@@ -109,6 +121,7 @@ RANGES: dict[str, Range] = {
     "smoothing": Range(1, 1000, True, "Smoothing must be a whole number of windows from 1 to 1000."),
     "min_segment": Range(0, 3600, False, "The minimum segment must be from 0 to 3600 seconds."),
     "threshold": Range(0, 1, False, "A class threshold must be a probability from 0 to 1."),
+    "switch_penalty": Range(0, 20, False, "The switch penalty must be from 0 to 20."),
 }
 
 

@@ -254,7 +254,19 @@ def resolve_prediction_run(project: Project, ref: str | None = None) -> RunInfo:
     return runs[0]
 
 
+def describe_counts(counts: dict[str, dict[str, int]]) -> str:
+    """A training run's ``windows_per_class`` (class -> windows and clips it gave) in words: ``fight 40 windows
+    from 12 clips, noFight 9 clips`` (windows named only where they differ from the clips)."""
+    parts = []
+    for name, n in counts.items():
+        if n["windows"] == n["clips"]:
+            parts.append(f"{name} {n['clips']} clip{'s' * (n['clips'] != 1)}")
+        else:
+            parts.append(f"{name} {n['windows']} windows from {n['clips']} clip{'s' * (n['clips'] != 1)}")
+    return ", ".join(parts)
+
+
 __all__ = [
-    "USABLE_STATUSES", "RunInfo", "artifact_path", "create_run", "find_run", "get_run", "list_runs", "new_run_id",
-    "resolve_prediction_run", "resolve_train_run", "run_dir", "update_run",
+    "USABLE_STATUSES", "RunInfo", "artifact_path", "create_run", "describe_counts", "find_run", "get_run",
+    "list_runs", "new_run_id", "resolve_prediction_run", "resolve_train_run", "run_dir", "update_run",
 ]  # fmt: skip

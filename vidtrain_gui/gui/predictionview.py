@@ -1,15 +1,16 @@
 """The prediction track of the timeline and the sliders that shape it, without running the model again.
 
-This module owns :class:`SegmentControls` (smoothing, minimum segment length and one threshold per class, as
-sliders) and :class:`PredictionTrack`, the controller that shows a prediction run on the timeline.
+This module owns :class:`SegmentControls` (smoothing, minimum segment length, the switch cost and one threshold
+per class, as sliders) and :class:`PredictionTrack`, the controller that shows a prediction run on the timeline.
 
 A prediction run stores per-window class probabilities; segments are made from them by the pure-Python rule of
-``core.segments.segment_windows`` (smoothing, per-class thresholds, minimum length). So a slider change is only
-arithmetic: the shown video's windows are read once per (run, video) — off the window's thread, they can be
-thousands of rows — kept in memory, and every change recomputes that video's segments at once (a few ms for an
-hour of video) and redraws the track: colour = the predicted class's colour, opacity = its confidence. The
-settings are then saved after a short pause (``core.segments.resegment`` in the background: the run's config and
-every video's stored segments, one transaction), so exports, the review queue and the CLI see what the user sees.
+``core.segments.segment_windows`` (smoothing, per-class thresholds, the Viterbi switch cost, minimum length). So a
+slider change is only arithmetic: the shown video's windows are read once per (run, video) — off the window's
+thread, they can be thousands of rows — kept in memory, and every change recomputes that video's segments at once
+(a few ms for an hour of video) and redraws the track: colour = the predicted class's colour, opacity = its
+confidence. The settings are then saved after a short pause (``core.segments.resegment`` in the background: the
+run's config and every video's stored segments, one transaction), so exports, the review queue and the CLI see what
+the user sees.
 A read-only window only shows them.
 """
 
@@ -22,7 +23,7 @@ from vidtrain_gui.core import classes as CL
 from vidtrain_gui.core import runs as R
 from vidtrain_gui.core.errors import VidTrainError
 from vidtrain_gui.core.predictions import decode_probs, list_predictions
-from vidtrain_gui.core.segments import Postprocess, resegment, segment_windows
+from vidtrain_gui.core.segments import MAX_SWITCH_PENALTY, Postprocess, resegment, segment_windows
 from vidtrain_gui.gui.tasks import run_in_background
 
 SAVE_AFTER_MS = 600
@@ -51,6 +52,9 @@ class SegmentControls(QWidget):
         self.smoothing = self._slider(1, MAX_SMOOTHING, "smoothing", "windows in the moving average of probabilities")
         self.min_segment = self._slider(0, round(MAX_MIN_SEGMENT_S * 10), "min_segment",
                                         "shorter segments join their longer neighbour")  # fmt: skip
+        self.switch = self._slider(0, round(MAX_SWITCH_PENALTY * 10), "switch_penalty",
+                                   "how much evidence a change of class needs: higher, fewer and longer "
+                                   "segments")  # fmt: skip
         self.setEnabled(False)
 
     def _slider(self, lo: int, hi: int, key: str, tip: str) -> QSlider:
@@ -63,7 +67,7 @@ class SegmentControls(QWidget):
         row.addWidget(slider, 1)
         row.addWidget(label)
         self._labels[key] = label
-        title = {"smoothing": "Smoothing", "min_segment": "Min. segment"}.get(key, key)
+        title = {"smoothing": "Smoothing", "min_segment": "Min. segment", "switch_penalty": "Switch cost"}.get(key, key)
         self.form.addRow(title, row)
         slider.valueChanged.connect(self._on_moved)
         return slider
@@ -88,11 +92,12 @@ class SegmentControls(QWidget):
         self.setEnabled(False)
 
     def _load(self, post: Postprocess) -> None:
-        sliders = [self.smoothing, self.min_segment, *self._thresholds.values()]
+        sliders = [self.smoothing, self.min_segment, self.switch, *self._thresholds.values()]
         for s in sliders:
             s.blockSignals(True)
         self.smoothing.setValue(post.smoothing)
         self.min_segment.setValue(round(post.min_segment_s * 10))
+        self.switch.setValue(round(post.switch_penalty * 10))
         for name, slider in self._thresholds.items():
             slider.setValue(round(100 * float(post.thresholds.get(name, 0.0))))
         for s in sliders:
@@ -102,7 +107,7 @@ class SegmentControls(QWidget):
     def postprocess(self) -> Postprocess:
         thresholds = {n: s.value() / 100 for n, s in self._thresholds.items() if s.value() > 0}
         return Postprocess(smoothing=self.smoothing.value(), min_segment_s=self.min_segment.value() / 10,
-                           thresholds=thresholds)  # fmt: skip
+                           thresholds=thresholds, switch_penalty=self.switch.value() / 10)  # fmt: skip
 
     def threshold_slider(self, class_name: str) -> QSlider:
         return self._thresholds[class_name]
@@ -110,6 +115,7 @@ class SegmentControls(QWidget):
     def _update_labels(self) -> None:
         self._labels["smoothing"].setText(str(self.smoothing.value()))
         self._labels["min_segment"].setText(f"{self.min_segment.value() / 10:.1f} s")
+        self._labels["switch_penalty"].setText(f"{self.switch.value() / 10:.1f}" if self.switch.value() else "off")
         for name, slider in self._thresholds.items():
             self._labels[name].setText(f"{slider.value()} %" if slider.value() else "off")
 
@@ -221,7 +227,8 @@ class PredictionTrack(QObject):
         post = self.controls.postprocess()
         self.segments = segment_windows(starts, ends, probs, smoothing=post.smoothing,
                                         thresholds=post.threshold_list(self.classes),
-                                        min_length=int(round(post.min_segment_s * self.fps)))  # fmt: skip
+                                        min_length=int(round(post.min_segment_s * self.fps)),
+                                        switch_penalty=post.switch_penalty)  # fmt: skip
         colors = self._colors
         self.timeline.set_predictions([
             (s.start_frame, s.end_frame, colors.get(self._name(s.class_index), UNKNOWN_CLASS_COLOR), s.confidence)

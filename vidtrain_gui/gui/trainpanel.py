@@ -64,6 +64,7 @@ from PySide6.QtWidgets import (
 
 from vidtrain_gui.core.classes import PALETTE
 from vidtrain_gui.core.options import MODE_DEFAULTS
+from vidtrain_gui.core.runs import describe_counts
 from vidtrain_gui.gui.timeline import format_seconds
 
 REDRAW_MS = 100  # at most ten redraws a second
@@ -125,6 +126,8 @@ def _metrics_summary(metrics: dict) -> str:
             text += f" (best epoch {metrics['best_epoch']})"
         if metrics.get("validation") == "training_data":
             text += ", measured on the training clips (no held-out videos)"
+        if isinstance(metrics.get("windows_per_class"), dict):
+            text += f"; trained on {describe_counts(metrics['windows_per_class'])}"
         return text
     if "windows" in metrics:
         videos = metrics.get("videos", 0)

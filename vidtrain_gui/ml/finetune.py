@@ -13,7 +13,9 @@ This module owns, for one fine-tuning job and for what it leaves behind:
   their running statistics do not move. A batch here is a few clips whose frames are near-duplicates, so batch
   statistics would be noisy and the model would see different normalisation in training and prediction. It also
   means DDP needs no SyncBatchNorm.
-- **Clips.** Each tagged clip is decoded on the fly: T frames spread evenly over it (``VideoReader.sample``),
+- **Clips.** Each tagged clip is decoded on the fly: T frames spread evenly over it (``VideoReader.sample``); a clip
+  longer than one and a half of the run's windows (``ml/rows.py``) over one window of it, a new one drawn each epoch
+  for training (the seed below draws it) and the middle one for validation, as fast mode and prediction see windows,
   converted at :func:`decode_size` (the backbone's resize size, aspect kept), so the prediction code gets the same
   pixels when it decodes the same way. A :class:`ClipDataset` opens one reader per video per worker process,
   lazily, and keeps it for later clips of that video. Training augmentation (random resized crop, horizontal flip,
@@ -76,6 +78,7 @@ from vidtrain_gui.ml.loop import (
 )
 from vidtrain_gui.ml.metrics import balanced_weights, classification_metrics
 from vidtrain_gui.ml.model import CHECKPOINT_FORMAT, FinetuneModel, decode_size, head_frames
+from vidtrain_gui.ml.rows import clip_windows
 from vidtrain_gui.ml.trainset import TrainingError, TrainingSet, read_training_set, source_group, validation_split
 
 CROP_SCALE = (0.35, 1.0)  # torchvision's 0.08 loses the subject of most clips
@@ -158,6 +161,7 @@ class ClipItem:
     end: int
     label: int
     group: str
+    window: int = 0  # frames of the run's window (ml/rows.py clip_windows); 0: the clip whole
 
 
 @dataclass(frozen=True)
@@ -170,8 +174,10 @@ class VideoSource:
 class ClipDataset(Dataset):
     """Decoded, transformed clips. Keys are ``(item, seed)``: the seed fixes the clip's augmentation draw."""
 
-    def __init__(self, items: list[ClipItem], sources: dict[int, VideoSource], frames: int, transform: ClipTransform):
+    def __init__(self, items: list[ClipItem], sources: dict[int, VideoSource], frames: int, transform: ClipTransform,
+                 random_window: bool = False):  # fmt: skip
         self.items = items
+        self.random_window = random_window
         self.sources = sources
         self.frames = int(frames)
         self.transform = transform
@@ -201,7 +207,11 @@ class ClipDataset(Dataset):
         i, seed = key
         item = self.items[i]
         size = self.sources[item.video_id].size
-        frames = self._reader(item.video_id).sample((item.start, item.end), self.frames, size)
+        # A clip longer than one and a half windows is seen one window at a time, as fast mode and prediction see
+        # it: a window drawn by the key's seed for training (a new one each epoch), the middle one for validation.
+        windows = clip_windows(item.start, item.end, item.window)
+        start, end = windows[seed % len(windows) if self.random_window else len(windows) // 2]
+        frames = self._reader(item.video_id).sample((int(start), int(end)), self.frames, size)
         with torch.random.fork_rng(devices=[]):
             torch.manual_seed(seed)
             x = self.transform(torch.from_numpy(frames))
@@ -233,6 +243,7 @@ def _item_seed(seed: int, epoch: int, i: int) -> int:
 def clip_items(project, data: TrainingSet, spec: Backbone, log) -> tuple[list[ClipItem], dict[int, VideoSource]]:
     """The tagged clips as decodable items; videos that cannot be opened leave their clips out with a warning."""
     label = data.labels()
+    window_s = data.clip_length_s()
     items, sources = [], {}
     for vid, clips in data.by_video().items():
         video = data.videos[vid]
@@ -245,12 +256,13 @@ def clip_items(project, data: TrainingSet, spec: Backbone, log) -> tuple[list[Cl
             continue
         sources[vid] = VideoSource(video.path, index, decode_size(spec, w, h))
         group = source_group(video)
+        window = max(1, round(window_s * video.fps))
         for clip in clips:
             end = min(clip.end_frame, count)  # a file truncated since the clip was made
             if end <= clip.start_frame:
                 log(f"{name}: clip {clip.id} lies past the video's last frame; left out", "warning")
                 continue
-            items.append(ClipItem(clip.id, vid, clip.start_frame, end, label[clip.class_id], group))
+            items.append(ClipItem(clip.id, vid, clip.start_frame, end, label[clip.class_id], group, window))
     data.check_present([it.label for it in items], "in readable videos")
     return items, sources
 
@@ -473,7 +485,8 @@ def finetune(
         "unfreeze": str(unfreeze), "unfrozen_blocks": n_unfrozen, "patience": int(patience), "seed": int(seed),
         "augment": bool(augment), "clip_length_s": data.clip_length_s(), "flip": bool(flip),
     }  # fmt: skip
-    train_set = ClipDataset([items[i] for i in split.train], sources, frames, ClipTransform(spec, augment, flip))
+    train_set = ClipDataset([items[i] for i in split.train], sources, frames, ClipTransform(spec, augment, flip),
+                            random_window=True)  # fmt: skip
     val_set = ClipDataset([items[i] for i in split.val], sources, frames, ClipTransform(spec, augment=False))
 
     def loader(dataset: ClipDataset, keys: _Keys) -> DataLoader:

@@ -172,7 +172,8 @@ def fit(ctx, trainer: Trainer, *, epochs: int, patience: int, dist: Dist, progre
 def run_metrics(result: Fit, *, class_names: list[str], split: Split, head: str, dist: Dist, clip_ids: list[int],
                 labels: list[int], started: float, **extra) -> dict:  # fmt: skip
     """What a training run reports (``metrics.json``, the Run row, the window): the best epoch's validation, the
-    history, the split (``clip_ids``/``labels`` of every sample, in the split's index space) and ``extra``."""
+    history, the split (``clip_ids``/``labels`` of every sample, in the split's index space: several samples may be
+    windows of one clip, which is listed once) and ``extra``."""
     bm = result.best_metrics
     return {
         "best_epoch": result.best_epoch, "epochs_run": result.epochs_run, "val_loss": result.best_loss,
@@ -180,8 +181,8 @@ def run_metrics(result: Fit, *, class_names: list[str], split: Split, head: str,
         "confusion": bm["confusion"], "class_names": class_names, "validation": split.validation,
         "n_train": len(split.train), "n_val": len(split.val), "head": head, "world_size": dist.world_size,
         "history": result.history, **extra,
-        "val_clip_ids": [clip_ids[i] for i in split.val],
-        "train_clips": [[clip_ids[i], int(labels[i])] for i in split.train],
+        "val_clip_ids": list(dict.fromkeys(clip_ids[i] for i in split.val)),  # a clip's windows: once
+        "train_clips": [[c, y] for c, y in dict.fromkeys((clip_ids[i], int(labels[i])) for i in split.train)],
         "seconds": round(time.monotonic() - started, 3),
     }  # fmt: skip
 

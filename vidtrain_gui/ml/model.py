@@ -36,7 +36,7 @@ from vidtrain_gui.ml.checkpoint import CheckpointError, read_checkpoint
 from vidtrain_gui.ml.device import autocast_context
 from vidtrain_gui.ml.features import extract_features, frame_preprocessor
 from vidtrain_gui.ml.heads import make_head
-from vidtrain_gui.ml.rows import video_rows, window_rows
+from vidtrain_gui.ml.rows import clip_windows, video_rows, window_rows
 
 CHECKPOINT_FORMAT = 1
 
@@ -172,6 +172,20 @@ class TrainedModel:
                                   batch_size=min(batch_size, 8), should_stop=should_stop)  # fmt: skip
         return None if probs.shape[1] == 0 else probs
 
+    def score_clips(self, project, video, spans: np.ndarray, rows: dict | None = None, *, batch_size: int = 2048,
+                    should_stop=lambda: False) -> np.ndarray | None:  # fmt: skip
+        """:meth:`score` for tagged clips: a clip longer than one and a half of the run's windows is the mean over the
+        windows inside it (``ml.rows.clip_windows``, as training saw it), a shorter one is scored whole."""
+        window = max(1, round(float(self.config.get("clip_length_s") or 0.0) * video.fps))
+        parts = [clip_windows(int(s), int(e), window) for s, e in spans]
+        if all(len(w) == 1 for w in parts):
+            return self.score(project, video, spans, rows, batch_size=batch_size, should_stop=should_stop)
+        probs = self.score(project, video, np.concatenate(parts), rows, batch_size=batch_size, should_stop=should_stop)
+        if probs is None:
+            return None
+        bounds = np.cumsum([0, *(len(w) for w in parts)])
+        return np.stack([probs[a:b].mean(axis=0) for a, b in zip(bounds, bounds[1:])])
+
     def reference(self, frames: np.ndarray, motion: np.ndarray | None = None) -> np.ndarray:
         """Class probabilities ``[B, C]`` of uint8 RGB clips ``[B, T, H, W, 3]`` (and, fast mode with motion, their
         descriptors ``[B, T, 64]``), float32 on the CPU: the model as the app runs it, which an export must match."""
@@ -296,7 +310,7 @@ def clip_probabilities(project, checkpoint: str | os.PathLike, clips, *, device:
         if video is None or (model.mode != "fast" and not Path(video.path).exists()):
             continue
         spans = np.array([[clips[k].start_frame, clips[k].end_frame] for k in ks])
-        probs = model.score(project, video, spans, rows, batch_size=batch_size)
+        probs = model.score_clips(project, video, spans, rows, batch_size=batch_size)
         if probs is not None:
             out[ks] = probs
     return out

@@ -4,7 +4,8 @@ A model's prediction for a clip it was trained on says little (it has seen the a
 user knows best and checks first. So, after a fast-mode run, :func:`out_of_fold` splits the run's own training clips
 (exactly the clips and classes it trained on, from ``metrics["train_clips"]``) into ``folds`` parts with every video
 or source group on one side, trains a copy of the run's head on all parts but one (same head, hyperparameters,
-seed and number of epochs as the run's best epoch) and predicts the part it left out. Each training clip thus gets
+seed and number of epochs as the run's best epoch, on the same windows of the clips: ``ml/rows.py``) and predicts
+the part it left out (a clip's prediction: the mean over its windows). Each training clip thus gets
 a prediction from a model that never saw its video. On cached features that costs about one run per fold (seconds).
 
 With a single video or group there is nothing to hold out by group; the folds are then made of clips and the
@@ -27,7 +28,7 @@ from vidtrain_gui.core import videos as V
 from vidtrain_gui.ml.heads import make_head
 from vidtrain_gui.ml.loop import seeded, train_batches
 from vidtrain_gui.ml.metrics import balanced_weights
-from vidtrain_gui.ml.rows import clip_rows, video_rows
+from vidtrain_gui.ml.rows import clip_windows, video_rows, window_rows
 from vidtrain_gui.ml.trainset import source_group
 
 DEFAULT_FOLDS = OPT.DEFAULT_FOLDS
@@ -89,7 +90,8 @@ def out_of_fold(project, checkpoint: dict, metrics: dict, *, folds: int = DEFAUL
     rate, frames, motion = float(cfg["sample_fps"]), int(cfg["frames"]), bool(cfg.get("motion", False))
     recorded = metrics.get("video_groups") or {}  # the run's own split groups (near-duplicates grouped)
     rows: dict[int, tuple[np.ndarray, np.ndarray] | None] = {}
-    xs, ys, groups, ids = [], [], [], []
+    window_s = float(cfg.get("clip_length_s") or 0.0)
+    xs, ys, groups, ids, owner = [], [], [], [], []  # owner: per window sample, its clip's position in ids
     for cid, y in trained:
         clip = clips.get(cid)
         if clip is None or clip.video_id not in videos:
@@ -100,9 +102,12 @@ def out_of_fold(project, checkpoint: dict, metrics: dict, *, folds: int = DEFAUL
         if loaded is None:
             continue
         feats, frame_idx = loaded
-        xs.append(feats[clip_rows(frame_idx, clip.start_frame, clip.end_frame, frames)])
-        ys.append(y)
         video = videos[clip.video_id]
+        spans = clip_windows(clip.start_frame, clip.end_frame, max(1, round(window_s * video.fps)))
+        for r in window_rows(frame_idx, spans[:, 0], spans[:, 1], frames):
+            xs.append(feats[r])
+            owner.append(len(ids))
+        ys.append(y)
         groups.append(recorded.get(str(video.id)) or source_group(video))
         ids.append(cid)
     result = OutOfFold(left_out=len(trained) - len(ids))
@@ -111,23 +116,60 @@ def out_of_fold(project, checkpoint: dict, metrics: dict, *, folds: int = DEFAUL
     grouped = len(set(groups)) >= 2
     k = min(folds, len(set(groups)) if grouped else len(ids))
     fold_of = assign_folds(groups if grouped else [str(i) for i in ids], k, int(cfg.get("seed", 0)))
-    x, y = torch.from_numpy(np.stack(xs)), torch.tensor(ys, dtype=torch.int64)
+    owner_t = torch.tensor(owner)
+    x, y = torch.from_numpy(np.stack(xs)), torch.tensor(ys, dtype=torch.int64)[owner_t]
     epochs = int(checkpoint.get("best_epoch") or cfg.get("epochs", 1))
-    fold_t = torch.tensor(fold_of)
+    fold_t = torch.tensor(fold_of)[owner_t]  # per window
     for f in range(k):
         if should_stop():
             break
         held = torch.nonzero(fold_t == f).flatten()
-        if wanted is not None and not any(ids[j] in wanted for j in held.tolist()):
+        if wanted is not None and not any(ids[int(owner[j])] in wanted for j in held.tolist()):
             continue
         rest = torch.nonzero(fold_t != f).flatten()
         model = fit_head(cfg, x[rest], y[rest], epochs, device)
         with torch.inference_mode():
             probs = torch.softmax(model(x[held].to(device)), dim=1).float().cpu().numpy()
+        sums: dict[int, list] = {}
         for j, p in zip(held.tolist(), probs):
-            result.probs[ids[j]] = p
+            sums.setdefault(owner[j], []).append(p)
+        for pos, ps in sums.items():
+            result.probs[ids[pos]] = np.mean(ps, axis=0)  # a clip: the mean over its windows
     result.folds, result.grouped = k, grouped
     return result
 
 
-__all__ = ["DEFAULT_FOLDS", "OutOfFold", "assign_folds", "fit_head", "out_of_fold"]
+THRESHOLD_GRID = tuple(round(0.05 * k, 2) for k in range(20))  # 0 .. 0.95
+MIN_PER_CLASS = 5  # out-of-fold clips each class needs before its threshold is moved from 0
+
+
+def choose_thresholds(probs: np.ndarray, labels: np.ndarray, class_names: list[str]) -> dict[str, float]:
+    """Per-class thresholds (``core.segments`` semantics: a class is allowed only where its probability reaches its
+    threshold; a span where none is allowed is unassigned, which counts as wrong) that maximise the balanced
+    accuracy of out-of-fold ``probs`` ``[N, C]`` against ``labels``; coordinate ascent over THRESHOLD_GRID from all
+    zeros (plain argmax), each class in turn, twice; a move must gain, so the ties keep 0. Classes are moved only
+    when every class has MIN_PER_CLASS clips. Returns the thresholds that are not 0."""
+    probs, labels = np.asarray(probs, dtype=np.float64), np.asarray(labels, dtype=np.int64)
+    n_classes = probs.shape[1] if probs.ndim == 2 else 0
+    if len(labels) == 0 or np.bincount(labels, minlength=n_classes).min() < MIN_PER_CLASS:
+        return {}
+
+    def balanced(th: np.ndarray) -> float:
+        allowed = probs >= th[None, :]
+        pred = np.where(allowed.any(axis=1), np.where(allowed, probs, -1.0).argmax(axis=1), -1)
+        return float(np.mean([np.mean(pred[labels == c] == c) for c in range(n_classes)]))
+
+    th = np.zeros(n_classes)
+    best = balanced(th)
+    for _ in range(2):
+        for c in range(n_classes):
+            for value in THRESHOLD_GRID:
+                trial = th.copy()
+                trial[c] = value
+                score = balanced(trial)
+                if score > best + 1e-9:
+                    best, th = score, trial
+    return {name: float(t) for name, t in zip(class_names, th) if t > 0}
+
+
+__all__ = ["DEFAULT_FOLDS", "OutOfFold", "assign_folds", "choose_thresholds", "fit_head", "out_of_fold"]

@@ -2,16 +2,19 @@
 
 This module owns turning a finished training run into a prediction run (``vidtrain predict``):
 
-- **Windows.** Every video is cut into windows of the run's clip length (``config["clip_length_s"]``, the median
-  training clip) every ``stride_s`` seconds (half a clip by default; the last window ends at the last frame), and
-  scored by the run's model exactly as it scores a clip (``ml/model.py``: cached feature rows in fast mode, decoded
-  frames for a fine-tuned model).
+- **Windows.** Every video is cut into windows of the run's window length (``config["clip_length_s"]``: half the
+  median training clip, ``TrainingSet.clip_length_s``) every ``stride_s`` seconds (half a window by default,
+  ``core.options.STRIDE_WINDOWS``; the last window ends at the last frame), and scored by the run's model exactly
+  as training saw its windows (``ml/model.py``: cached feature rows in fast mode, decoded frames for a fine-tuned
+  model).
 - **Clips.** Every clip of the scored videos gets a prediction with its **origin**: clips the run trained on are
   scored out-of-fold (``ml/oof.py``) in fast mode, so the numbers shown are honest; fine-tune runs are not
   cross-fitted (a fine-tune per fold is too slow), and their training clips say ``in-training``; validation clips
   are ``held-out``; anything else (untagged, tagged since) is ``new``.
 - **Segments** come from the stored windows (``core/segments.py``), with settings kept in the run's config that
-  can be changed later without running the model (``vidtrain segments``).
+  can be changed later without running the model (``vidtrain segments``). A new run's settings are
+  :func:`default_postprocess`: those that won the timeline benchmark (bench/timeline.py), with per-class thresholds
+  chosen on the out-of-fold predictions of the run's own clips.
 
 A prediction run records the training run as its parent and that run's class list as its own, so predictions keep
 meaning what they meant when the model was trained even if classes are renamed, deleted or added since; the job
@@ -40,7 +43,7 @@ from vidtrain_gui.ml.device import describe_device, pick_device
 from vidtrain_gui.ml.loop import CHECKPOINT_FILE, METRICS_FILE
 from vidtrain_gui.ml.metrics import classification_metrics
 from vidtrain_gui.ml.model import TrainedModel, load
-from vidtrain_gui.ml.oof import out_of_fold
+from vidtrain_gui.ml.oof import OutOfFold, choose_thresholds, out_of_fold
 
 WRITE_ROWS, WRITE_SECONDS = 50_000, 2.0  # window predictions are stored in batches of this many, or this often
 
@@ -87,6 +90,23 @@ def plan_windows(frame_count: int, fps: float, length_s: float, stride_s: float)
     return starts, starts + length
 
 
+def default_postprocess(length_s: float, stride_s: float, oof: OutOfFold | None, class_names: list[str],
+                        labels: dict[int, int] | None = None) -> dict:  # fmt: skip
+    """A new prediction run's segment settings (the window's sliders start there), as chosen on the timeline
+    benchmark (core/options.py): smoothing over the windows that cover a frame or none, the switch penalty, a
+    minimum segment of some window lengths, and per-class thresholds from the out-of-fold predictions of the run's
+    own clips (``oof``, with ``labels``: clip id -> class index) when there are enough of them."""
+    smoothing = max(1, round(length_s / stride_s)) if OPT.SMOOTHING_COVER else 1
+    post = {"smoothing": smoothing, "min_segment_s": round(OPT.MIN_SEGMENT_WINDOWS * length_s, 3),
+            "switch_penalty": OPT.DEFAULT_SWITCH_PENALTY}  # fmt: skip
+    if OPT.OOF_THRESHOLDS and oof is not None and oof.probs and labels:
+        ids = [cid for cid in oof.probs if cid in labels]
+        if ids:
+            probs = np.stack([oof.probs[cid] for cid in ids])
+            post["thresholds"] = choose_thresholds(probs, np.array([labels[cid] for cid in ids]), class_names)
+    return post
+
+
 # ---- the job ---------------------------------------------------------------------------------------------------------
 
 
@@ -130,16 +150,11 @@ def predict(ctx, *, run_id: str | None = None, stride_s: float | None = None, vi
         ctx.log(change, "warning")
     frames = int(cfg["frames"])
     length_s = float(cfg.get("clip_length_s") or frames / float(cfg.get("sample_fps", 8.0)))
-    stride_s = float(stride_s) if stride_s else length_s / 2.0
+    stride_s = float(stride_s) if stride_s else length_s * OPT.STRIDE_WINDOWS
     if not (math.isfinite(stride_s) and stride_s > 0):
         raise PredictError(f"the stride must be a positive number of seconds, got {stride_s!r}")
-    # Settings not given: smoothing over 3 windows, segments at least a clip long, no thresholds.
-    post = (
-        postprocess
-        if isinstance(postprocess, Postprocess)
-        else Postprocess(**{"min_segment_s": round(length_s, 3), **(postprocess or {})})
-    )
-    post.threshold_list(trained_classes)  # unknown class names fail before any work
+    given = postprocess.to_dict() if isinstance(postprocess, Postprocess) else dict(postprocess or {})
+    Postprocess(**given).threshold_list(trained_classes)  # bad settings and unknown classes fail before any work
 
     wanted = None if video_ids is None else {int(v) for v in video_ids}
     videos = [v for v in V.list_videos(project) if wanted is None or v.id in wanted]
@@ -181,29 +196,34 @@ def predict(ctx, *, run_id: str | None = None, stride_s: float | None = None, vi
         ctx.progress("predict", done + 1, len(usable))
     n_windows += add_predictions(project, ctx.run_id, pending)
 
-    clip_report = _predict_clips(ctx, model, run, predicted, rows_of, dev, folds)
+    clip_report, oof = _predict_clips(ctx, model, run, predicted, rows_of, dev, folds)
+    labels = {int(c): int(y) for c, y in _read_metrics(project, run.id).get("train_clips") or []}
+    post = Postprocess(**{**default_postprocess(length_s, stride_s, oof, trained_classes, labels), **given})
     n_segments = resegment(project, ctx.run_id, post) if predicted else 0
     metrics = {
         "train_run": run.id, "mode": model.mode, "videos": len(predicted), "windows": n_windows,
         "segments": n_segments, "clip_length_s": length_s, "stride_s": stride_s,
         "windows_per_s": round(n_windows / model_s, 1) if model_s > 0 else None, "class_change": change,
-        **clip_report, "seconds": round(time.monotonic() - started, 3),
+        **clip_report, "postprocess": post.to_dict(), "seconds": round(time.monotonic() - started, 3),
     }  # fmt: skip
     write_json(Path(ctx.run_dir) / "metrics.json", metrics)
     return metrics
 
 
-def _score(project, model: TrainedModel, video, spans: np.ndarray, rows_of, batch_size: int,
-           ctx) -> np.ndarray | None:  # fmt: skip
+def _score(project, model: TrainedModel, video, spans: np.ndarray, rows_of, batch_size: int, ctx,
+           clips: bool = False) -> np.ndarray | None:  # fmt: skip
+    score = model.score_clips if clips else model.score
     try:
-        return model.score(project, video, spans, rows_of, batch_size=batch_size, should_stop=ctx.should_stop)
+        return score(project, video, spans, rows_of, batch_size=batch_size, should_stop=ctx.should_stop)
     except MediaError as exc:
         ctx.log(f"{video.name}: {exc}", "warning")
         return None
 
 
-def _predict_clips(ctx, model: TrainedModel, run: R.RunInfo, video_ids: list[int], rows_of, dev, folds: int) -> dict:
-    """Store a prediction for every clip of ``video_ids`` with its origin; returns the honest clip metrics."""
+def _predict_clips(ctx, model: TrainedModel, run: R.RunInfo, video_ids: list[int], rows_of, dev,
+                   folds: int) -> tuple[dict, OutOfFold | None]:  # fmt: skip
+    """Store a prediction for every clip of ``video_ids`` with its origin; returns the honest clip metrics and the
+    out-of-fold predictions (None in fine-tune mode or when the run recorded no clips)."""
     project = ctx.project
     train_metrics = _read_metrics(project, run.id)
     trained = {int(cid) for cid, _ in train_metrics.get("train_clips") or []}
@@ -212,10 +232,13 @@ def _predict_clips(ctx, model: TrainedModel, run: R.RunInfo, video_ids: list[int
     vids = set(video_ids)
     clips = [c for c in L.list_clips(project) if c.video_id in vids]
     oof = None
-    if model.mode == "fast" and trained & {c.id for c in clips} and not ctx.should_stop():
+    # Out-of-fold models for the clips of the scored videos that the run trained on, and for all of its clips when
+    # the track's thresholds are chosen from them (OPT.OOF_THRESHOLDS).
+    wanted = None if OPT.OOF_THRESHOLDS else {c.id for c in clips}
+    if model.mode == "fast" and trained & (wanted or trained) and not ctx.should_stop():
         ctx.progress("out-of-fold", 0, 1)
         oof = out_of_fold(project, model.checkpoint, train_metrics, folds=folds, device=dev,
-                          should_stop=ctx.should_stop, wanted={c.id for c in clips})  # fmt: skip
+                          should_stop=ctx.should_stop, wanted=wanted)  # fmt: skip
         ctx.progress("out-of-fold", 1, 1)
         if oof.probs and not oof.grouped:
             ctx.log("all training clips come from one video or group: out-of-fold predictions hold out clips, "
@@ -234,7 +257,7 @@ def _predict_clips(ctx, model: TrainedModel, run: R.RunInfo, video_ids: list[int
     for vid, group in by_video.items():
         group.sort(key=lambda c: (c.start_frame, c.end_frame))
         spans = np.array([[c.start_frame, c.end_frame] for c in group], dtype=np.int64)
-        probs = _score(project, model, videos[vid], spans, rows_of, 2048, ctx)
+        probs = _score(project, model, videos[vid], spans, rows_of, 2048, ctx, clips=True)
         if probs is None:
             continue
         origins = [origin(c.id) for c in group]
@@ -258,7 +281,7 @@ def _predict_clips(ctx, model: TrainedModel, run: R.RunInfo, video_ids: list[int
         m = classification_metrics(y_true, y_pred, list(classes))
         report.update({"honest_clips": len(honest), "honest_acc": m["acc"], "honest_macro_f1": m["macro_f1"],
                        "honest_per_class": m["per_class"], "honest_confusion": m["confusion"]})  # fmt: skip
-    return report
+    return report, oof
 
 
 __all__ = ["PredictError", "class_changes", "plan_windows", "predict"]

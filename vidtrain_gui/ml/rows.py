@@ -1,5 +1,10 @@
 """A clip or a window as rows of a video's cached features: fast-mode training, its out-of-fold models and
-prediction all pick the same ``frames`` rows for the same frame range, so a window is scored exactly as a clip."""
+prediction all pick the same ``frames`` rows for the same frame range, so a window is scored exactly as a clip.
+
+A tagged clip longer than the run's window (a bout the user marked inside a long video) is seen as the windows
+inside it (:func:`clip_windows`): training draws several samples from it, each as long as the windows prediction
+slides along the timeline, and a clip's prediction is the mean over its windows. Untagged time around it is never
+part of a sample."""
 
 from __future__ import annotations
 
@@ -30,6 +35,24 @@ def window_rows(frame_idx: np.ndarray, starts: np.ndarray, ends: np.ndarray, fra
     return rows
 
 
+MAX_WINDOWS_PER_CLIP = 16  # a very long bout gives this many windows, spread evenly, not hundreds
+
+
+def clip_windows(start: int, end: int, window: int) -> np.ndarray:
+    """``[k, 2]`` half-open frame ranges of windows of ``window`` frames inside the clip ``[start, end)``: the clip
+    itself when it is at most one and a half windows long; else windows every half a window, the first starting at
+    ``start`` and the last ending at ``end``, at most MAX_WINDOWS_PER_CLIP of them (evenly spread)."""
+    length = end - start
+    if window <= 0 or length <= 1.5 * window:
+        return np.array([[start, end]], dtype=np.int64)
+    starts = np.arange(start, end - window + 1, max(1, window // 2), dtype=np.int64)
+    if starts[-1] + window < end:
+        starts = np.append(starts, end - window)
+    if len(starts) > MAX_WINDOWS_PER_CLIP:
+        starts = starts[np.round(np.linspace(0, len(starts) - 1, MAX_WINDOWS_PER_CLIP)).astype(np.int64)]
+    return np.stack([starts, starts + window], axis=1)
+
+
 def clip_rows(frame_idx: np.ndarray, start: int, end: int, frames: int) -> np.ndarray:
     """Indices into a video's cached rows for one clip ``[start, end)`` (:func:`window_rows` for one)."""
     return window_rows(frame_idx, np.array([start]), np.array([end]), frames)[0]
@@ -51,4 +74,4 @@ def video_rows(project, video, key: str, sample_fps: float, motion: bool) -> tup
     return x, frame_idx
 
 
-__all__ = ["clip_rows", "video_rows", "window_rows"]
+__all__ = ["MAX_WINDOWS_PER_CLIP", "clip_rows", "clip_windows", "video_rows", "window_rows"]

@@ -28,6 +28,7 @@ import torch
 from torch import nn
 
 from vidtrain_gui.core import options as OPT
+from vidtrain_gui.core.runs import describe_counts
 from vidtrain_gui.ml.backbones import get_backbone
 from vidtrain_gui.ml.checkpoint import write_checkpoint
 from vidtrain_gui.ml.device import describe_device, pick_device
@@ -49,7 +50,7 @@ from vidtrain_gui.ml.loop import (
 from vidtrain_gui.ml.metrics import balanced_weights, classification_metrics
 from vidtrain_gui.ml.model import CHECKPOINT_FORMAT
 from vidtrain_gui.ml.motion import MOTION_DIM, MOTION_KEY
-from vidtrain_gui.ml.rows import clip_rows, video_rows
+from vidtrain_gui.ml.rows import clip_windows, video_rows, window_rows
 from vidtrain_gui.ml.trainset import TrainingError, TrainingSet, read_training_set, validation_split, video_groups
 
 FAST = OPT.MODE_DEFAULTS["fast"]
@@ -64,11 +65,14 @@ class Samples:
 
 
 def build_samples(project, data: TrainingSet, key: str, sample_fps: float, frames: int, log,
-                  motion: bool = False) -> Samples:  # fmt: skip
-    """Clip samples from the feature cache; clips of videos without cached features are left out with a warning.
-    Each sample's split group is its video's (:func:`~vidtrain_gui.ml.trainset.video_groups`: the user's source
-    groups, near-duplicate videos grouped by their mean appearance features)."""
+                  motion: bool = False, window_s: float | None = None) -> Samples:  # fmt: skip
+    """Samples from the feature cache: one per window of each clip (``ml.rows.clip_windows``, windows of
+    ``window_s`` seconds, default the run's clip length; a clip up to one and a half windows long is one sample).
+    Clips of videos without cached features are left out with a warning. Each sample's split group is its video's
+    (:func:`~vidtrain_gui.ml.trainset.video_groups`: the user's source groups, near-duplicate videos grouped by their
+    mean appearance features)."""
     label = data.labels()
+    window_s = data.clip_length_s() if window_s is None else float(window_s)
     xs, ys, vids, ids = [], [], [], []
     means: dict[int, np.ndarray] = {}
     for vid, clips in data.by_video().items():
@@ -81,14 +85,29 @@ def build_samples(project, data: TrainingSet, key: str, sample_fps: float, frame
         feats, frame_idx = loaded
         means[vid] = feats[:, : feats.shape[1] - (MOTION_DIM if motion else 0)].mean(axis=0)
         feats_t = torch.from_numpy(feats)
+        window = max(1, round(window_s * video.fps))
         for clip in clips:
-            xs.append(feats_t[torch.from_numpy(clip_rows(frame_idx, clip.start_frame, clip.end_frame, frames))])
-            ys.append(label[clip.class_id])
-            vids.append(vid)
-            ids.append(clip.id)
+            spans = clip_windows(clip.start_frame, clip.end_frame, window)
+            for rows in window_rows(frame_idx, spans[:, 0], spans[:, 1], frames):
+                xs.append(feats_t[torch.from_numpy(rows)])
+                ys.append(label[clip.class_id])
+                vids.append(vid)
+                ids.append(clip.id)
     data.check_present(ys, "with cached features")
     groups = video_groups(data, means, log)
     return Samples(torch.stack(xs), torch.tensor(ys, dtype=torch.int64), [groups[v] for v in vids], ids)
+
+
+def window_counts(class_names: list[str], labels: list[int], clip_ids: list[int]) -> dict[str, dict[str, int]]:
+    """Per class: how many training samples (windows) and clips it contributed."""
+    out = {name: {"windows": 0, "clips": 0} for name in class_names}
+    seen: set[int] = set()
+    for y, cid in zip(labels, clip_ids):
+        out[class_names[y]]["windows"] += 1
+        if cid not in seen:
+            seen.add(cid)
+            out[class_names[y]]["clips"] += 1
+    return out
 
 
 def _video_groups(data: TrainingSet, samples: Samples) -> dict[str, str]:
@@ -170,11 +189,14 @@ def train(
     deltas: bool = OPT.DEFAULT_DELTAS,
     motion: bool = OPT.DEFAULT_MOTION,
     clip_ids: Iterable[int] | None = None,
+    window_s: float | None = None,
     dist: Dist = SINGLE,
 ) -> dict:
     """Train a ``head`` on cached ``backbone`` features of the project's tagged clips (or those of them in
-    ``clip_ids``), as job ``ctx``. ``deltas`` and ``motion`` (both on by default: the fight-dev benchmark in
-    docs/benchmarks.md) give the head frame-to-frame feature changes and optical-flow descriptors (ml/motion.py).
+    ``clip_ids``) on windows of ``window_s`` seconds (default ``TrainingSet.clip_length_s``: half the median clip,
+    at most ``ml.trainset.MAX_WINDOW_S``; a clip gives several), as job ``ctx``. ``deltas`` and ``motion`` (both on
+    by default: the fight-dev benchmark in docs/benchmarks.md) give the head frame-to-frame feature changes and
+    optical-flow descriptors (ml/motion.py).
 
     Returns the metrics (also written to ``run_dir/metrics.json``, and the Run records the classes); the best
     epoch's head goes to ``run_dir/best.pt``. Raises :class:`TrainingError` for an untrainable project or a diverging
@@ -199,7 +221,10 @@ def train(
         ctx.log("stopped while computing features; nothing was trained", "warning")
         return {"stopped_before_training": True, "best_epoch": None}
 
-    samples = build_samples(project, data, key, sample_fps, frames, ctx.log, motion)
+    window_s = data.clip_length_s() if window_s is None else float(window_s)
+    samples = build_samples(project, data, key, sample_fps, frames, ctx.log, motion, window_s)
+    counts = window_counts(class_names, samples.y.tolist(), samples.clip_ids)
+    ctx.log(f"windows of {window_s:g} s: {describe_counts(counts)}")
     head_kw = {"deltas": bool(deltas), "motion_dim": MOTION_DIM if motion else 0, **(head_kwargs or {})}
     split = validation_split(samples.groups, samples.y.tolist(), seed, ctx.log)
     x_train, y_train = samples.x[split.train].to(dev), samples.y[split.train].to(dev)
@@ -207,7 +232,7 @@ def train(
     loss_fn = nn.CrossEntropyLoss(weight=balanced_weights(samples.y[split.train], len(class_names)).to(dev))
     processes = f" x {dist.world_size} processes ({dist.backend})" if dist.enabled else ""
     ctx.log(
-        f"training {head} on {len(split.train)} clips, validating on {len(split.val)} ({split.validation}), "
+        f"training {head} on {len(split.train)} windows, validating on {len(split.val)} ({split.validation}), "
         f"{len(class_names)} classes, on {describe_device(dev)}{processes}"
     )
     with seeded(seed, dev) as gen:
@@ -225,7 +250,7 @@ def train(
         "head": head, "frames": int(frames), "feature_dim": int(spec.feature_dim),
         "motion": bool(motion), "num_classes": len(class_names), "head_kwargs": head_kw, "epochs": int(epochs),
         "lr": float(lr), "batch_size": int(batch_size), "weight_decay": float(weight_decay), "patience": int(patience),
-        "seed": int(seed), "clip_length_s": data.clip_length_s(),
+        "seed": int(seed), "clip_length_s": window_s,
     }  # fmt: skip
     if dist.is_main:
         checkpoint = {
@@ -235,8 +260,9 @@ def train(
         write_checkpoint(checkpoint, ctx.run_dir / CHECKPOINT_FILE)
     metrics = run_metrics(result, class_names=class_names, split=split, head=head, dist=dist,
                           clip_ids=samples.clip_ids, labels=samples.y.tolist(), started=started,
-                          feature_key=key, video_groups=_video_groups(data, samples))  # fmt: skip
+                          feature_key=key, video_groups=_video_groups(data, samples),
+                          windows_per_class=counts)  # fmt: skip
     return finish_run(ctx, metrics, dist)
 
 
-__all__ = ["Samples", "TrainingError", "build_samples", "train"]
+__all__ = ["Samples", "TrainingError", "build_samples", "train", "window_counts"]

@@ -25,9 +25,14 @@ import numpy as np
 
 from vidtrain_gui.core import classes as CL
 from vidtrain_gui.core import labels as L
+from vidtrain_gui.core import options as OPT
 from vidtrain_gui.core import videos as V
 
 VAL_FRACTION = 0.2
+# The longest window a run uses, whatever the clips: users who mark whole bouts inside long videos (a minute of
+# grooming) still get windows of a few seconds, several per bout, and a prediction track that can change within a
+# bout's length.
+MAX_WINDOW_S = 4.0
 NO_VALIDATION_WARNING = "too few videos for a held-out validation: metrics are on training data"
 
 
@@ -133,12 +138,18 @@ class TrainingSet:
             out[clip.video_id].append(clip)
         return {vid: out[vid] for vid in sorted(out)}
 
-    def clip_length_s(self) -> float:
-        """The run's clip length: the median duration of its clips, in seconds (each from its own video's rate).
-        Prediction slides windows of this length along every video, and the exported model card states it."""
+    def median_clip_s(self) -> float:
+        """The median duration of the clips in seconds (each from its own video's rate); 1 when none has a rate."""
         fps = {vid: v.fps for vid, v in self.videos.items()}
         seconds = [(c.end_frame - c.start_frame) / fps[c.video_id] for c in self.clips if fps.get(c.video_id)]
-        return round(float(np.median(seconds)), 4) if seconds else 1.0
+        return float(np.median(seconds)) if seconds else 1.0
+
+    def clip_length_s(self) -> float:
+        """The run's window length in seconds: ``core.options.WINDOW_CLIPS`` of the median clip, at most
+        MAX_WINDOW_S. Training draws windows of this length from the clips (several from each clip longer than one
+        and a half windows: ``ml/rows.py``), prediction slides windows of this length along every video, and the
+        exported model card states it (as the clip length: what one prediction looks at)."""
+        return round(min(OPT.WINDOW_CLIPS * self.median_clip_s(), MAX_WINDOW_S), 4)
 
     def check_present(self, labels: Iterable[int], where: str) -> None:
         """A TrainingError when a class lost all its clips on the way (``where``: e.g. "with cached features")."""
@@ -222,7 +233,8 @@ def validation_split(groups: list[str], labels: list[int], seed: int, log: Calla
 
 
 __all__ = [
-    "NEAR_DUPLICATE_LEVELS", "NO_VALIDATION_WARNING", "VAL_FRACTION", "Split", "TrainingError", "TrainingSet",
+    "MAX_WINDOW_S", "NEAR_DUPLICATE_LEVELS", "NO_VALIDATION_WARNING", "VAL_FRACTION", "Split", "TrainingError",
+    "TrainingSet",
     "grouped_split", "near_duplicate_groups", "read_training_set", "source_group", "validation_split",
     "video_groups",
 ]  # fmt: skip
