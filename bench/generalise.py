@@ -51,7 +51,8 @@ from vidtrain_gui.ml.model import clip_probabilities  # noqa: E402
 
 # name -> ml.train.train options: the textbook linear probe, the first default, and the candidates.
 CANDIDATES: dict[str, dict] = {
-    "textbook (mean-pool + linear)": {"head": "linear", "deltas": False, "motion": False},
+    # Whole clips (4 s windows: every fight-dev clip is one sample), as the textbook pipeline trains.
+    "textbook (mean-pool + linear)": {"head": "linear", "deltas": False, "motion": False, "window_s": 4.0},
     "old default (gru + deltas + motion)": {"head": "gru", "deltas": True, "motion": True},
     "linear + motion": {"head": "linear", "deltas": False, "motion": True},
     "mlp + deltas + motion": {"head": "mlp", "deltas": True, "motion": True},
@@ -68,6 +69,8 @@ CANDIDATES: dict[str, dict] = {
     "gru + motion": {"head": "gru", "deltas": False, "motion": True},
     "stats + motion": {"head": "stats", "deltas": False, "motion": True},
     "new default (stats + deltas + motion)": {"head": "stats", "deltas": True, "motion": True},
+    # The default before windows of half a clip (issue 18): 4 s windows, so every fight-dev clip is one whole sample.
+    "stats + deltas + motion, whole clips": {"head": "stats", "deltas": True, "motion": True, "window_s": 4.0},
     "linear on motion only": {"head": "linear", "deltas": False, "motion": True, "head_kwargs": {"appearance": False}},
     "stats on motion only": {"head": "stats", "deltas": False, "motion": True, "head_kwargs": {"appearance": False}},
     "ensemble: linear + motion, linear on motion only": {"members": ["linear + motion", "linear on motion only"]},

@@ -71,14 +71,15 @@ PREDICT_DEFAULTS: dict[str, Any] = {"device": DEFAULT_DEVICE, "folds": DEFAULT_F
 # sliders start there). Chosen on the timeline benchmark, leave-source-out and nested (bench/timeline.py,
 # docs/benchmarks.md "Timelines"): windows half a clip long (so a 2 s clip gives three training windows, and a
 # window straddles fewer changes of class), every half a window, each span the argmax of its window, segments
-# shorter than a window joined to a neighbour; no moving average and no switch penalty won there (the Viterbi pass is
-# on the Switch cost slider); thresholds from the out-of-fold predictions tied with none and are kept.
+# shorter than a window joined to a neighbour. A moving average, a switch penalty (the Viterbi pass: the Switch cost
+# slider) and per-class thresholds chosen on the run's own out-of-fold predictions all did worse there on cameras
+# never seen: the user's clips say little about where a new camera's probabilities sit.
 WINDOW_CLIPS = 0.5  # the window: this much of the median tagged clip (at most ml.trainset.MAX_WINDOW_S)
 STRIDE_WINDOWS = 0.5  # windows every this many window lengths
 SMOOTHING_COVER = False  # True: average each frame over every window that covers it; False: no moving average
 DEFAULT_SWITCH_PENALTY = 0.0  # core.segments: Viterbi's cost of a change of class
 MIN_SEGMENT_WINDOWS = 1.0  # shorter segments join a neighbour: this many window lengths
-OOF_THRESHOLDS = True  # per-class thresholds from the run's out-of-fold predictions of its own clips
+OOF_THRESHOLDS = False  # True: per-class thresholds from the run's out-of-fold predictions of its own clips
 
 
 def defaults(mode: str) -> dict[str, Any]:

@@ -198,7 +198,9 @@ def predict(ctx, *, run_id: str | None = None, stride_s: float | None = None, vi
 
     clip_report, oof = _predict_clips(ctx, model, run, predicted, rows_of, dev, folds)
     labels = {int(c): int(y) for c, y in _read_metrics(project, run.id).get("train_clips") or []}
-    post = Postprocess(**{**default_postprocess(length_s, stride_s, oof, trained_classes, labels), **given})
+    chosen = default_postprocess(length_s, stride_s, oof, trained_classes, labels)
+    thresholds = {**chosen.get("thresholds", {}), **given.get("thresholds", {})}  # the user's own win
+    post = Postprocess(**{**chosen, **given, "thresholds": thresholds})
     n_segments = resegment(project, ctx.run_id, post) if predicted else 0
     metrics = {
         "train_run": run.id, "mode": model.mode, "videos": len(predicted), "windows": n_windows,
