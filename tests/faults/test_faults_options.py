@@ -18,7 +18,7 @@ DIALOG_FIELDS = ("frames", "epochs", "lr", "batch_size", "patience", "fps", "unf
 FLAGS = {
     "frames": "train", "epochs": "train", "lr": "train", "batch_size": "train", "patience": "train",
     "fps": "train", "unfreeze": "train", "seed": "train", "folds": "predict", "stride": "predict",
-    "smoothing": "segments", "min_segment": "segments", "threshold": "segments",
+    "smoothing": "segments", "min_segment": "segments", "threshold": "segments", "switch_penalty": "segments",
 }  # fmt: skip
 
 

@@ -28,6 +28,7 @@ from videogen import vfr_pts, write_pyav
 
 from vidtrain_gui.core import classes as CL
 from vidtrain_gui.core import labels as L
+from vidtrain_gui.core import options as OPT
 from vidtrain_gui.core import runs as R
 from vidtrain_gui.jobs.runner import JobCancelled, run_job
 from vidtrain_gui.media import probe
@@ -133,7 +134,8 @@ def test_fast_bundle_has_its_files_a_full_card_and_matches_the_app(project, fast
     assert card["classes"] == [{"index": k, "name": n, "color": colours[n]} for k, n in enumerate(["left", "right"])]
     ck = torch.load(R.run_dir(project, run.id) / "best.pt", weights_only=True)
     assert card["clip"]["frames"] == 8 and card["clip"]["sample_fps"] == 8.0
-    assert card["clip"]["length_s"] == ck["config"]["clip_length_s"] == pytest.approx(13 / 25)
+    # The window: half the median clip (13 frames at 25 fps), core/options.py WINDOW_CLIPS.
+    assert card["clip"]["length_s"] == ck["config"]["clip_length_s"] == pytest.approx(OPT.WINDOW_CLIPS * 13 / 25)
     frames = card["inputs"]["frames"]
     assert frames["shape"] == ["batch", 8, "height", "width", 3] and frames["dtype"] == "uint8"
     assert frames["layout"] == "NTHWC" and frames["color"] == "RGB"
@@ -211,7 +213,7 @@ def test_finetune_run_exports(fine, tmp_path):
     # predict.py's fine-tune path: T frames spread over each window's frames, as VideoReader.sample does.
     video = write_pyav(tmp_path / "left.mp4", 50, motion="left")
     doc = BP.classify(video, out / "model.onnx", card, stride=0.25)
-    assert doc["mode"] == "finetune" and len(doc["windows"]) == 6  # 2 s video: windows of 0.52 s at 0, 0.25 ... 1.25
+    assert doc["mode"] == "finetune" and len(doc["windows"]) == 7  # 2 s video: windows of 0.26 s at 0, 0.25 ... 1.5
     assert all(sum(w["probabilities"]) == pytest.approx(1, abs=1e-5) for w in doc["windows"])
 
 
@@ -358,7 +360,8 @@ def test_predict_py_runs_alone_in_a_fresh_environment(fast, tmp_path):
         doc = json.loads(r.stdout)
         assert doc["classes"] == ["left", "right"] and doc["frames"] == n and doc["mode"] == "fast"
         windows = doc["windows"]
-        assert len(windows) >= 8 and all(w["end_s"] - w["start_s"] == pytest.approx(13 / 25) for w in windows)
+        length = OPT.WINDOW_CLIPS * 13 / 25
+        assert len(windows) >= 8 and all(w["end_s"] - w["start_s"] == pytest.approx(length) for w in windows)
         right = [w["class"] == motion for w in windows]
         assert sum(right) >= 0.75 * len(windows), windows
         assert max(doc["summary"], key=lambda c: doc["summary"][c]["share"]) == motion

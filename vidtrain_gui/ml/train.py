@@ -8,6 +8,9 @@ with fine-tune mode (``ml/trainset.py``, ``ml/loop.py``, ``ml/model.py``):
   With ``motion`` (the default) each row also carries the optical-flow descriptor of its frame (ml/motion.py), and
   the head is told ``motion_dim``; with ``deltas`` (the default) it also sees each feature's change from the row
   before. Clips of videos without cached features are left out with a warning.
+- **Validation** is the loss over the validation windows and the metrics over its clips, each clip's prediction the
+  mean probability over its windows (as the predict job scores a clip): ``n_train``/``n_val`` count clips,
+  ``n_train_windows``/``n_val_windows`` the samples.
 - **Epochs.** Everything in memory as tensors, no DataLoader: class-weighted cross entropy (inverse frequency),
   AdamW, the batches in a seeded order; a NaN/inf batch loss is an error at once. The best epoch's head is kept in
   memory and written once, at the end.
@@ -140,10 +143,16 @@ class _FastTrainer:
     """Epochs of a head on in-memory samples (see the module docstring); the best epoch's weights stay in memory."""
 
     def __init__(self, model: nn.Module, ddp: nn.Module, opt, loss_fn, gen: torch.Generator, dist: Dist,
-                 x_train, y_train, x_val, y_val, batch_size: int, class_names: list[str]):  # fmt: skip
+                 x_train, y_train, x_val, y_val, val_clips: list[int], batch_size: int,
+                 class_names: list[str]):  # fmt: skip
         self.model, self.ddp, self.opt, self.loss_fn, self.gen, self.dist = model, ddp, opt, loss_fn, gen, dist
         self.x_train, self.y_train, self.x_val, self.y_val = x_train, y_train, x_val, y_val
         self.batch_size, self.class_names = batch_size, class_names
+        # Validation scores clips as prediction does, the mean probability over a clip's windows.
+        position = {cid: k for k, cid in enumerate(dict.fromkeys(val_clips))}
+        self.val_owner = torch.tensor([position[c] for c in val_clips], dtype=torch.int64, device=y_val.device)
+        self.val_clip_y = torch.zeros(len(position), dtype=torch.int64, device=y_val.device)
+        self.val_clip_y[self.val_owner] = y_val
         self.rank_batch = -(-batch_size // dist.world_size)  # every rank's share of the global batch
         self.best_state: dict | None = None
 
@@ -156,14 +165,17 @@ class _FastTrainer:
 
     def validate(self, epoch: int) -> Validation:
         self.model.eval()
-        total, preds = 0.0, []
+        total, probs = 0.0, []
         step = max(self.batch_size, 256)
         with torch.no_grad():
             for i in range(0, len(self.y_val), step):
                 logits = self.model(self.x_val[i : i + step])
                 total += float(self.loss_fn(logits, self.y_val[i : i + step])) * len(logits)
-                preds.append(logits.argmax(dim=1).cpu())
-        m = classification_metrics(self.y_val.cpu().numpy(), torch.cat(preds).numpy(), self.class_names)
+                probs.append(torch.softmax(logits.float(), dim=1))
+            windows = torch.cat(probs)
+            clips = torch.zeros(len(self.val_clip_y), windows.shape[1], device=windows.device)
+            clips.index_add_(0, self.val_owner, windows)  # the sum is enough for the argmax of the mean
+        m = classification_metrics(self.val_clip_y.cpu().numpy(), clips.argmax(dim=1).cpu().numpy(), self.class_names)
         return Validation(total / max(1, len(self.y_val)), m)
 
     def keep_best(self, epoch: int) -> None:
@@ -241,8 +253,8 @@ def train(
         # single-process; it is evaluated and saved unwrapped.
         ddp = dist.wrap(model, dev, find_unused=False)
         opt = torch.optim.AdamW(model.parameters(), lr=lr, weight_decay=weight_decay)
-        trainer = _FastTrainer(model, ddp, opt, loss_fn, gen, dist, x_train, y_train, x_val, y_val, batch_size,
-                               class_names)  # fmt: skip
+        trainer = _FastTrainer(model, ddp, opt, loss_fn, gen, dist, x_train, y_train, x_val, y_val,
+                               [samples.clip_ids[i] for i in split.val], batch_size, class_names)  # fmt: skip
         result = fit(ctx, trainer, epochs=epochs, patience=patience, dist=dist, progress_per_epoch=True)
 
     config = {
