@@ -385,9 +385,12 @@ def report(res: dict, folds: list[dict], truth: list[dict]) -> str:
 def footage(quick: bool) -> list[dict]:
     """The default trained on every fight-dev clip predicts each long recording of ../shared/data/footage through the
     product's predict job: first with its features computed, then again from the cache."""
+    from vidtrain_gui.core import options as OPT
     from vidtrain_gui.core import runs as R
     from vidtrain_gui.core.predictions import list_predictions
     from vidtrain_gui.footage.ingest import import_paths
+    from vidtrain_gui.ml.featurecache import feature_paths
+    from vidtrain_gui.ml.motion import MOTION_KEY
     from vidtrain_gui.ml.predict import predict
     from vidtrain_gui.ml.train import train
 
@@ -400,6 +403,9 @@ def footage(quick: bool) -> list[dict]:
     out = []
     for path in paths:
         v = videos[path.name]
+        for key in (run.metrics["feature_key"], MOTION_KEY):  # the first prediction computes the features
+            for f in feature_paths(p, v, key, OPT.DEFAULT_FPS):
+                f.unlink(missing_ok=True)
         times = []
         for _ in range(2):
             pred, wall = _job(p, "predict", lambda ctx, v=v: predict(ctx, run_id=run.id, video_ids=[v.id],

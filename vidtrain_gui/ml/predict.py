@@ -237,7 +237,7 @@ def _predict_clips(ctx, model: TrainedModel, run: R.RunInfo, video_ids: list[int
     # Out-of-fold models for the clips of the scored videos that the run trained on, and for all of its clips when
     # the track's thresholds are chosen from them (OPT.OOF_THRESHOLDS).
     wanted = None if OPT.OOF_THRESHOLDS else {c.id for c in clips}
-    if model.mode == "fast" and trained & (wanted or trained) and not ctx.should_stop():
+    if model.mode == "fast" and (trained if wanted is None else trained & wanted) and not ctx.should_stop():
         ctx.progress("out-of-fold", 0, 1)
         oof = out_of_fold(project, model.checkpoint, train_metrics, folds=folds, device=dev,
                           should_stop=ctx.should_stop, wanted=wanted)  # fmt: skip
