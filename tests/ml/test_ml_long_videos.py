@@ -23,6 +23,7 @@ from vidtrain_gui.core.predictions import list_predictions
 from vidtrain_gui.core.project import Project
 from vidtrain_gui.core.runs import describe_counts
 from vidtrain_gui.footage.ingest import import_paths
+from vidtrain_gui.ml.oof import choose_thresholds
 from vidtrain_gui.ml.rows import MAX_WINDOWS_PER_CLIP, clip_windows
 from vidtrain_gui.ml.train import build_samples, window_counts
 from vidtrain_gui.ml.trainset import MAX_WINDOW_S, read_training_set
@@ -126,3 +127,14 @@ def test_the_default_track_of_a_long_video_finds_every_bout_within_a_window(proj
     for s in segments:
         track[s.start_frame : s.end_frame] = [m for _, m in TEST_BOUTS].index(run.classes[s.class_index])
     assert np.mean(track == truth) >= 0.85
+
+
+def test_thresholds_from_out_of_fold_predictions_fix_a_class_the_argmax_never_gives():
+    """``ml.oof.choose_thresholds`` (off by default: core.options.OOF_THRESHOLDS, see docs/benchmarks.md)."""
+    labels = np.array([0] * 10 + [1] * 10)
+    p0 = np.array([0.8] * 10 + [0.6] * 10)  # argmax says "a" for every clip: balanced accuracy 0.5
+    probs = np.stack([p0, 1 - p0], axis=1)
+    assert choose_thresholds(probs, labels, ["a", "b"]) == {"a": 0.65}  # the lowest value that tells them apart
+    assert choose_thresholds(probs[8:12], labels[8:12], ["a", "b"]) == {}  # too few clips of each class to move
+    right = np.array([0.8] * 10 + [0.3] * 10)
+    assert choose_thresholds(np.stack([right, 1 - right], axis=1), labels, ["a", "b"]) == {}  # argmax is right
