@@ -49,6 +49,7 @@ REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
 sys.path.insert(0, str(REPO / "bench"))
 
+from benchutil import write_results  # noqa: E402
 from train import DATA, OUT, build_project, cpu_name, read_manifest  # noqa: E402
 
 from vidtrain_gui.core import classes as CL  # noqa: E402
@@ -296,10 +297,7 @@ def write_report(res: dict) -> str:
 
 
 def save(res: dict) -> str:
-    (OUT / "active.json").write_text(json.dumps(res, indent=1), encoding="utf-8")
-    report = write_report(res)
-    (OUT / "active.md").write_text(report, encoding="utf-8")
-    return report
+    return write_results(OUT, "active", res, write_report(res))
 
 
 def main() -> int:

@@ -28,7 +28,6 @@ from __future__ import annotations
 
 import argparse
 import datetime as _dt
-import json
 import os
 import sys
 import time
@@ -42,6 +41,7 @@ REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
 sys.path.insert(0, str(REPO / "bench"))
 
+from benchutil import write_results  # noqa: E402
 from train import DATA, OUT, _job, build_project, cpu_name, grouped_folds  # noqa: E402
 
 from vidtrain_gui.core import classes as CL  # noqa: E402
@@ -285,9 +285,7 @@ def main() -> int:
     if not args.no_curve:
         res["new_camera"] = new_camera(b, args.curve, args.draws)
     res["trainings"], res["wall_s"] = b.trainings, time.perf_counter() - t0
-    (OUT / "generalise.json").write_text(json.dumps(res, indent=1), encoding="utf-8")
-    text = report(res)
-    (OUT / "generalise.md").write_text(text, encoding="utf-8")
+    text = write_results(OUT, "generalise", res, report(res))
     print(text)
     p.close()
     return 0

@@ -49,6 +49,7 @@ REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
 sys.path.insert(0, str(REPO / "bench"))
 
+from benchutil import write_results  # noqa: E402
 from train import DATA, OUT, _job, build_project, cpu_name  # noqa: E402
 
 from vidtrain_gui.core import labels as L  # noqa: E402
@@ -212,10 +213,10 @@ def postprocess(fold: dict, setting: dict, thresholds: dict | None = None) -> tu
     w = fold["windows"][setting["stride"]]
     n, fps, length_s = fold["frames"], fold["fps"], fold["length_s"]
     windows = segment_windows(w["starts"], w["ends"], w["probs"], smoothing=1)
-    stride_windows = max(1, round((w["starts"][1] - w["starts"][0]) if len(w["starts"]) > 1 else 1))
+    stride_frames = w["starts"][1] - w["starts"][0] if len(w["starts"]) > 1 else 1
     smoothing = setting["smoothing"]
     if smoothing == "cover":  # every window that covers a frame: the window length over the stride
-        smoothing = max(1, round(length_s * fps / stride_windows))
+        smoothing = max(1, round(length_s * fps / stride_frames))
     th = None
     if setting.get("thresholds") == "oof":
         chosen = thresholds if thresholds is not None else choose_thresholds(
@@ -463,8 +464,7 @@ def main() -> int:
     if not args.skip_footage:
         res["footage"] = footage(args.quick)
         text += footage_report(res["footage"])
-    (OUT / "timeline.md").write_text(text)
-    (OUT / "timeline.json").write_text(json.dumps(res, indent=1, default=str))
+    write_results(OUT, "timeline", res, text)
     print(text)
     return 0
 

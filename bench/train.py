@@ -48,7 +48,7 @@ import torch
 REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
 
-from benchutil import cpu_name  # noqa: E402
+from benchutil import cpu_name, write_results  # noqa: E402
 
 from vidtrain_gui.core import classes as CL  # noqa: E402
 from vidtrain_gui.core import labels as L  # noqa: E402
@@ -429,10 +429,7 @@ def write_report(res: dict) -> str:
 
 def save(res: dict) -> str:
     """Write what is measured so far (a long run that fails late keeps its earlier parts); returns the report."""
-    (OUT / "train.json").write_text(json.dumps(res, indent=1), encoding="utf-8")
-    report = write_report(res)
-    (OUT / "train.md").write_text(report, encoding="utf-8")
-    return report
+    return write_results(OUT, "train", res, write_report(res))
 
 
 def main() -> int:

@@ -124,7 +124,7 @@ def out_of_fold(project, checkpoint: dict, metrics: dict, *, folds: int = DEFAUL
         if should_stop():
             break
         held = torch.nonzero(fold_t == f).flatten()
-        if wanted is not None and not any(ids[int(owner[j])] in wanted for j in held.tolist()):
+        if wanted is not None and not any(ids[owner[j]] in wanted for j in held.tolist()):
             continue
         rest = torch.nonzero(fold_t != f).flatten()
         model = fit_head(cfg, x[rest], y[rest], epochs, device)

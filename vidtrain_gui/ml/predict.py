@@ -196,8 +196,9 @@ def predict(ctx, *, run_id: str | None = None, stride_s: float | None = None, vi
         ctx.progress("predict", done + 1, len(usable))
     n_windows += add_predictions(project, ctx.run_id, pending)
 
-    clip_report, oof = _predict_clips(ctx, model, run, predicted, rows_of, dev, folds)
-    labels = {int(c): int(y) for c, y in _read_metrics(project, run.id).get("train_clips") or []}
+    train_metrics = _read_metrics(project, run.id)
+    clip_report, oof = _predict_clips(ctx, model, train_metrics, predicted, rows_of, dev, folds)
+    labels = {int(c): int(y) for c, y in train_metrics.get("train_clips") or []}
     chosen = default_postprocess(length_s, stride_s, oof, trained_classes, labels)
     thresholds = {**chosen.get("thresholds", {}), **given.get("thresholds", {})}  # the user's own win
     post = Postprocess(**{**chosen, **given, "thresholds": thresholds})
@@ -222,12 +223,11 @@ def _score(project, model: TrainedModel, video, spans: np.ndarray, rows_of, batc
         return None
 
 
-def _predict_clips(ctx, model: TrainedModel, run: R.RunInfo, video_ids: list[int], rows_of, dev,
+def _predict_clips(ctx, model: TrainedModel, train_metrics: dict, video_ids: list[int], rows_of, dev,
                    folds: int) -> tuple[dict, OutOfFold | None]:  # fmt: skip
     """Store a prediction for every clip of ``video_ids`` with its origin; returns the honest clip metrics and the
     out-of-fold predictions (None in fine-tune mode or when the run recorded no clips)."""
     project = ctx.project
-    train_metrics = _read_metrics(project, run.id)
     trained = {int(cid) for cid, _ in train_metrics.get("train_clips") or []}
     validated = train_metrics.get("validation") != "training_data"
     held_out = set(train_metrics.get("val_clip_ids") or []) if validated else set()
