@@ -1,4 +1,4 @@
-"""``vidtrain`` commands on the project and its videos: init, import, restore, check, info, videos."""
+"""``vidtrain`` commands on the project and its videos: init, import, restore, check, info, videos, storage."""
 
 from __future__ import annotations
 
@@ -99,6 +99,41 @@ def cmd_info(args) -> int:
             )
             lines += [f"      note: {note}" for note in v.note_list]
         emit(args, info, "\n".join(lines))
+    return 0
+
+
+def cmd_storage(args) -> int:
+    """``storage [PROJECT] [--clear KEY ...]``: where VidTrain keeps things and their sizes; ``--clear`` clears
+    places (vidtrain_gui.storage's rules). Listing opens the project read-only, clearing for writing (storage also
+    takes its writer lock, so a window editing it refuses). Refused clears: one line on stderr, exit 1."""
+    from vidtrain_gui import storage
+    from vidtrain_gui.jobs.runner import live_runs
+
+    keys = list(dict.fromkeys(args.clear or []))
+    project = open_project(args, readonly=not keys) if args.project else None
+    cleared, refused = [], []
+    try:
+        for key in keys:
+            try:
+                cleared.append({"key": key, "freed_bytes": storage.clear(key, project, running=live_runs)})
+            except storage.ClearRefused as exc:
+                refused.append({"key": key, "message": str(exc)})
+        found = storage.places(project)
+    finally:
+        if project is not None:
+            project.close()
+    titles = {p.key: p for p in found}
+    if keys:
+        text = [f"{c['key']}: {storage.human_size(c['freed_bytes'])} freed ({titles[c['key']].path})" for c in cleared]
+    else:
+        text = [f"{p.key:<9} {storage.human_size(p.size_bytes or 0):>9}  {'clearable' if p.clearable else '-':<9}  "
+                f"{p.title}: {p.path}" for p in found]  # fmt: skip
+        text.append(f"caches take {storage.human_size(storage.total_cache_bytes(found))}")
+    emit(args, {"places": found, "cache_bytes": storage.total_cache_bytes(found), "cleared": cleared,
+                "refused": refused}, "\n".join(text))  # fmt: skip
+    if refused:
+        print("vidtrain: error: " + "; ".join(f"{r['key']}: {r['message']}" for r in refused), file=sys.stderr)
+        return EXIT_ERROR
     return 0
 
 

@@ -55,19 +55,13 @@ from vidtrain_gui.footage.ingest import frame_seconds
 from vidtrain_gui.fsutil import DiskFullError, atomic_write
 from vidtrain_gui.gui.jobmonitor import JobMonitor
 from vidtrain_gui.gui.tasks import run_in_background
+from vidtrain_gui.storage import human_size
 
 ITEMS = ("model", "labels", "predictions")  # the keys of finished_all's dict, in the order they are shown
 TITLES = {"model": "Model bundle", "labels": "Labels", "predictions": "Predictions"}
 BUNDLE_FILES = frozenset({"model.pt", "model.onnx", "predict.py", "model_card.json"})  # what ml/export.py writes
 STEPS = {"torchscript": "TorchScript", "onnx": "ONNX", "verify": "verifying", "write": "writing files"}
 DEFAULT_FOLDER = "exports"  # inside the project folder
-
-
-def _size(n_bytes: int) -> str:
-    for unit, scale in (("GB", 1e9), ("MB", 1e6), ("kB", 1e3)):
-        if n_bytes >= scale:
-            return f"{n_bytes / scale:.1f} {unit}"
-    return f"{n_bytes} B"
 
 
 def _when(moment: datetime) -> str:
@@ -410,7 +404,7 @@ class ExportDialog(QDialog):
         else:
             out = Path((last.get("metrics") or {}).get("out_dir") or self._bundle_dir)
             try:
-                detail = f"model.onnx {_size((out / 'model.onnx').stat().st_size)}, verified"
+                detail = f"model.onnx {human_size((out / 'model.onnx').stat().st_size)}, verified"
             except OSError:
                 detail = "verified"
             self._end("model", True, str(out), f"done ({detail})")
@@ -442,7 +436,7 @@ class ExportDialog(QDialog):
             return len(text.encode("utf-8"))
 
         def done(n_bytes: int) -> None:
-            self._end(item, True, str(path), f"done ({path.name}, {_size(n_bytes)})")
+            self._end(item, True, str(path), f"done ({path.name}, {human_size(n_bytes)})")
 
         self._set_status(item, "exporting…")
         run_in_background(self, work, done=done, failed=lambda message: self._end(item, False, message))

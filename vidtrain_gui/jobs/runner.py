@@ -363,17 +363,28 @@ REAP_MESSAGE = "the job's process ended without reporting (killed, crashed or ou
 QUEUED_GRACE_S = 60.0  # a run recorded without a process (older versions) and still queued after this is dead
 
 
+def _found_dead(run: R.RunInfo, now: float) -> bool:
+    """An unfinished run of this machine whose process is gone (another machine's cannot be told: never dead)."""
+    if run.finished or run.hostname not in (None, socket.gethostname()):
+        return False
+    if run.pid is None:  # dead unless queued a moment ago (being started right now)
+        return not (run.status == "queued" and now - run.created_at.timestamp() < QUEUED_GRACE_S)
+    return not run_alive(run)
+
+
+def live_runs(project) -> list[str]:
+    """Ids of the unfinished runs whose job may still be running (another machine's included): what
+    ``storage.clear`` is given as ``running``. Reads only, so it works on a read-only project too."""
+    now = time.time()
+    return [run.id for run in R.list_runs(project) if not run.finished and not _found_dead(run, now)]
+
+
 def reap_stale_runs(project) -> list[str]:
     """Mark failed every running/queued run of this machine whose process is gone; returns their ids."""
     reaped = []
     now = time.time()
     for run in R.list_runs(project):
-        if run.finished or run.hostname not in (None, socket.gethostname()):
-            continue
-        if run.pid is None:
-            if run.status == "queued" and now - run.created_at.timestamp() < QUEUED_GRACE_S:
-                continue  # being started right now
-        elif run_alive(run):
+        if not _found_dead(run, now):
             continue
         R.update_run(project, run.id, status="failed", error=REAP_MESSAGE)
         try:

@@ -9,9 +9,9 @@ This module owns the choice of engine and the engine files:
   checked against eager PyTorch on a random batch before it is kept; a file that disagrees, fails to export or
   fails to load falls back to eager with a warning. bfloat16 autocast is never used on the CPU: it is fast only on
   CPUs with AMX and 6-12x slower than fp32 on AVX2-only desktops.
-- **The engine cache**: ``$VIDTRAIN_CACHE_DIR/engines`` or the user cache folder (``platformdirs``), one file per
-  backbone key, torch and opset version, written under a temporary name and renamed. It holds derived copies of
-  pinned weights, not project data, so projects share it (an export takes ~8 s).
+- **The engine cache**: ``$VIDTRAIN_CACHE_DIR/engines`` or the user cache folder (``storage.engine_cache_dir``),
+  one file per backbone key, torch and opset version, written under a temporary name and renamed. It holds derived
+  copies of pinned weights, not project data, so projects share it (an export takes ~8 s).
 
 ``engine="torch"`` forces eager (the reference in benchmarks); ``"onnx"`` insists on ONNX Runtime (an error when
 it is not installed or the backbone does not export).
@@ -21,7 +21,6 @@ from __future__ import annotations
 
 import contextlib
 import io
-import os
 import warnings
 from collections.abc import Callable
 from pathlib import Path
@@ -33,6 +32,7 @@ from torch import nn
 from vidtrain_gui import fsutil
 from vidtrain_gui.ml.backbones import Backbone, WeightsArg
 from vidtrain_gui.ml.device import autocast_context
+from vidtrain_gui.storage import engine_cache_dir  # the folder's rule; kept importable from here
 
 ENGINES = ("auto", "torch", "onnx")
 OPSET = 18
@@ -44,15 +44,6 @@ Log = Callable[[str, str], None]
 
 class EngineError(RuntimeError):
     """The requested engine cannot run this backbone here."""
-
-
-def engine_cache_dir() -> Path:
-    env = os.environ.get("VIDTRAIN_CACHE_DIR")
-    if env:
-        return Path(env) / "engines"
-    from platformdirs import user_cache_dir
-
-    return Path(user_cache_dir("vidtrain", appauthor=False)) / "engines"
 
 
 def _onnxruntime():
