@@ -28,7 +28,7 @@ PACKAGE_DIR = Path(__file__).resolve().parents[1] / PACKAGE
 # means vidtrain_gui.<name>; "vidtrain_gui" means the whole package; THIRD_PARTY means anything outside the standard
 # library and vidtrain_gui; any other name is a top-level package (torch, PySide6, numpy). A new top-level module
 # fails test_every_layer_has_a_row until it is given its place here.
-LAYERS = ("core", "media", "footage", "ml", "jobs", "gui", "cli", "fsutil", "buildinfo")
+LAYERS = ("core", "media", "footage", "ml", "jobs", "gui", "cli", "fsutil", "buildinfo", "launch", "entry", "storage")
 QT = ("PySide6", "shiboken6", "pyqtgraph")
 TORCH = ("torch", "torchvision")
 THIRD_PARTY = "<third-party>"
@@ -36,7 +36,7 @@ THIRD_PARTY = "<third-party>"
 # importer -> what it must never import, at any depth of the file (functions, try/if guards included).
 FORBIDDEN: dict[str, tuple[str, ...]] = {
     # the store: stdlib + SQLAlchemy; knows nothing above it and nothing of media (tests/core/test_core_imports.py)
-    "core": ("media", "footage", "ml", "jobs", "gui", "cli", *QT, *TORCH, "numpy", "cv2", "av"),
+    "core": ("media", "footage", "ml", "jobs", "gui", "cli", "storage", *QT, *TORCH, "numpy", "cv2", "av"),
     # decoding: knows nothing of the store nor of anything above it
     "media": ("core", "footage", "ml", "jobs", "gui", "cli", *QT, *TORCH),
     # the core-media glue (ingest, demo): below ml, jobs, the CLI and the window, which all stand on it
@@ -51,8 +51,14 @@ FORBIDDEN: dict[str, tuple[str, ...]] = {
     "gui": ("ml", "cli", *TORCH),
     # headless
     "cli": ("gui", *QT),
+    # where the app keeps things and clearing caches (CLI, window, ml's engine cache): on the store, below the rest
+    "storage": ("media", "footage", "ml", "jobs", "gui", "cli", *QT, *TORCH, "numpy", "cv2", "av"),
     # below every layer: stdlib only, knows nothing of VidTrain
     "fsutil": (PACKAGE, THIRD_PARTY),
+    # how the app starts its own processes; read by the window and by the frozen build before Qt or torch loads
+    "launch": (PACKAGE, THIRD_PARTY),
+    # the executables' entry: hands over to the CLI (--job) or the window, and knows nothing below them
+    "entry": ("core", "media", "footage", "ml", "jobs", *QT, *TORCH),
     # read by the window (Help > About): versions from package metadata, never by importing the packages
     "buildinfo": ("core", "media", "footage", "ml", "jobs", "gui", "cli", THIRD_PARTY),
 }
@@ -342,7 +348,14 @@ BLOCK = textwrap.dedent(
 
 @pytest.mark.parametrize(
     "module",
-    ["vidtrain_gui.core", "vidtrain_gui.media", "vidtrain_gui.jobs", "vidtrain_gui.footage", "vidtrain_gui.cli"],
+    [
+        "vidtrain_gui.core",
+        "vidtrain_gui.media",
+        "vidtrain_gui.jobs",
+        "vidtrain_gui.footage",
+        "vidtrain_gui.cli",
+        "vidtrain_gui.storage",
+    ],
 )
 def test_lower_layers_import_without_qt_and_torch(module):
     code = BLOCK + f"import {module}\nimport pkgutil, importlib\n"

@@ -5,4 +5,4 @@ in job processes).
 See docs/architecture.md.
 """
 
-__version__ = "0.1.0"
+__version__ = "0.2.0"  # the one place: pyproject.toml reads it, `vidtrain --version` and Help > About show it

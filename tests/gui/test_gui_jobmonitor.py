@@ -4,9 +4,12 @@ job that cannot start reports why."""
 
 from __future__ import annotations
 
+import sys
+
 import pytest
 from videogen import write_pyav
 
+from vidtrain_gui import launch
 from vidtrain_gui.core import runs as R
 from vidtrain_gui.core.project import Project
 from vidtrain_gui.footage.ingest import import_paths
@@ -76,3 +79,21 @@ def test_a_job_outlives_its_monitor_and_is_reattached(qtbot, project):
     with qtbot.waitSignal(later.finished, timeout=TIMEOUT) as done:
         later.attach(run_id)
     assert done.args[0] == "done" and R.get_run(project, run_id).status == "done"
+
+
+@pytest.mark.skipif(sys.platform == "win32", reason="the stand-in executable is a POSIX shell script")
+def test_in_a_frozen_build_a_job_runs_through_the_apps_own_executable(qtbot, project, tmp_path, monkeypatch):
+    """The one-folder build has no python: the window starts ``<its executable> --job ...`` (launch.cli_command),
+    which vidtrain_gui.entry hands to the CLI. A shell script stands in for the frozen executable here."""
+    seen = tmp_path / "argv.txt"
+    frozen = tmp_path / "vidtrain-gui"
+    frozen.write_text(f'#!/bin/sh\necho "$@" > "{seen}"\nexec "{sys.executable}" -c '
+                      '"import sys; from vidtrain_gui.entry import main; sys.exit(main())" "$@"\n')  # fmt: skip
+    frozen.chmod(0o755)
+    monkeypatch.setattr(launch, "is_frozen", lambda: True)
+    monkeypatch.setattr(sys, "executable", str(frozen))
+    monitor = JobMonitor(project)
+    with qtbot.waitSignal(monitor.finished, timeout=TIMEOUT) as done:
+        assert monitor.start(["features", str(project.root), "--no-motion", "--device", "cpu", "--fps", "2"])
+    assert done.args[0] == "done" and R.get_run(project, monitor.run_id).status == "done"
+    assert seen.read_text().split()[:2] == ["--job", "--detached"] and "features" in seen.read_text().split()

@@ -292,7 +292,10 @@ class ScriptProbe(DeviceProbe):
 
     def __init__(self, script: str) -> None:
         super().__init__()
-        self.ARGUMENTS = ["-c", script]
+        self.script = script
+
+    def command(self) -> tuple[str, list[str]]:
+        return sys.executable, ["-c", self.script]
 
 
 @pytest.mark.parametrize(("script", "message"), [

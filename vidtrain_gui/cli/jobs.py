@@ -189,9 +189,10 @@ def cmd_devices(args) -> int:
     """What the Advanced training dialog offers: the devices here (the one "auto" picks first) and the backbones
     with whether their weights are on this machine."""
     from vidtrain_gui.ml.backbones import get_backbone, list_backbones  # torch: only in this command's process
-    from vidtrain_gui.ml.device import DeviceUnavailableError, describe_device, pick_device
+    from vidtrain_gui.ml.device import DeviceUnavailableError, cpu_note, describe_device, pick_device
 
-    devices = [{"id": "auto", "name": describe_device(pick_device("auto"))}, {"id": "cpu", "name": "CPU"}]
+    auto = pick_device("auto")
+    devices = [{"id": "auto", "name": describe_device(auto)}, {"id": "cpu", "name": "CPU"}]
     for choice in ["mps"] + [f"cuda:{i}" for i in range(_cuda_count())]:
         try:
             devices.append({"id": choice, "name": describe_device(pick_device(choice))})
@@ -202,10 +203,10 @@ def cmd_devices(args) -> int:
         b = get_backbone(name)
         backbones.append({"name": name, "kind": b.kind, "description": b.description, "feature_dim": b.feature_dim,
                           "weights_available": b.has_default_weights()})  # fmt: skip
-    out = {"devices": devices, "default": devices[0]["name"], "backbones": backbones}
+    out = {"devices": devices, "default": devices[0]["name"], "backbones": backbones, "cpu_note": cpu_note(auto)}
     emit(args, out, "\n".join([f"{d['id']}\t{d['name']}" for d in devices] + [""] + [
         f"{b['name']}\t{b['kind']}\t{'weights here' if b['weights_available'] else 'weights not downloaded'}"
-        for b in backbones]))  # fmt: skip
+        for b in backbones] + ([f"\nnote: {out['cpu_note']}"] if out["cpu_note"] else [])))  # fmt: skip
     return 0
 
 

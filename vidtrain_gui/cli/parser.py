@@ -9,10 +9,25 @@ import argparse
 
 from vidtrain_gui import __version__
 from vidtrain_gui.cli.common import mode_default_help, positive, ranged, threshold, unfreeze_arg
+from vidtrain_gui.cli.install import cmd_demo, cmd_install_desktop
 from vidtrain_gui.cli.jobs import cmd_devices, cmd_features, cmd_predict, cmd_review, cmd_runs, cmd_segments, cmd_train
 from vidtrain_gui.cli.labels import cmd_classes, cmd_clips, cmd_export, cmd_import_labels
-from vidtrain_gui.cli.store import cmd_check, cmd_import, cmd_info, cmd_init, cmd_restore, cmd_videos
+from vidtrain_gui.cli.store import cmd_check, cmd_import, cmd_info, cmd_init, cmd_restore, cmd_storage, cmd_videos
 from vidtrain_gui.core import options as OPT
+
+
+class _VersionAction(argparse.Action):
+    """``--version``: VidTrain's, Python's, Qt's, torch's and CUDA's versions, read from package metadata when asked
+    (not every time the parser is built)."""
+
+    def __init__(self, option_strings, dest=argparse.SUPPRESS, default=argparse.SUPPRESS, help=None):  # noqa: A002
+        super().__init__(option_strings, dest=dest, default=default, nargs=0, help=help)
+
+    def __call__(self, parser, namespace, values, option_string=None):
+        from vidtrain_gui.buildinfo import version_text
+
+        print(f"vidtrain {__version__}\n{version_text()}")
+        parser.exit()
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -21,7 +36,7 @@ def build_parser() -> argparse.ArgumentParser:
     # False when neither gave it; set_defaults would change the action every parser shares).
     common.add_argument("--json", action="store_true", default=argparse.SUPPRESS, help="machine-readable output")
     parser = argparse.ArgumentParser(prog="vidtrain", description=__doc__.split("\n")[0], parents=[common])
-    parser.add_argument("--version", action="version", version=f"vidtrain {__version__}")
+    parser.add_argument("--version", action=_VersionAction, help="show VidTrain's version and what it runs on, exit")
     # For the window, which starts jobs detached (see main()).
     parser.add_argument("--detached", metavar="LOG", help=argparse.SUPPRESS)
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
@@ -38,6 +53,12 @@ def build_parser() -> argparse.ArgumentParser:
         return a
 
     add("init", "create a project folder").set_defaults(func=cmd_init)
+    sp = add("demo", "make the demo project (generated videos of three classes, some clips tagged)", project=False)
+    sp.add_argument("folder", help="a new or empty folder")
+    sp.set_defaults(func=cmd_demo)
+    sp = add("install-desktop", "Linux: add VidTrain (this installation) to the application menu", project=False)
+    sp.add_argument("--uninstall", action="store_true", help="remove the entry and icon instead")
+    sp.set_defaults(func=cmd_install_desktop)
     sp = add("import", "import video files and folders (recursive)")
     sp.add_argument("paths", nargs="+")
     sp.add_argument("--search", nargs="*", default=[], help="also look here for missing videos and relink them")
@@ -50,6 +71,10 @@ def build_parser() -> argparse.ArgumentParser:
     sp.add_argument("--backup", metavar="FILE", help="this copy instead of the newest sound one")
     sp.set_defaults(func=cmd_restore)
     add("info", "summary of a project: videos, classes, clips").set_defaults(func=cmd_info)
+    sp = add("storage", "where VidTrain keeps things and the disk each place takes; clear caches", project=False)
+    sp.add_argument("project", nargs="?", help="project folder: its places too")
+    sp.add_argument("--clear", nargs="+", metavar="KEY", help="clear these places (keys as listed; caches only)")
+    sp.set_defaults(func=cmd_storage)
     add("devices", "the devices and backbones training can use on this machine", project=False).set_defaults(
         func=cmd_devices
     )

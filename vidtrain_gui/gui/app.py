@@ -1,9 +1,10 @@
-"""Entry point of the window (``vidtrain-gui [PATH] [--screenshot FILE]``) and its start page.
+"""Entry point of the window (``vidtrain-gui [PATH] [--screenshot FILE | --smoke FOLDER]``) and its start page.
 
 This module owns starting the app: with a project path it opens that project; without one it shows the start page
 (recent projects, New…, Open…, Try the demo). ``--screenshot FILE`` opens the project, waits until the window is
 fully drawn (video list filled, the first video's exact frame on screen, timeline set), saves a PNG of the window
-and exits 0: how the guide's screenshots are made and how a smoke test sees the real window. torch is never
+and exits 0: how the guide's screenshots are made. ``--smoke FOLDER`` checks an installation through the window
+(gui/smoke.py: screenshot, Train, predictions, export; packaging/smoke.sh runs it). torch is never
 imported here: the window reaches the ML engine only through jobs.
 """
 
@@ -14,6 +15,7 @@ import sys
 from pathlib import Path
 
 from PySide6.QtCore import QTimer, Signal
+from PySide6.QtGui import QIcon
 from PySide6.QtWidgets import (
     QApplication,
     QHBoxLayout,
@@ -26,21 +28,21 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
+from vidtrain_gui import __version__, storage
 from vidtrain_gui.core import settings as S
 from vidtrain_gui.core.errors import DamagedProjectError, VidTrainError
 from vidtrain_gui.gui.columntable import EmptyPlaceholder
 from vidtrain_gui.gui.errorreport import ErrorReporter
 from vidtrain_gui.gui.platformcheck import platform_problem
 from vidtrain_gui.gui.projectdialogs import ask_new_project, ask_open_project
+from vidtrain_gui.launch import resource
 
 SCREENSHOT_TIMEOUT_MS = 20_000
 
 
 def demo_folder() -> Path:
-    """Where "Try the demo" makes (or finds) its project: the user's data folder."""
-    import platformdirs
-
-    return Path(platformdirs.user_data_dir("vidtrain")) / "VidTrain demo"
+    """Where "Try the demo" makes (or finds) its project (``storage.demo_folder``; tests replace this name)."""
+    return storage.demo_folder()
 
 
 class StartPage(QWidget):
@@ -67,13 +69,19 @@ class StartPage(QWidget):
         layout.addWidget(self.recent, 1)
         self.empty_message = EmptyPlaceholder(
             "No recent projects yet. Try the demo to see VidTrain on a ready-made project (generated videos, three "
-            "classes, some clips tagged), or New… to start your own.", self.recent)  # fmt: skip
+            "classes, some clips tagged), or New… to start your own. The demo goes in "
+            f"{demo_folder()}; caches live in each project's cache/ folder and in {storage.user_cache_dir()} "
+            "(see Settings…).", self.recent)  # fmt: skip
         self.empty_message.set_empty(self.recent.count() == 0)
         buttons = QHBoxLayout()
         for text, slot in (("New…", self.new_project), ("Open…", self.open_project), ("Try the demo", self.demo)):
             button = QPushButton(text, self)
             button.clicked.connect(slot)
             buttons.addWidget(button)
+        buttons.addStretch(1)
+        self.settings_button = QPushButton("Settings…", self, clicked=self.show_settings)
+        buttons.addWidget(self.settings_button)
+        self.settings_dialog = None
         layout.addLayout(buttons)
         self.status = QLabel("", self)
         layout.addWidget(self.status)
@@ -85,6 +93,14 @@ class StartPage(QWidget):
     def open_project(self) -> None:
         if (folder := ask_open_project(self)) is not None:
             self.project_chosen.emit(folder)
+
+    def show_settings(self):
+        """Where things go and what the caches take, with Clear (no project open here)."""
+        from vidtrain_gui.gui.settingsdialog import SettingsDialog
+
+        self.settings_dialog = SettingsDialog(None, parent=self)
+        self.settings_dialog.open()
+        return self.settings_dialog
 
     def demo(self) -> None:
         folder = demo_folder()
@@ -180,36 +196,31 @@ class App:
 
 def _screenshot(window, path: str) -> None:
     """Save ``window`` as a PNG once it is fully drawn (or after a timeout), then quit with 0."""
-    app = QApplication.instance()
-    done = {"saved": False}
+    from vidtrain_gui.gui.smoke import when_drawn
 
     def save() -> None:
-        if done["saved"]:
-            return
-        done["saved"] = True
-        app.processEvents()
         window.grab().save(path)
-        app.exit(0)
+        QApplication.instance().exit(0)
 
-    if window.video is None:
-        QTimer.singleShot(300, save)
-    else:
-        window.player.exact_frame_shown.connect(lambda _i: QTimer.singleShot(200, save))
-        if (window.player.shown_frame() or (0, False))[1]:
-            QTimer.singleShot(200, save)
-    QTimer.singleShot(SCREENSHOT_TIMEOUT_MS, save)
+    when_drawn(window, save, timeout_ms=SCREENSHOT_TIMEOUT_MS)
 
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="vidtrain-gui", description="The VidTrain window.")
     parser.add_argument("project", nargs="?", help="project folder to open (default: the start page)")
     parser.add_argument("--screenshot", metavar="FILE", help="open PROJECT, save a PNG of the drawn window, exit")
+    smoke_help = ("check this installation on PROJECT: screenshot, Train, predictions, export into FOLDER "
+                  "(FOLDER/smoke.json says what ran); exit 0 when all of it worked")  # fmt: skip
+    parser.add_argument("--smoke", metavar="FOLDER", help=smoke_help)
+    parser.add_argument("--version", action="version", version=f"VidTrain {__version__}")
     args = parser.parse_args(argv)
     if QApplication.instance() is None and (problem := platform_problem()) is not None:
         print(problem, file=sys.stderr)  # Qt's own message names the wrong package, then aborts
         return 1
     app = QApplication.instance() or QApplication(sys.argv[:1])
     app.setApplicationName("VidTrain")
+    app.setApplicationVersion(__version__)
+    app.setWindowIcon(QIcon(str(resource("vidtrain.svg"))))
     ErrorReporter(app).install()  # an exception in a slot is shown in the window, not only on stderr
     state = App()
     if args.project:
@@ -219,8 +230,12 @@ def main(argv: list[str] | None = None) -> int:
             return 1
         if args.screenshot:
             QTimer.singleShot(0, lambda: _screenshot(window, args.screenshot))
-    elif args.screenshot:
-        parser.error("--screenshot needs a PROJECT")
+        elif args.smoke:
+            from vidtrain_gui.gui.smoke import SmokeRun
+
+            QTimer.singleShot(0, SmokeRun(window, args.smoke).start)
+    elif args.screenshot or args.smoke:
+        parser.error("--screenshot and --smoke need a PROJECT")
     else:
         state.show_start()
     return app.exec()

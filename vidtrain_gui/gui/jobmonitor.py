@@ -22,7 +22,6 @@ from __future__ import annotations
 
 import os
 import signal
-import sys
 import time
 from pathlib import Path
 
@@ -38,6 +37,7 @@ from vidtrain_gui.jobs.runner import (
     request_cancel,
     request_stop,
 )  # fmt: skip
+from vidtrain_gui.launch import cli_command
 
 POLL_MS = 100
 FIND_RUN_TIMEOUT_S = 60.0  # a cold start (imports, schema check) takes a few seconds; a stuck one is reported
@@ -79,10 +79,10 @@ class JobMonitor(QObject):
         # The events are read from events.jsonl: its standard output is not needed, and its standard error goes
         # to the log file, both redirected by the job itself (``--detached``: a detached process's output cannot
         # be redirected from here portably).
-        arguments = ["-m", "vidtrain_gui.cli", "--detached", str(self._log), "--json", *[str(a) for a in args]]
-        ok, pid = QProcess.startDetached(sys.executable, arguments, str(self.project.root))
+        program, arguments = cli_command(["--detached", str(self._log), "--json", *args])
+        ok, pid = QProcess.startDetached(program, arguments, str(self.project.root))
         if not ok or not pid:
-            self.start_failed.emit(f"could not start {sys.executable} (is the installation complete?)")
+            self.start_failed.emit(f"could not start {program} (is the installation complete?)")
             return False
         self.pid = int(pid)
         self._pid_started = process_started(self.pid)

@@ -25,8 +25,10 @@ from __future__ import annotations
 
 import base64
 import gc
+import sys
 from pathlib import Path
 
+import shiboken6
 from PySide6.QtCore import QByteArray, Qt, QTimer, Signal
 from PySide6.QtGui import QAction, QKeySequence, QShortcut
 from PySide6.QtWidgets import (
@@ -57,6 +59,8 @@ from vidtrain_gui.gui.timeline import TimelineWidget
 from vidtrain_gui.gui.undo import UndoHistory
 from vidtrain_gui.gui.videolist import VideoListWidget
 
+GPU_CHECK_DELAY_MS = 3000  # after the window is up: the device check imports torch in its own process
+GPU_NOTE_MS = 30_000
 READ_ONLY_BANNER = "Opened read-only: another VidTrain window is editing this project. Close it to make changes here."
 
 
@@ -91,6 +95,7 @@ class MainWindow(QMainWindow):
         self.settings_path = settings_path or str(S.default_settings_path())
         self.settings = settings or S.load_settings(self.settings_path)
         self.history = UndoHistory(project, self)
+        self._about_box: QMessageBox | None = None
         self.video: V.VideoInfo | None = None
         self.marks: list[int | None] = [None, None]
         self.selected_clip: int | None = None
@@ -109,6 +114,7 @@ class MainWindow(QMainWindow):
         if not project.readonly:
             self._check_files()
         QTimer.singleShot(0, self.workbench.after_open)
+        QTimer.singleShot(GPU_CHECK_DELAY_MS, self, self._gpu_check)
         # The objects of a built window (Qt wrappers, pyqtgraph items, SQLAlchemy's) live as long as it: moved out
         # of the collector's reach, a full collection no longer scans them (~70 ms of stall, measured).
         gc.freeze()
@@ -181,6 +187,9 @@ class MainWindow(QMainWindow):
         edit.addAction(undo)
         edit.addAction(redo)
         self._action(edit, "&Go to Frame or Time…", self.ask_jump, QKeySequence("Ctrl+G"))
+        edit.addSeparator()
+        settings = self._action(edit, "&Settings…", self.show_settings, QKeySequence.StandardKey.Preferences)
+        settings.setMenuRole(QAction.MenuRole.PreferencesRole)  # macOS: the app menu's Settings…
         self.view_menu = self.menuBar().addMenu("&View")
         for dock in self.findChildren(QDockWidget):
             self.view_menu.addAction(dock.toggleViewAction())
@@ -194,19 +203,62 @@ class MainWindow(QMainWindow):
         """Versions (from package metadata: no torch import here), the torch build, and the devices when known."""
         from vidtrain_gui.buildinfo import torch_build, versions
         from vidtrain_gui.gui.traindialog import DeviceProbe
+        from vidtrain_gui.launch import is_frozen
 
         lines = [f"{name}: {value}" for name, value in versions().items()]
+        lines.append("Installed as: " + ("the one-folder app" if is_frozen() else f"Python package ({sys.prefix})"))
         probe = DeviceProbe.shared().cached()
-        if probe:
-            lines.append(f"Training device: {probe.get('default', '?')}")
+        lines.append(f"Training device: {probe.get('default', '?')}" if probe else "Training device: checking…")
+        if probe and probe.get("cpu_note"):
+            lines.append(str(probe["cpu_note"]).capitalize())
         if torch_build() == "CPU-only":
             lines.append("This torch build uses the CPU only; install the CUDA build of torch to train on an "
                          "NVIDIA GPU.")  # fmt: skip
         lines.append(f"Project: {self.project.root}")
         return "\n".join(lines)
 
-    def show_about(self) -> None:
-        QMessageBox.about(self, "About VidTrain", self.about_text())
+    def show_about(self) -> QMessageBox:
+        """Help > About: the text above, completed when the device check (a separate process) answers."""
+        from vidtrain_gui.gui.traindialog import DeviceProbe
+
+        box = QMessageBox(QMessageBox.Icon.NoIcon, "About VidTrain", self.about_text(), parent=self)
+        box.setIconPixmap(self.windowIcon().pixmap(64, 64))
+        box.setAttribute(Qt.WidgetAttribute.WA_DeleteOnClose)
+        self._about_box = box
+        probe = DeviceProbe.shared()
+        if probe.cached() is None:
+            probe.ready.connect(self._about_answered)
+            probe.failed.connect(self._about_answered)
+            probe.start()
+        box.open()
+        return box
+
+    def _about_answered(self, answer: dict | str) -> None:
+        box = self._about_box
+        if box is not None and shiboken6.isValid(box):
+            box.setText(self.about_text() + (f"\n{answer}" if isinstance(answer, str) else ""))
+
+    def _gpu_check(self) -> None:
+        """When this machine has an NVIDIA GPU (a look at /sys, no driver needed), ask the device check whether
+        CUDA can use it; if not, say in the status bar that training runs on the CPU and why. Machines without an
+        NVIDIA GPU pay nothing (no process, no message)."""
+        from vidtrain_gui.buildinfo import nvidia_gpu_present
+        from vidtrain_gui.gui.traindialog import DeviceProbe
+
+        if not nvidia_gpu_present():
+            return
+        probe = DeviceProbe.shared()
+
+        if (cached := probe.cached()) is not None:
+            self._gpu_answered(cached)
+            return
+        probe.ready.connect(self._gpu_answered)
+        probe.start()
+
+    def _gpu_answered(self, result: dict) -> None:
+        if result.get("cpu_note"):
+            note = str(result["cpu_note"]).split(": ", 1)[-1]
+            self.statusBar().showMessage(f"Training will run on the CPU: {note}", GPU_NOTE_MS)
 
     def add_dock(self, title: str, name: str, widget: QWidget, area: Qt.DockWidgetArea) -> QDockWidget:
         """Put ``widget`` in a dock of ``area``; ``name`` is what the saved layout knows it by."""
@@ -215,6 +267,14 @@ class MainWindow(QMainWindow):
         dock.setWidget(widget)
         self.addDockWidget(area, dock)
         return dock
+
+    def show_settings(self):
+        """Edit > Settings…: where things go, what the caches take (this project's too), and Clear."""
+        from vidtrain_gui.gui.settingsdialog import SettingsDialog
+
+        self.settings_dialog = SettingsDialog(self.project, parent=self)
+        self.settings_dialog.open()
+        return self.settings_dialog
 
     def _action(self, menu, text: str, slot, shortcut=None) -> QAction:
         action = QAction(text, self)

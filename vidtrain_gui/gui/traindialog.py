@@ -25,7 +25,6 @@ from __future__ import annotations
 
 import json
 import math
-import sys
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, fields
 from typing import Any, ClassVar
@@ -46,6 +45,7 @@ from PySide6.QtWidgets import (
 )
 
 from vidtrain_gui.core import options as OPT
+from vidtrain_gui.launch import cli_command
 
 MAX_UNFREEZE_CHOICE = 12  # the unfreeze list offers 0..12 and "all"; a backbone with fewer blocks caps it
 CPU_FINETUNE_HINT = "Fine-tuning on a CPU takes a long time; fast mode is made for this machine."
@@ -199,7 +199,7 @@ class DeviceProbe(QObject):
     ready = Signal(dict)
     failed = Signal(str)
 
-    ARGUMENTS: ClassVar[list[str]] = ["-m", "vidtrain_gui.cli", "--json", "devices"]  # for sys.executable
+    ARGUMENTS: ClassVar[list[str]] = ["--json", "devices"]  # of `vidtrain` (launch.cli_command)
     _result: ClassVar[dict | None] = None
     _shared: ClassVar[DeviceProbe | None] = None
 
@@ -230,7 +230,11 @@ class DeviceProbe(QObject):
         process = self._process = QProcess(self)
         process.finished.connect(self._on_finished)
         process.errorOccurred.connect(self._on_error)
-        process.start(sys.executable, self.ARGUMENTS)
+        process.start(*self.command())
+
+    def command(self) -> tuple[str, list[str]]:
+        """The program and arguments of the probe's process."""
+        return cli_command(self.ARGUMENTS)
 
     def _remember(self, result: dict) -> None:
         DeviceProbe._result = result

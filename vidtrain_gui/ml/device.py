@@ -13,6 +13,8 @@ from contextlib import AbstractContextManager
 
 import torch
 
+from vidtrain_gui.buildinfo import nvidia_gpu_present
+
 DEVICE_CHOICES = ("auto", "cpu", "cuda", "cuda:N", "mps")
 
 
@@ -34,6 +36,18 @@ def _cuda_problem() -> str | None:
         hint = f" (CUDA_VISIBLE_DEVICES={visible!r})" if visible is not None else ""
         return f"no CUDA GPU is visible{hint}; check the NVIDIA driver with nvidia-smi"
     return None
+
+
+def cpu_note(device: torch.device | str, gpu_present: bool | None = None) -> str | None:
+    """When a job runs on the CPU although this machine has an NVIDIA GPU (its driver missing or too old, a CPU-only
+    torch build, CUDA_VISIBLE_DEVICES hiding it): one sentence saying so and why, for the job's log, the training
+    panel's warnings and the device check; None otherwise (no GPU in the machine is no news)."""
+    if torch.device(device).type != "cpu":
+        return None
+    gpu_present = nvidia_gpu_present() if gpu_present is None else gpu_present
+    if not gpu_present or (problem := _cuda_problem()) is None:
+        return None
+    return f"running on the CPU: this machine has an NVIDIA GPU, but {problem}"
 
 
 def pick_device(pref: str | torch.device | None = "auto") -> torch.device:

@@ -49,7 +49,7 @@ from vidtrain_gui.core import videos as V
 from vidtrain_gui.footage.ingest import load_index, open_reader
 from vidtrain_gui.ml import featurecache as FC
 from vidtrain_gui.ml.backbones import DEFAULT_BACKBONE, Backbone, Preprocess, WeightsArg, get_backbone
-from vidtrain_gui.ml.device import describe_device, pick_device
+from vidtrain_gui.ml.device import cpu_note, describe_device, pick_device
 from vidtrain_gui.ml.inference import frozen_forward
 from vidtrain_gui.ml.motion import GAP_S, MOTION_DIM, MOTION_KEY, MotionTrack, grey_size, to_grey
 
@@ -416,6 +416,8 @@ def extract_features(
     key = spec.key(weights)
     dev = pick_device(device)
     report = FeatureReport(backbone=spec.name, backbone_key=key, sample_fps=sample_fps, device=describe_device(dev))
+    if (note := cpu_note(dev)) is not None:
+        emit({"type": "log", "level": "warning", "message": note})
     # Temporaries a killed job left anywhere in the cache (an hour old: never another job's write in progress).
     fsutil.clean_temporaries(project.cache_dir)
     window_s = spec.clip_len / (spec.clip_fps or sample_fps) if spec.kind == "video" else 0.0

@@ -62,7 +62,7 @@ from vidtrain_gui.footage.ingest import open_reader
 from vidtrain_gui.media import FrameIndex, MediaError, VideoReader
 from vidtrain_gui.ml.backbones import Backbone, WeightsArg, get_backbone
 from vidtrain_gui.ml.checkpoint import write_checkpoint
-from vidtrain_gui.ml.device import autocast_context, describe_device, pick_device
+from vidtrain_gui.ml.device import autocast_context, cpu_note, describe_device, pick_device
 from vidtrain_gui.ml.distributed import SINGLE, Dist
 from vidtrain_gui.ml.features import frame_preprocessor
 from vidtrain_gui.ml.heads import make_head
@@ -466,6 +466,8 @@ def finetune(
 
     dev = pick_device(device)
     ctx.emit({"type": "device", "name": describe_device(dev)})  # what the window shows
+    if (note := cpu_note(dev)) is not None:
+        ctx.log(note, "warning")
     workers = (0 if dev.type != "cuda" else min(8, max(1, (os.cpu_count() or 2) - 1))) if workers is None else workers
     class_weights = balanced_weights(torch.tensor([labels[i] for i in split.train]), len(class_names)).to(dev)
     rank_batch = -(-batch_size // dist.world_size)  # every rank's share of the global batch
