@@ -12,7 +12,11 @@ on Linux brings NVIDIA's libraries (about 3 GB); install PyTorch's CPU wheels fi
 3. ``build.json`` goes next to the package's resources inside the build: VidTrain's, Python's, torch's and CUDA's
    versions, when and where it was built, and on Linux the newest glibc any bundled binary asks for, which the app
    checks before loading Qt or torch (vidtrain_gui/launch.py ``startup_problem``).
-4. The last line printed is JSON: the build's folder, size in bytes, file count and seconds.
+4. Linux: ``DIST/VidTrain/VidTrain``, a POSIX shell launcher (what the desktop entry runs) that checks the
+   system's glibc before the bundled libpython needs it: the PyInstaller bootloader would otherwise stop with a
+   loader message naming a symbol version. It says what is needed (in a dialog when zenity, kdialog or xmessage is
+   there) and otherwise starts ``vidtrain-gui``.
+5. The last line printed is JSON: the build's folder, size in bytes, file count and seconds.
 """
 
 from __future__ import annotations
@@ -74,6 +78,34 @@ def glibc_needed(folder: Path) -> str | None:
     return ".".join(map(str, newest)) or None
 
 
+LAUNCHER = """#!/bin/sh
+# VidTrain's launcher (one-folder build, Linux; written by packaging/build.py). Every bundled binary, libpython
+# first, needs glibc {needed} or newer: say so plainly instead of letting the loader fail on a symbol version.
+here=$(dirname "$(readlink -f "$0")")
+needed={needed}
+have=$(getconf GNU_LIBC_VERSION 2>/dev/null | sed -n 's/^glibc //p')
+if [ -z "$have" ] || [ "$(printf '%s\\n%s\\n' "$needed" "$have" | sort -V | head -n 1)" != "$needed" ]; then
+    msg="This VidTrain build needs glibc $needed or newer; this system has ${{have:-no glibc}}. Install VidTrain \\
+with pip instead (see the README), or use a build made on an older system."
+    echo "VidTrain: $msg" >&2
+    if command -v zenity >/dev/null 2>&1; then zenity --error --title VidTrain --text "$msg"
+    elif command -v kdialog >/dev/null 2>&1; then kdialog --title VidTrain --error "$msg"
+    elif command -v xmessage >/dev/null 2>&1; then xmessage -center "VidTrain: $msg"
+    fi
+    exit 1
+fi
+exec "$here/vidtrain-gui" "$@"
+"""
+
+
+def write_launcher(app: Path, needed: str) -> Path:
+    """The Linux launcher ``app/VidTrain`` for a build that needs glibc ``needed``."""
+    path = app / NAME
+    path.write_text(LAUNCHER.format(needed=needed), encoding="utf-8")
+    path.chmod(0o755)
+    return path
+
+
 def build_info(app: Path) -> dict:
     import torch
 
@@ -116,6 +148,8 @@ def main(argv: list[str] | None = None) -> int:
     resources.mkdir(parents=True, exist_ok=True)
     info = build_info(app)
     (resources / "build.json").write_text(json.dumps(info, indent=1) + "\n", encoding="utf-8")
+    if info.get("glibc_needed"):
+        write_launcher(app, info["glibc_needed"])
     size, files = folder_size(app)
     seconds = round(time.monotonic() - started, 1)
     print(f"build: {app}: {size / 1e9:.2f} GB in {files} files, {seconds} s; needs glibc {info.get('glibc_needed')}")

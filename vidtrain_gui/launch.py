@@ -54,8 +54,9 @@ def gui_executable() -> Path:
 
 def install_desktop_entry(data_home: str | Path | None = None, uninstall: bool = False) -> list[Path]:
     """Linux: put VidTrain in the desktop's application menu (``~/.local/share/applications/vidtrain.desktop``,
-    ``Exec`` = this installation's window executable) with its icon (hicolor, scalable), or remove both. Returns the
-    files written or removed. ``data_home`` defaults to ``$XDG_DATA_HOME`` or ``~/.local/share``."""
+    ``Exec`` = this installation's window executable, or the one-folder build's launcher ``VidTrain`` that checks
+    glibc first) with its icon (hicolor, scalable), or remove both. Returns the files written or removed.
+    ``data_home`` defaults to ``$XDG_DATA_HOME`` or ``~/.local/share``."""
     home = Path(data_home or os.environ.get("XDG_DATA_HOME") or Path.home() / ".local" / "share")
     entry = home / "applications" / "vidtrain.desktop"
     icon = home / "icons" / "hicolor" / "scalable" / "apps" / "vidtrain.svg"
@@ -65,6 +66,9 @@ def install_desktop_entry(data_home: str | Path | None = None, uninstall: bool =
             path.unlink()
         return removed
     executable = gui_executable()
+    launcher = executable.with_name("VidTrain")  # the one-folder build's glibc check (packaging/build.py)
+    if is_frozen() and launcher.is_file():
+        executable = launcher
     if not executable.is_file():
         raise FileNotFoundError(f"{executable} is missing: is this installation complete?")
     lines = []
@@ -119,8 +123,8 @@ def startup_problem(info: dict | None = None, libc: tuple[str, str] | None = Non
                 "pip instead (see the README).")  # fmt: skip
     if _version_tuple(have) >= _version_tuple(needed):
         return None
-    return (f"This VidTrain build needs glibc {needed} or newer (e.g. Ubuntu 22.04, Debian 12, Fedora 36 or later); "
-            f"this system has glibc {have}. Install VidTrain with pip instead (see the README), or use a build made "
+    return (f"This VidTrain build needs glibc {needed} or newer; this system has glibc {have} "
+            f"(`ldd --version` tells). Install VidTrain with pip instead (see the README), or use a build made "
             "on an older system.")  # fmt: skip
 
 
