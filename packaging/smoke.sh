@@ -96,6 +96,7 @@ run_checks() {
     done
 }
 
+STARTED=$(now)
 say "clean checkout of $(git -C "$ROOT" rev-parse --short HEAD)"
 rm -rf "$OUT/src"
 git clone --quiet --no-hardlinks "$ROOT" "$OUT/src"
@@ -163,5 +164,6 @@ if [ "$FROZEN" = 1 ]; then
         "$TOOLS/bash" -c "$(declare -f now since say record run_checks); run_checks frozen '$APP'")
 fi
 
+record "smoke test, all of it" "$(since "$STARTED") s"
 say "summary ($OUT/summary.txt)"
 cat "$SUMMARY"
