@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import shutil
 
+import pytest
 from PySide6.QtCore import Qt
 from PySide6.QtGui import QAction, QKeySequence, QShortcut
 from PySide6.QtWidgets import QApplication, QFileDialog
@@ -195,8 +196,32 @@ def test_about_names_the_versions_and_the_torch_build_without_importing_torch(qt
     window = _window(qtbot, project_path)
     text = window.about_text()
     assert f"VidTrain: {__version__}" in text and "PySide6" in text and f"({torch_build()} build)" in text
+    assert "CUDA (torch build): " in text and "Installed as: Python package" in text
     assert torch_build() in ("CPU-only", "CUDA", "default")
     assert ("torch" in sys.modules) == had_torch
+    window.close()
+
+
+def test_a_gpu_that_cuda_cannot_use_is_explained_in_the_status_bar_and_about(qtbot, project_path, monkeypatch):
+    """An NVIDIA GPU in the machine (read from /sys) but the device check says CUDA cannot use it: the user is told
+    that training runs on the CPU and why, once the check answers; no GPU in the machine: no check, no message."""
+    from vidtrain_gui import buildinfo
+    from vidtrain_gui.gui.traindialog import DeviceProbe
+
+    note = "running on the CPU: this machine has an NVIDIA GPU, but no CUDA GPU is visible; check the NVIDIA driver"
+    answer = {"devices": [{"id": "auto", "name": "CPU (2 threads)"}], "default": "CPU (2 threads)", "cpu_note": note}
+    monkeypatch.setattr(DeviceProbe, "_result", answer)  # the check's answer, as if it had run
+    monkeypatch.setattr(DeviceProbe, "start", lambda self: pytest.fail("no second device check"))
+    monkeypatch.setattr(buildinfo, "nvidia_gpu_present", lambda: False)
+    window = _window(qtbot, project_path)
+    window._gpu_check()
+    assert window.statusBar().currentMessage() == ""
+    monkeypatch.setattr(buildinfo, "nvidia_gpu_present", lambda: True)
+    window._gpu_check()
+    assert window.statusBar().currentMessage() == ("Training will run on the CPU: this machine has an NVIDIA GPU, "
+                                                   "but no CUDA GPU is visible; check the NVIDIA driver")  # fmt: skip
+    text = window.about_text()
+    assert "Training device: CPU (2 threads)" in text and "Running on the CPU: this machine has an NVIDIA GPU" in text
     window.close()
 
 

@@ -210,7 +210,8 @@ class MainWindow(QMainWindow):
         probe = DeviceProbe.shared().cached()
         lines.append(f"Training device: {probe.get('default', '?')}" if probe else "Training device: checking…")
         if probe and probe.get("cpu_note"):
-            lines.append(str(probe["cpu_note"]).capitalize())
+            note = str(probe["cpu_note"])
+            lines.append(note[:1].upper() + note[1:])
         if torch_build() == "CPU-only":
             lines.append("This torch build uses the CPU only; install the CUDA build of torch to train on an "
                          "NVIDIA GPU.")  # fmt: skip
