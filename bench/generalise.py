@@ -18,7 +18,7 @@ model never trained on, and every choice a row makes is made without them:
    rest of that source. How fast a model adapts to a new camera with a few of the user's own labels.
 
     .venv/bin/python bench/generalise.py [--seeds 2] [--first-seed 0] [--folds 5] [--inner 3] [--draws 2]
-        [--shortlist | --designs "NAME;NAME"] [--quick]
+        [--shortlist | --whole-frame | --designs "NAME;NAME"] [--quick]
 
 The project is bench/train.py's (bench/out/fight-dev, built and tagged on first use; features cached once).
 Results go to bench/out/generalise.md and bench/out/generalise.json. Run it on an otherwise idle machine.
@@ -72,15 +72,39 @@ CANDIDATES: dict[str, dict] = {
     # The default before windows of half a clip (issue 18): 4 s windows, so every fight-dev clip is one whole sample.
     "stats + deltas + motion, whole clips": {"head": "stats", "deltas": True, "motion": True, "window_s": 4.0},
     "linear on motion only": {"head": "linear", "deltas": False, "motion": True, "head_kwargs": {"appearance": False}},
+    # The whole frame squeezed to a square instead of the centre crop (ml/backbones.py efficientnet_lite0_whole).
+    "textbook, whole frame": {
+        "head": "linear",
+        "deltas": False,
+        "motion": False,
+        "window_s": 4.0,
+        "backbone": "efficientnet_lite0_whole",
+    },
+    "stats + deltas + motion, whole frame": {
+        "head": "stats",
+        "deltas": True,
+        "motion": True,
+        "backbone": "efficientnet_lite0_whole",
+    },
     "stats on motion only": {"head": "stats", "deltas": False, "motion": True, "head_kwargs": {"appearance": False}},
     "ensemble: linear + motion, linear on motion only": {"members": ["linear + motion", "linear on motion only"]},
     "ensemble: linear + motion, stats + deltas + motion, linear on motion only": {
         "members": ["linear + motion", "new default (stats + deltas + motion)", "linear on motion only"]
     },
+    "ensemble: crop and whole frame": {
+        "members": ["new default (stats + deltas + motion)", "stats + deltas + motion, whole frame"]
+    },
     "ensemble: old default, linear + motion, linear on motion only": {
         "members": ["old default (gru + deltas + motion)", "linear + motion", "linear on motion only"]
     },
 }
+WHOLE_FRAME = [  # --whole-frame: the centre crop against the whole frame, the same partitions
+    "textbook (mean-pool + linear)",
+    "textbook, whole frame",
+    "new default (stats + deltas + motion)",
+    "stats + deltas + motion, whole frame",
+    "ensemble: crop and whole frame",
+]
 QUICK = [
     "textbook (mean-pool + linear)",
     "old default (gru + deltas + motion)",
@@ -257,6 +281,7 @@ def main() -> int:
     ap.add_argument("--designs", default="", help="candidate names separated by ; (default: all)")
     ap.add_argument("--curve", default=DEFAULT, help="design of the new-camera curve (default: the product's)")
     ap.add_argument("--shortlist", action="store_true", help="the six designs of docs/benchmarks.md's table")
+    ap.add_argument("--whole-frame", action="store_true", help="the centre crop against the whole frame")
     ap.add_argument("--no-nested", action="store_true")
     ap.add_argument("--no-curve", action="store_true")
     ap.add_argument("--first-seed", type=int, default=0, help="the first partition's seed")
@@ -268,6 +293,8 @@ def main() -> int:
     names = [n for n in CANDIDATES if not args.designs or n in args.designs.split(";")]
     if args.shortlist:
         names = [n for n in CANDIDATES if n in SHORTLIST]
+    if args.whole_frame:
+        names = [n for n in CANDIDATES if n in WHOLE_FRAME]
     if args.quick:
         args.seeds, args.no_nested, args.no_curve = 1, True, True
         names = names if args.designs else QUICK

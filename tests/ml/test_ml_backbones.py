@@ -157,7 +157,7 @@ def test_preprocess_rejects_wrong_layout(lite0):
     [
         pytest.param(n, marks=pytest.mark.slow) if n in ("mvit_v2_s", "s3d") else n
         for n in list_backbones()
-        if n != DEFAULT_BACKBONE
+        if not n.startswith("efficientnet_lite0")  # ours, bundled: tested above and below
     ],
 )
 def test_torchvision_backbone_shapes(name):
@@ -170,6 +170,19 @@ def test_torchvision_backbone_shapes(name):
     with torch.no_grad():
         out = model(torch.randn(TINY_INPUT[name]))
     assert out.shape == (TINY_INPUT[name][0], spec.feature_dim)
+
+
+def test_the_whole_frame_variant_is_the_same_network_on_the_uncropped_frame():
+    """efficientnet_lite0_whole: the default's network and weights; a 16:9 frame is squeezed whole to 224 x 224
+    instead of losing its sides to the centre crop, and its features are cached under a key of their own."""
+    crop, whole = get_backbone("efficientnet_lite0"), get_backbone("efficientnet_lite0_whole")
+    assert whole.weights_id == crop.weights_id and whole.feature_dim == crop.feature_dim
+    assert whole.key() != crop.key() and whole.input_size == (224, 224)
+    frame = torch.zeros(1, 360, 640, 3, dtype=torch.uint8)
+    frame[:, :, :80] = 255  # a white band at the left edge: outside the centre crop
+    edge = {name: get_backbone(name).preprocess(frame) for name in ("efficientnet_lite0", "efficientnet_lite0_whole")}
+    assert edge["efficientnet_lite0_whole"].shape == edge["efficientnet_lite0"].shape == (1, 3, 224, 224)
+    assert edge["efficientnet_lite0"][0, :, :, 0].max() < 0 < edge["efficientnet_lite0_whole"][0, :, :, 0].max()
 
 
 # ---- weights come from the cache only ---------------------------------------------------------------------------
