@@ -152,9 +152,22 @@ def scores(y_true: list[int], y_pred: list[int], n_classes: int) -> dict:
             "bacc": float(np.mean(recalls)) if recalls else float("nan")}  # fmt: skip
 
 
+def spread_over_sources(p, queue: list) -> list:
+    """The queue taken one source at a time (``--order spread``, tried and not adopted, docs/benchmarks.md): the most
+    uncertain clip of every source in queue order, then the second of every source, and so on."""
+    source = {v.id: v.group_name or f"video {v.id}" for v in V.list_videos(p)}
+    seen: Counter = Counter()
+    tiers = []
+    for it in queue:
+        group = source[it.prediction.video_id]
+        tiers.append(seen[group])
+        seen[group] += 1
+    return [it for _, _, it in sorted(zip(tiers, range(len(queue)), queue), key=lambda t: t[:2])]
+
+
 def run_strategy(strategy: str, start: dict[int, int], truth_id: dict[int, int], names: list[str],
                  class_ids: list[int], *, rounds: int, per_round: int, seed: int, device: str,
-                 head: str = OPT.DEFAULT_HEAD) -> dict:  # fmt: skip
+                 head: str = OPT.DEFAULT_HEAD, order: str = "uncertainty") -> dict:  # fmt: skip
     """One simulated user from the starting set: ``rounds`` of labeling ``per_round`` clips, scored before each.
     ``truth_id``: clip id -> true class as its position in ``names``; ``class_ids``: the project's class ids in that
     order."""
@@ -186,6 +199,8 @@ def run_strategy(strategy: str, start: dict[int, int], truth_id: dict[int, int],
             if r < rounds:
                 if strategy == "queue":
                     queue = review_queue(p, pred_run.id, "uncertainty", kinds=("clip",))
+                    if order == "spread":
+                        queue = spread_over_sources(p, queue)
                     picks = [it for it in queue if it.prediction.clip_id in pool][:per_round]
                     for it in picks:  # the user accepts it (Enter), or corrects it to the true class
                         true = truth_id[it.prediction.clip_id]
@@ -309,6 +324,13 @@ def main() -> int:
     ap.add_argument("--start-groups", type=int, default=3, help="sources in the starting labeled set")
     ap.add_argument("--device", default=OPT.DEFAULT_DEVICE)
     ap.add_argument("--head", default=OPT.DEFAULT_HEAD, choices=OPT.HEADS, help="the head trained each round")
+    ap.add_argument(
+        "--order",
+        default="uncertainty",
+        choices=("uncertainty", "spread"),
+        help="the order the simulated user labels in: the review queue's (most uncertain first), or that queue "
+        "taken one source at a time",
+    )
     ap.add_argument("--quick", action="store_true", help="smoke run: 1 repeat, 2 rounds")
     args = ap.parse_args()
     if not (args.data / "manifest.csv").exists():
@@ -328,7 +350,7 @@ def main() -> int:
                  "n_clips": len(truth), "n_groups": len({g for _, g in truth.values()}), "classes": names,
                  "rounds": args.rounds, "per_round": args.per_round, "repeats": args.repeats,
                  "start_groups": args.start_groups, "predict_folds": PREDICT_FOLDS,
-                 "train": train_options(args.device, args.head), "repeats_detail": []}  # fmt: skip
+                 "train": train_options(args.device, args.head), "order": args.order, "repeats_detail": []}  # fmt: skip
     for k in range(args.repeats):
         groups = start_set(truth, args.start_groups, random.Random(k))
         start = {cid: class_ids[cls] for cid, (cls, g) in truth.items() if g in groups}
@@ -337,7 +359,7 @@ def main() -> int:
                      "start_classes": dict(Counter(truth[c][0] for c in start))}  # fmt: skip
         for s in STRATEGIES:
             rep[s] = run_strategy(s, start, truth_pos, names, [class_ids[n] for n in names], rounds=args.rounds,
-                                  per_round=args.per_round, seed=1000 + k, device=args.device,
+                                  per_round=args.per_round, seed=1000 + k, device=args.device, order=args.order,
                                   head=args.head)  # fmt: skip
         rep["common"] = common_pool(rep["queue"], rep["random"], truth_pos, len(names))
         for s in STRATEGIES:
