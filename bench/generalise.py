@@ -18,7 +18,7 @@ model never trained on, and every choice a row makes is made without them:
    rest of that source. How fast a model adapts to a new camera with a few of the user's own labels.
 
     .venv/bin/python bench/generalise.py [--seeds 2] [--first-seed 0] [--folds 5] [--inner 3] [--draws 2]
-        [--shortlist | --whole-frame | --designs "NAME;NAME"] [--quick]
+        [--shortlist | --whole-frame | --refit | --designs "NAME;NAME"] [--quick]
 
 The project is bench/train.py's (bench/out/fight-dev, built and tagged on first use; features cached once).
 Results go to bench/out/generalise.md and bench/out/generalise.json. Run it on an otherwise idle machine.
@@ -69,6 +69,15 @@ CANDIDATES: dict[str, dict] = {
     "gru + motion": {"head": "gru", "deltas": False, "motion": True},
     "stats + motion": {"head": "stats", "deltas": False, "motion": True},
     "new default (stats + deltas + motion)": {"head": "stats", "deltas": True, "motion": True},
+    # The same, its kept head trained again on every clip for the best epoch's number of epochs (ml/train.py refit).
+    "new default, refit on all clips": {"head": "stats", "deltas": True, "motion": True, "refit": True},
+    "textbook, refit on all clips": {
+        "head": "linear",
+        "deltas": False,
+        "motion": False,
+        "window_s": 4.0,
+        "refit": True,
+    },
     # The default before windows of half a clip (issue 18): 4 s windows, so every fight-dev clip is one whole sample.
     "stats + deltas + motion, whole clips": {"head": "stats", "deltas": True, "motion": True, "window_s": 4.0},
     "linear on motion only": {"head": "linear", "deltas": False, "motion": True, "head_kwargs": {"appearance": False}},
@@ -98,6 +107,12 @@ CANDIDATES: dict[str, dict] = {
         "members": ["old default (gru + deltas + motion)", "linear + motion", "linear on motion only"]
     },
 }
+REFIT = [  # --refit: refitting on every clip against keeping the validated head
+    "textbook (mean-pool + linear)",
+    "textbook, refit on all clips",
+    "new default (stats + deltas + motion)",
+    "new default, refit on all clips",
+]
 WHOLE_FRAME = [  # --whole-frame: the centre crop against the whole frame, the same partitions
     "textbook (mean-pool + linear)",
     "textbook, whole frame",
@@ -282,6 +297,7 @@ def main() -> int:
     ap.add_argument("--curve", default=DEFAULT, help="design of the new-camera curve (default: the product's)")
     ap.add_argument("--shortlist", action="store_true", help="the six designs of docs/benchmarks.md's table")
     ap.add_argument("--whole-frame", action="store_true", help="the centre crop against the whole frame")
+    ap.add_argument("--refit", action="store_true", help="refitting the kept head on every clip, against not")
     ap.add_argument("--no-nested", action="store_true")
     ap.add_argument("--no-curve", action="store_true")
     ap.add_argument("--first-seed", type=int, default=0, help="the first partition's seed")
@@ -295,6 +311,8 @@ def main() -> int:
         names = [n for n in CANDIDATES if n in SHORTLIST]
     if args.whole_frame:
         names = [n for n in CANDIDATES if n in WHOLE_FRAME]
+    if args.refit:
+        names = [n for n in CANDIDATES if n in REFIT]
     if args.quick:
         args.seeds, args.no_nested, args.no_curve = 1, True, True
         names = names if args.designs else QUICK

@@ -182,12 +182,31 @@ def test_unknown_head_is_a_clear_error(project):
         make_head("lstm", 8, 2, 4)
 
 
+def test_refit_trains_the_kept_head_again_on_every_clip_for_the_best_epochs_number(project):
+    """refit=True: the validation scores are the validated head's (the same as without refit), the saved head is
+    another one, trained on the validation clips too, and it loads and scores like any other."""
+    plain, _ = _run(project, head="stats", epochs=6)
+    again, events = _run(project, head="stats", epochs=6, refit=True)
+    assert plain.metrics["refit"] is False and again.metrics["refit"] is True
+    same = ("val_acc", "best_epoch", "history")
+    assert [again.metrics[k] for k in same] == [plain.metrics[k] for k in same]
+    logs = [e["message"] for e in events if e["type"] == "log"]
+    assert any(m.startswith("refitting the head on all") and f"for {again.metrics['best_epoch']} epochs" in m
+               for m in logs)  # fmt: skip
+    states = [torch.load(R.run_dir(project, r.id) / "best.pt", weights_only=True)["state_dict"] for r in (plain, again)]
+    assert any(not torch.equal(states[0][k], states[1][k]) for k in states[0])
+    clips = L.list_clips(project)
+    probs = clip_probabilities(project, R.run_dir(project, again.id) / "best.pt", clips)
+    assert probs.shape == (len(clips), 2) and np.allclose(probs.sum(1), 1, atol=1e-5)
+
+
 def test_too_few_videos_trains_on_all_with_a_warning(tmp_path):
     p = _import(tmp_path, ("left", "right"))  # each class in one video only: nothing can be held out for it
     _tag(p)
     run, events = _run(p, head="mlp", epochs=3)
     assert run.status == "done", run.error
     assert run.metrics["validation"] == "training_data" and run.metrics["n_val"] == run.metrics["n_train"] == 12
+    assert run.metrics["refit"] is False  # nothing was held out: there is nothing to refit with
     assert any(e["type"] == "log" and e["level"] == "warning" and e["message"] == NO_VALIDATION_WARNING for e in events)
     p.close()
 

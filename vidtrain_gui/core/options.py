@@ -28,6 +28,9 @@ DEFAULT_MODE = "fast"
 DEFAULT_BACKBONE = "efficientnet_lite0"
 DEFAULT_WEIGHTS = "default"  # the backbone's pretrained weights ('none': random; or a local state-dict file)
 DEFAULT_HEAD = "stats"
+# Fast mode: after validation told the best epoch, train the kept head again on every clip for that many epochs
+# (bench/generalise.py, docs/benchmarks.md "Refitting on every clip").
+DEFAULT_REFIT = False
 DEFAULT_FRAMES = 8  # per clip
 DEFAULT_SEED = 0
 DEFAULT_DEVICE = "auto"  # CUDA, then MPS, then the CPU
@@ -135,7 +138,8 @@ def problem(name: str, value: Any) -> str | None:
 __all__ = [
     "BACKBONE_LR_FACTOR", "COMMON_DEFAULTS", "DEFAULT_AUGMENT", "DEFAULT_BACKBONE", "DEFAULT_DELTAS",
     "DEFAULT_DEVICE", "DEFAULT_FLIP", "DEFAULT_FOLDS", "DEFAULT_FPS", "DEFAULT_FRAMES", "DEFAULT_HEAD", "DEFAULT_MODE",
-    "DEFAULT_MOTION", "DEFAULT_SEED", "DEFAULT_UNFREEZE", "DEFAULT_WEIGHTS", "DEFAULT_WEIGHT_DECAY", "DEVICE_PATTERN",
+    "DEFAULT_MOTION", "DEFAULT_REFIT", "DEFAULT_SEED", "DEFAULT_UNFREEZE", "DEFAULT_WEIGHTS", "DEFAULT_WEIGHT_DECAY",
+    "DEVICE_PATTERN",
     "FEATURE_BATCH_SIZE", "FEATURE_DEFAULTS", "HEADS", "MODES", "MODE_DEFAULTS", "MODE_ONLY_DEFAULTS",
     "PREDICT_DEFAULTS", "RANGES", "Range", "defaults", "problem",
 ]  # fmt: skip

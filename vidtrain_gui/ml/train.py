@@ -53,6 +53,7 @@ from vidtrain_gui.ml.loop import (
 from vidtrain_gui.ml.metrics import balanced_weights, classification_metrics
 from vidtrain_gui.ml.model import CHECKPOINT_FORMAT
 from vidtrain_gui.ml.motion import MOTION_DIM, MOTION_KEY
+from vidtrain_gui.ml.oof import fit_head
 from vidtrain_gui.ml.rows import clip_windows, video_rows, window_rows
 from vidtrain_gui.ml.trainset import TrainingError, TrainingSet, read_training_set, validation_split, video_groups
 
@@ -202,13 +203,16 @@ def train(
     motion: bool = OPT.DEFAULT_MOTION,
     clip_ids: Iterable[int] | None = None,
     window_s: float | None = None,
+    refit: bool = OPT.DEFAULT_REFIT,
     dist: Dist = SINGLE,
 ) -> dict:
     """Train a ``head`` on cached ``backbone`` features of the project's tagged clips (or those of them in
     ``clip_ids``) on windows of ``window_s`` seconds (default ``TrainingSet.clip_length_s``: half the median clip,
     at most ``ml.trainset.MAX_WINDOW_S``; a clip gives several), as job ``ctx``. ``deltas`` and ``motion`` (both on
     by default: the fight-dev benchmark in docs/benchmarks.md) give the head frame-to-frame feature changes and
-    optical-flow descriptors (ml/motion.py).
+    optical-flow descriptors (ml/motion.py). ``refit``: once validation has told the best epoch, the head that is
+    kept is trained again on every window, the validation clips' included, for that many epochs (``ml.oof.fit_head``,
+    as the out-of-fold models are); the validation scores reported are still those of the head that did not see them.
 
     Returns the metrics (also written to ``run_dir/metrics.json``, and the Run records the classes); the best
     epoch's head goes to ``run_dir/best.pt``. Raises :class:`TrainingError` for an untrainable project or a diverging
@@ -264,9 +268,15 @@ def train(
         "lr": float(lr), "batch_size": int(batch_size), "weight_decay": float(weight_decay), "patience": int(patience),
         "seed": int(seed), "clip_length_s": window_s,
     }  # fmt: skip
+    state, refitted = trainer.best_state, False
+    if refit and dist.is_main and split.validation == "held_out" and result.best_epoch and not ctx.should_stop():
+        ctx.log(f"refitting the head on all {len(samples.y)} windows (the validation clips' included) for "
+                f"{result.best_epoch} epochs, the best epoch's number")  # fmt: skip
+        whole = fit_head(config, samples.x, samples.y, int(result.best_epoch), dev)
+        state, refitted = {k: v.detach().cpu().clone() for k, v in whole.state_dict().items()}, True
     if dist.is_main:
         checkpoint = {
-            "format": CHECKPOINT_FORMAT, "state_dict": trainer.best_state, "config": config,
+            "format": CHECKPOINT_FORMAT, "state_dict": state, "config": config,
             "class_names": class_names, "feature_key": key, "best_epoch": result.best_epoch,
         }  # fmt: skip
         write_checkpoint(checkpoint, ctx.run_dir / CHECKPOINT_FILE)
@@ -274,6 +284,7 @@ def train(
                           clip_ids=samples.clip_ids, labels=samples.y.tolist(), started=started,
                           feature_key=key, video_groups=_video_groups(data, samples),
                           windows_per_class=counts)  # fmt: skip
+    metrics["refit"] = refitted
     return finish_run(ctx, metrics, dist)
 
 
