@@ -323,7 +323,18 @@ def test_prediction_outcome_follows_the_training_outcome(panel):
                                     "honest_acc": 0.75, "honest_macro_f1": 0.7})])  # fmt: skip
     assert panel.status_label.text() == (
         "Finished: val. accuracy 0.90, macro F1 0.85 (best epoch 2)\n"
-        "Prediction finished: 2 videos, 880 windows, 31 segments; accuracy 0.75, macro F1 0.70 on 12 unseen clips"
+        "Prediction finished: 2 videos, 880 windows, 31 segments; accuracy 0.75, macro F1 0.70 on 12 tagged clips "
+        "of sources it never trained on"
+    )
+    # With the per-class recalls, the balanced accuracy leads; out-of-fold models of one source say so.
+    panel.begin("run-predict-2", "predict")
+    per_class = {"fight": {"recall": 0.5, "support": 4}, "calm": {"recall": 0.9, "support": 8}, "gone": {"support": 0}}
+    metrics = {"videos": 1, "windows": 10, "segments": 1, "honest_clips": 12, "honest_acc": 0.75,
+               "honest_macro_f1": 0.7, "honest_per_class": per_class, "oof_grouped": False}  # fmt: skip
+    panel.feed_many([event("done", 2.0, run_id="run-predict-2", status="done", metrics=metrics)])
+    assert panel.status_label.text().endswith(
+        "; balanced accuracy 0.70, accuracy 0.75, macro F1 0.70 on 12 tagged clips it never trained on (all from one "
+        "source: expect less on another)"
     )
 
 

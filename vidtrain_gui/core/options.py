@@ -60,7 +60,7 @@ MODE_DEFAULTS: dict[str, dict[str, float]] = {
 }
 # The options only one mode has.
 MODE_ONLY_DEFAULTS: dict[str, dict[str, Any]] = {
-    "fast": {"sample_fps": DEFAULT_FPS, "deltas": DEFAULT_DELTAS, "motion": DEFAULT_MOTION},
+    "fast": {"sample_fps": DEFAULT_FPS, "deltas": DEFAULT_DELTAS, "motion": DEFAULT_MOTION, "refit": DEFAULT_REFIT},
     "finetune": {"unfreeze": DEFAULT_UNFREEZE, "augment": DEFAULT_AUGMENT, "flip": DEFAULT_FLIP},
 }
 # ``ml.features.extract_features`` (``vidtrain features``); the command also computes motion unless told not to

@@ -266,7 +266,29 @@ def describe_counts(counts: dict[str, dict[str, int]]) -> str:
     return ", ".join(parts)
 
 
+def _two(value) -> str:
+    try:
+        return f"{float(value):.2f}"
+    except (TypeError, ValueError):
+        return "—"
+
+
+def describe_honest_scores(metrics: dict) -> str:
+    """A prediction run's scores on the tagged clips no model it used had trained on (``honest_*`` in its metrics):
+    the clips of sources held out of training, and the others scored out of fold by models that never saw their
+    source (ml/oof.py). What to expect on a new camera; the training panel shows it under the validation score."""
+    recalls = [c["recall"] for c in (metrics.get("honest_per_class") or {}).values()
+               if isinstance(c, dict) and c.get("support")]  # fmt: skip
+    scores = f"accuracy {_two(metrics.get('honest_acc'))}, macro F1 {_two(metrics.get('honest_macro_f1'))}"
+    if recalls:
+        scores = f"balanced accuracy {_two(sum(recalls) / len(recalls))}, {scores}"
+    where = ("of sources it never trained on" if metrics.get("oof_grouped", True)
+             else "it never trained on (all from one source: expect less on another)")  # fmt: skip
+    return f"{scores} on {metrics.get('honest_clips')} tagged clips {where}"
+
+
 __all__ = [
-    "USABLE_STATUSES", "RunInfo", "artifact_path", "create_run", "describe_counts", "find_run", "get_run",
-    "list_runs", "new_run_id", "resolve_prediction_run", "resolve_train_run", "run_dir", "update_run",
+    "USABLE_STATUSES", "RunInfo", "artifact_path", "create_run", "describe_counts", "describe_honest_scores",
+    "find_run", "get_run", "list_runs", "new_run_id", "resolve_prediction_run", "resolve_train_run", "run_dir",
+    "update_run",
 ]  # fmt: skip

@@ -64,7 +64,7 @@ from PySide6.QtWidgets import (
 
 from vidtrain_gui.core.classes import PALETTE
 from vidtrain_gui.core.options import MODE_DEFAULTS
-from vidtrain_gui.core.runs import describe_counts
+from vidtrain_gui.core.runs import describe_counts, describe_honest_scores
 from vidtrain_gui.gui.timeline import format_seconds
 
 REDRAW_MS = 100  # at most ten redraws a second
@@ -134,10 +134,7 @@ def _metrics_summary(metrics: dict) -> str:
         text = f"{videos} video{'' if videos == 1 else 's'}, {metrics['windows']} windows, " \
                f"{metrics.get('segments', 0)} segments"  # fmt: skip
         if "honest_acc" in metrics:
-            text += (
-                f"; accuracy {_fixed(metrics['honest_acc'], 2)}, macro F1 "
-                f"{_fixed(metrics.get('honest_macro_f1'), 2)} on {metrics.get('honest_clips')} unseen clips"
-            )
+            text += f"; {describe_honest_scores(metrics)}"
         return text
     return ""
 

@@ -278,7 +278,8 @@ def _predict_clips(ctx, model: TrainedModel, train_metrics: dict, video_ids: lis
     clip_class = {c.id: names.get(c.class_id) for c in clips}
     honest = [r for r in rows if r["origin"] != "in-training" and clip_class.get(r["clip_id"]) in position]
     counts = {o: sum(1 for r in rows if r["origin"] == o) for o in ("out-of-fold", "held-out", "in-training", "new")}
-    report = {"clips": len(rows), "clip_origins": counts, "oof_folds": oof.folds if oof else 0}
+    report = {"clips": len(rows), "clip_origins": counts, "oof_folds": oof.folds if oof else 0,
+              "oof_grouped": bool(oof.grouped) if oof else True}  # fmt: skip
     if honest:
         y_true = np.array([position[clip_class[r["clip_id"]]] for r in honest])
         y_pred = np.array([r["class_index"] for r in honest])
