@@ -61,6 +61,10 @@ run_checks() {
     "$bin/vidtrain" --version | tee "$work/version.txt"
     grep -q "^vidtrain " "$work/version.txt"
 
+    say "$name: devices and backbones (what the Advanced dialog asks; imports torch and torchvision)"
+    "$bin/vidtrain" --json devices >"$work/devices.json"
+    grep -q '"resnet18"' "$work/devices.json" || { cat "$work/devices.json"; echo "smoke: $name: devices" >&2; return 1; }
+
     say "$name: demo project"
     "$bin/vidtrain" demo "$work/demo" >/dev/null
 
