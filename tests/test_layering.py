@@ -56,7 +56,7 @@ FORBIDDEN: dict[str, tuple[str, ...]] = {
     # below every layer: stdlib only, knows nothing of VidTrain
     "fsutil": (PACKAGE, THIRD_PARTY),
     # how the app starts its own processes; read by the window and by the frozen build before Qt or torch loads
-    "launch": (PACKAGE, THIRD_PARTY),
+    "launch": ("core", "media", "footage", "ml", "jobs", "gui", "cli", "entry", "storage", "buildinfo", THIRD_PARTY),
     # the executables' entry: hands over to the CLI (--job) or the window, and knows nothing below them
     "entry": ("core", "media", "footage", "ml", "jobs", *QT, *TORCH),
     # read by the window (Help > About): versions from package metadata, never by importing the packages

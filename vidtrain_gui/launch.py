@@ -11,7 +11,7 @@ vidtrain_gui/entry.py dispatches ``--job``. Before anything else, a frozen build
 the build needs (:func:`startup_problem`: the C library the bundled binaries were linked against), because the
 bundled Qt or torch would otherwise fail with a loader message that names a symbol, not a cause.
 
-Stdlib only: the window imports it, and it runs before Qt or torch is loaded.
+Stdlib and fsutil only: the window imports it, and it runs before Qt or torch is loaded.
 """
 
 from __future__ import annotations
@@ -22,6 +22,8 @@ import platform
 import sys
 from collections.abc import Sequence
 from pathlib import Path
+
+from vidtrain_gui.fsutil import atomic_write
 
 JOB_FLAG = "--job"
 BUILD_INFO = "build.json"  # written into the one-folder build by packaging/build.py, next to the package's resources
@@ -78,11 +80,9 @@ def install_desktop_entry(data_home: str | Path | None = None, uninstall: bool =
         elif line.startswith("Icon="):
             line = f"Icon={icon}"
         lines.append(line)
-    for path, data in ((icon, resource("vidtrain.svg").read_bytes()), (entry, ("\n".join(lines) + "\n").encode())):
+    for path, data in ((icon, resource("vidtrain.svg").read_bytes()), (entry, "\n".join(lines) + "\n")):
         path.parent.mkdir(parents=True, exist_ok=True)
-        tmp = path.with_name(path.name + ".tmp")
-        tmp.write_bytes(data)
-        os.replace(tmp, path)
+        atomic_write(path, data)
     return [entry, icon]
 
 

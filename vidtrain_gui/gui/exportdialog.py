@@ -237,6 +237,11 @@ class ExportDialog(QDialog):
         """The status lines, one per item of the current (or last) export."""
         return [self.status_list.item(row).text() for row in range(self.status_list.count())]
 
+    @property
+    def bundle_dir(self) -> Path | None:
+        """The model bundle's folder of the current (or last) export; None before one was started."""
+        return self._bundle_dir
+
     def is_exporting(self) -> bool:
         """Whether an item of the current export has not ended yet."""
         return bool(self._pending)

@@ -96,6 +96,7 @@ class MainWindow(QMainWindow):
         self.settings = settings or S.load_settings(self.settings_path)
         self.history = UndoHistory(project, self)
         self._about_box: QMessageBox | None = None
+        self._probe_connected = self._gpu_note_wanted = False
         self.video: V.VideoInfo | None = None
         self.marks: list[int | None] = [None, None]
         self.selected_clip: int | None = None
@@ -226,11 +227,8 @@ class MainWindow(QMainWindow):
         box.setIconPixmap(self.windowIcon().pixmap(64, 64))
         box.setAttribute(Qt.WidgetAttribute.WA_DeleteOnClose)
         self._about_box = box
-        probe = DeviceProbe.shared()
-        if probe.cached() is None:
-            probe.ready.connect(self._about_answered)
-            probe.failed.connect(self._about_answered)
-            probe.start()
+        if DeviceProbe.shared().cached() is None:
+            self._ask_probe()
         box.open()
         return box
 
@@ -248,15 +246,27 @@ class MainWindow(QMainWindow):
 
         if not nvidia_gpu_present():
             return
-        probe = DeviceProbe.shared()
-
-        if (cached := probe.cached()) is not None:
+        self._gpu_note_wanted = True
+        if (cached := DeviceProbe.shared().cached()) is not None:
             self._gpu_answered(cached)
-            return
-        probe.ready.connect(self._gpu_answered)
+        else:
+            self._ask_probe()
+
+    def _ask_probe(self) -> None:
+        """Start the app's device check; its answer reaches this window's About box and GPU note (connected once)."""
+        from vidtrain_gui.gui.traindialog import DeviceProbe
+
+        probe = DeviceProbe.shared()
+        if not self._probe_connected:
+            self._probe_connected = True
+            probe.ready.connect(self._about_answered)
+            probe.ready.connect(self._gpu_answered)
+            probe.failed.connect(self._about_answered)
         probe.start()
 
     def _gpu_answered(self, result: dict) -> None:
+        if not self._gpu_note_wanted:
+            return
         if result.get("cpu_note"):
             note = str(result["cpu_note"]).split(": ", 1)[-1]
             self.statusBar().showMessage(f"Training will run on the CPU: {note}", GPU_NOTE_MS)

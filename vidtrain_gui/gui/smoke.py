@@ -109,7 +109,7 @@ class SmokeRun(QObject):
         if dialog.is_exporting():
             return
         self._poll.stop()
-        bundle = Path(dialog._bundle_dir) if getattr(dialog, "_bundle_dir", None) else None
+        bundle = dialog.bundle_dir
         files = sorted(p.name for p in bundle.iterdir()) if bundle is not None and bundle.is_dir() else []
         self._step("export", bundle=str(bundle), files=files, status=dialog.status_texts())
         missing = [name for name in BUNDLE_FILES if name not in files]
