@@ -11,12 +11,15 @@ This module owns:
   (edges repeat the first / last frame). Frames shared by neighbouring clips are decoded and preprocessed once.
   ``batch_size`` counts frames, so a video model sees ``batch_size // clip_len`` clips (at least one) per batch.
 - **The extraction loop.** Frames are scaled to the backbone's resize size inside the decoder's YUV->RGB conversion
-  (swscale, area averaging), never converted at full size. Decoding and preprocessing run on a background thread
-  feeding a bounded queue of two batches, so decoding overlaps the model's work, which runs on the fastest correct
-  engine for the device (ml/inference.py: ONNX Runtime on CPU, eager + autocast on CUDA). One thread serves all the
-  videos of a call; it stops on error or stop, and its errors come back as :class:`FeatureExtractionError` naming
-  the video. On CUDA image batches travel as uint8 and are preprocessed
-  on the GPU (a quarter of the bytes, and resizing is cheap there); elsewhere the thread preprocesses.
+  (swscale, area averaging), never converted at full size. Decoding and preprocessing run on background threads
+  feeding one bounded queue (two batches per thread), so decoding overlaps the model's work, which runs on the
+  fastest correct engine for the device (ml/inference.py: ONNX Runtime on CPU, eager + autocast on CUDA). Each
+  thread takes the next video not yet taken and decodes it to its end, so one video's batches arrive in order while
+  several videos decode at once. ``decode_threads``: one on the CPU (the model needs the cores), several on a GPU
+  (PyAV releases the GIL, and one thread decodes far slower than a GPU runs the model) and for motion alone. The
+  threads stop on error or stop; the first error comes back as :class:`FeatureExtractionError` naming the video.
+  On CUDA image batches travel as uint8 and are preprocessed on the GPU (a quarter of the bytes, and resizing is
+  cheap there); elsewhere the decoding threads preprocess.
 - **The cache** (ml/featurecache.py). ``features_dir/<backbone key>/<fingerprint>-r<rate>.npy`` (float16
   ``[n, feature_dim]``) and a sibling ``.json`` (frame indices, rate, backbone, shape, version). Both are written
   through fsutil (unique temporary, fsynced, renamed), the JSON last: the JSON is what marks an entry complete, so
@@ -30,6 +33,7 @@ dicts for the device, cached and skipped videos.
 
 from __future__ import annotations
 
+import itertools
 import math
 import numbers
 import os
@@ -84,10 +88,11 @@ class FeatureReport:
     samples: int = 0  # feature rows computed now
     seconds: float = 0.0
     stopped: bool = False  # should_stop() ended the call early
-    computed_ids: list[int] = field(default_factory=list)
+    computed_ids: list[int] = field(default_factory=list)  # in the order finished
     motion_computed: int = 0  # videos whose motion descriptors were computed now (``motion=True``)
     motion_cached: int = 0
     motion_samples: int = 0
+    decode_threads: int = 1  # threads that decoded videos (``extract_features(decode_threads=...)``)
 
     def as_dict(self) -> dict:
         return asdict(self)
@@ -157,7 +162,7 @@ def load_features(
     return FC.load_features(project, video, backbone_key, sample_fps, mmap=mmap, warn=warn)
 
 
-# ---- the decoding thread -----------------------------------------------------------------------------------------
+# ---- the decoding threads ----------------------------------------------------------------------------------------
 
 
 _END = object()
@@ -169,18 +174,30 @@ class _Failure:
 
 
 class _Prefetcher:
-    """Runs a generator on a daemon thread, handing its items over through a bounded queue. Iterating re-raises
-    the generator's exception; ``close()`` stops the thread (closing the generator, so readers are closed)."""
+    """Runs the generators ``make_items(0)`` .. ``make_items(count - 1)`` on ``threads`` daemon threads and hands
+    ``(k, item)`` over through one bounded queue. Each thread takes the next ``k`` from a shared counter and runs
+    that generator to its end before taking another, so the items of one ``k`` arrive in order (with one thread,
+    all items in order of ``k``). Iterating ends when every thread has finished and re-raises the first failure met
+    in the queue; a failure stops the other threads (what they already queued still comes first). ``close()``
+    stops all threads, closing their generators (so readers are closed)."""
 
-    def __init__(self, make_items: Callable[[], Iterator], name: str, maxsize: int = QUEUE_BATCHES):
-        self._make_items = make_items
-        self._queue: queue.Queue = queue.Queue(maxsize=maxsize)
-        self._stop = threading.Event()
-        self._thread = threading.Thread(target=self._run, name=name, daemon=True)
-        self._thread.start()
+    def __init__(self, make_items: Callable[[int], Iterator], count: int, name: str, threads: int = 1,
+                 maxsize: int | None = None):  # fmt: skip
+        self._make_items, self._count = make_items, count
+        self._queue: queue.Queue = queue.Queue(maxsize=maxsize or QUEUE_BATCHES * threads)
+        self._stop = threading.Event()  # close(): every thread stops at once
+        self._failed = threading.Event()  # a generator failed: the others stop, its failure still gets queued
+        self._lock = threading.Lock()
+        self._next = itertools.count()
+        self._threads = [
+            threading.Thread(target=self._run, name=name if threads == 1 else f"{name}-{i}", daemon=True)
+            for i in range(threads)
+        ]
+        for thread in self._threads:
+            thread.start()
 
-    def _put(self, item) -> bool:
-        while not self._stop.is_set():
+    def _put(self, item, give_up: threading.Event | None = None) -> bool:
+        while not (self._stop.is_set() or (give_up is not None and give_up.is_set())):
             try:
                 self._queue.put(item, timeout=0.05)
                 return True
@@ -188,40 +205,50 @@ class _Prefetcher:
                 continue
         return False
 
+    def _take(self) -> int | None:
+        with self._lock:
+            k = next(self._next)
+        return k if k < self._count and not (self._stop.is_set() or self._failed.is_set()) else None
+
     def _run(self) -> None:
         try:
             # inference_mode is per thread: the preprocessing here must not record autograd history either.
             with torch.inference_mode():
-                items = self._make_items()
-                try:
-                    for item in items:
-                        if not self._put(item):
-                            return
-                finally:
-                    items.close()
+                while (k := self._take()) is not None:
+                    items = self._make_items(k)
+                    try:
+                        for item in items:
+                            if not self._put((k, item), self._failed):
+                                return
+                    finally:
+                        items.close()
         except BaseException as exc:  # noqa: BLE001 - handed to the consumer, which re-raises it
-            self._put(_Failure(exc))
+            self._failed.set()
+            self._put(_Failure(exc))  # after the items this thread queued; only close() gives up on it
             return
-        self._put(_END)
+        self._put(_END, self._failed)
 
     def __iter__(self) -> Iterator:
-        while True:
+        running = len(self._threads)
+        while running:
             item = self._queue.get()
             if item is _END:
-                return
+                running -= 1
+                continue
             if isinstance(item, _Failure):
                 raise item.exc
             yield item
 
     def close(self) -> None:
         self._stop.set()
-        while self._thread.is_alive():
-            try:
-                while True:
-                    self._queue.get_nowait()  # unblock a put in progress
-            except queue.Empty:
-                pass
-            self._thread.join(timeout=0.05)
+        for thread in self._threads:
+            while thread.is_alive():
+                try:
+                    while True:
+                        self._queue.get_nowait()  # unblock a put in progress
+                except queue.Empty:
+                    pass
+                thread.join(timeout=0.05)
 
 
 def frame_preprocessor(b: Backbone) -> Preprocess:
@@ -393,16 +420,24 @@ def extract_features(
     engine: str = "auto",
     motion: bool = False,
     features: bool = True,
+    decode_threads: int | None = None,
 ) -> FeatureReport:
     """Compute and cache features for the project's videos (all, or ``video_ids``) that are not cached yet.
 
     Videos whose status is not "ok", or whose file is gone, are skipped with a warning event. ``should_stop`` is
     checked between batches; when it returns True the call returns at once (``report.stopped``), leaving nothing
-    of the unfinished video in the cache. A video that cannot be decoded raises :class:`FeatureExtractionError`;
-    the videos finished before it stay cached. ``engine``: "auto" (fastest for the device), "torch" or "onnx"
-    (ml/inference.py); engines agree to float rounding, so they share one cache. ``motion``: also compute and
-    cache the motion descriptors (ml/motion.py) of the same samples, in the same decoding pass; ``features=False``
-    computes only those (:func:`extract_motion`).
+    of the unfinished videos in the cache. A video that cannot be decoded raises :class:`FeatureExtractionError`;
+    the videos finished before it stay cached (not those other decoding threads were still on). ``engine``: "auto"
+    (fastest for the device), "torch" or "onnx" (ml/inference.py); engines agree to float rounding, so they share
+    one cache. ``motion``: also compute and cache the motion descriptors (ml/motion.py) of the same samples, in the
+    same decoding pass; ``features=False`` computes only those (:func:`extract_motion`).
+
+    ``decode_threads``: how many videos decode at once, each on its own thread (never more than there are videos to
+    compute; ``report.decode_threads`` says how many ran). None picks: 1 when the backbone runs on the CPU (the
+    model uses every core, and one thread already decodes faster than it runs); ``min(8, cores - 1)`` on a GPU,
+    where the model is far faster than one decoding thread (PyAV releases the GIL, so threads scale) and the main
+    thread needs only a core to feed it; ``min(4, cores)`` for motion descriptors alone, where decoding and optical
+    flow (both release the GIL) are all the work and the main thread only writes the results.
     """
     started = time.monotonic()
     spec = backbone if isinstance(backbone, Backbone) else get_backbone(backbone)
@@ -410,6 +445,10 @@ def extract_features(
         raise ValueError(f"sample_fps must be a positive number, got {sample_fps!r}")
     if not (isinstance(batch_size, numbers.Integral) and batch_size >= 1):
         raise ValueError(f"batch_size must be a whole number >= 1, got {batch_size!r}")
+    if decode_threads is not None and not (
+        isinstance(decode_threads, numbers.Integral) and not isinstance(decode_threads, bool) and decode_threads >= 1
+    ):
+        raise ValueError(f"decode_threads must be a whole number >= 1, got {decode_threads!r}")
     sample_fps, batch_size = float(sample_fps), int(batch_size)
     emit = emit or (lambda event: None)
     should_stop = should_stop or (lambda: False)
@@ -431,11 +470,13 @@ def extract_features(
         what = f"{spec.name} features" if forward is not None else "motion descriptors"
         with_motion = " and motion descriptors" if forward is not None and motion else ""
         engine_note = f" with {report.engine}" if forward is not None else ""
-        _log(emit, "info", f"computing {what}{with_motion} for {len(plans)} video(s){engine_note}")
+        report.decode_threads = threads = _decode_threads(decode_threads, forward, len(plans))
+        threads_note = f", {threads} decoding threads" if threads > 1 else ""
+        _log(emit, "info", f"computing {what}{with_motion} for {len(plans)} video(s){engine_note}{threads_note}")
         cpu_prep = frame_preprocessor(spec)
         device_prep = spec.preprocessor().to(dev)
         for plan, kind, rows in _extract_all(project, plans, spec, forward, cpu_prep, device_prep, batch_size,
-                                             should_stop, progress):  # fmt: skip
+                                             should_stop, progress, threads):  # fmt: skip
             if plan is None:
                 report.stopped = True
                 break
@@ -468,29 +509,44 @@ def _video_items(project, plan: _Plan, spec, batch_size: int, cpu_prep, defer: b
         yield from _image_batches(project, replace(plan, features=False), batch_size, cpu_prep, defer)
 
 
-def _all_items(project, plans, spec, batch_size: int, cpu_prep, defer: bool):
-    """``(plan number, item)`` for every item of every video, in order; an error is a FeatureExtractionError naming
-    the video."""
-    for k, plan in enumerate(plans):
-        items = _video_items(project, plan, spec, batch_size, cpu_prep, defer)
-        try:
-            for item in items:
-                yield k, item
-        except Exception as exc:
-            raise FeatureExtractionError(f"{plan.video.name}: {exc}") from exc
-        finally:
-            items.close()
+def _named_items(project, plan: _Plan, spec, batch_size: int, cpu_prep, defer: bool):
+    """One video's items (_video_items); an error is a FeatureExtractionError naming the video."""
+    items = _video_items(project, plan, spec, batch_size, cpu_prep, defer)
+    try:
+        yield from items
+    except Exception as exc:
+        raise FeatureExtractionError(f"{plan.video.name}: {exc}") from exc
+    finally:
+        items.close()
 
 
-def _extract_all(project, plans, spec, forward, cpu_prep, device_prep, batch_size, should_stop, progress):
+def _decode_threads(requested: int | None, forward, videos: int) -> int:
+    """Decoding threads for ``videos`` videos (extract_features' ``decode_threads``); ``forward`` None: no model."""
+    cores = os.cpu_count() or 2
+    if requested is not None:
+        n = int(requested)
+    elif forward is None:
+        n = min(4, cores)
+    elif forward.device.type == "cpu":
+        n = 1
+    else:
+        n = min(8, max(1, cores - 1))
+    return max(1, min(n, videos))
+
+
+def _extract_all(project, plans, spec, forward, cpu_prep, device_prep, batch_size, should_stop, progress,
+                 threads: int = 1):  # fmt: skip
     """``(plan, "features", float16 [n, d])`` and ``(plan, "motion", float16 [n, MOTION_DIM])`` as each is
     finished, or ``(None, None, None)`` when stopped.
 
-    One decoding thread runs over all the videos, so the next video decodes while the model works on this one:
-    with a prefetcher per video, short videos (one batch each) had decoding and the model strictly in turn."""
+    ``threads`` decoding threads serve all the videos, each taking the next video and decoding it to its end, so
+    the next videos decode while the model works on this one (with a prefetcher per video, short videos of one
+    batch each had decoding and the model strictly in turn). Items of different videos interleave, so several
+    videos can be in progress here, each filled by start row and given out when its last row arrives; a video's
+    motion item comes after its batches. With one thread, videos come whole and in order."""
     defer = forward is not None and _prep_on_device(forward.device)
-    make = lambda: _all_items(project, plans, spec, batch_size, cpu_prep, defer)  # noqa: E731
-    batches = _Prefetcher(make, name="vidtrain-decode")
+    make = lambda k: _named_items(project, plans[k], spec, batch_size, cpu_prep, defer)  # noqa: E731
+    batches = _Prefetcher(make, len(plans), name="vidtrain-decode", threads=threads)
     feats = {}
     try:
         items = iter(batches)
@@ -563,10 +619,12 @@ def extract_motion(
     video_ids: Iterable[int] | None = None,
     should_stop: Callable[[], bool] | None = None,
     emit: Emit | None = None,
+    decode_threads: int | None = None,
 ) -> dict:
     """Only the motion descriptors (no backbone) of the videos that lack them: counts ``computed``, ``cached``,
-    ``skipped``, ``samples``, ``stopped``, ``seconds``. Progress events have stage "motion"."""
+    ``skipped``, ``samples``, ``stopped``, ``seconds``. Progress events have stage "motion". ``decode_threads`` as
+    for :func:`extract_features` (None: ``min(4, cores)``)."""
     r = extract_features(project, sample_fps=sample_fps, video_ids=video_ids, should_stop=should_stop, emit=emit,
-                         motion=True, features=False)  # fmt: skip
+                         motion=True, features=False, decode_threads=decode_threads)  # fmt: skip
     return {"computed": r.motion_computed, "cached": r.motion_cached, "skipped": r.skipped,
             "samples": r.motion_samples, "stopped": r.stopped, "seconds": round(r.seconds, 3)}  # fmt: skip
