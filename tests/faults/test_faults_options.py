@@ -17,7 +17,7 @@ DIALOG_FIELDS = ("frames", "epochs", "lr", "batch_size", "patience", "fps", "unf
 # The command and flag of each option; every option of core/options.py is on some command.
 FLAGS = {
     "frames": "train", "epochs": "train", "lr": "train", "batch_size": "train", "patience": "train",
-    "fps": "train", "unfreeze": "train", "seed": "train", "folds": "predict", "stride": "predict",
+    "fps": "train", "unfreeze": "train", "workers": "train", "seed": "train", "folds": "predict", "stride": "predict",
     "smoothing": "segments", "min_segment": "segments", "threshold": "segments", "switch_penalty": "segments",
 }  # fmt: skip
 
@@ -26,7 +26,7 @@ def _cli_accepts(name: str, value) -> bool:
     command = FLAGS[name]
     flag = "--" + name.replace("_", "-")
     text = f"walk={value}" if name == "threshold" else str(value)
-    extra = ["--mode", "finetune"] if name == "unfreeze" else []
+    extra = ["--mode", "finetune"] if name in ("unfreeze", "workers") else []
     try:
         build_parser().parse_args([command, "P", *extra, flag, text])
     except SystemExit:

@@ -45,10 +45,11 @@ if os.environ.get("RANK") == "1":
 """
 
 
-def torchrun(*args, env: dict | None = None) -> subprocess.Popen:
-    """``torchrun --standalone --nproc-per-node 2 ARGS`` (a free port on localhost, chosen by torchrun), in its own
-    process group so that a hung run can be killed with its workers."""
-    cmd = [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc-per-node", "2", *map(str, args)]
+def torchrun(*args, env: dict | None = None, nproc: int = 2) -> subprocess.Popen:
+    """``torchrun --standalone --nproc-per-node NPROC ARGS`` (a free port on localhost, chosen by torchrun), in its
+    own process group so that a hung run can be killed with its workers."""
+    cmd = [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc-per-node", str(nproc),
+           *map(str, args)]  # fmt: skip
     full_env = {**os.environ, "OMP_NUM_THREADS": "1", **(env or {})}
     return subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=full_env,
                             start_new_session=True)  # fmt: skip
@@ -133,6 +134,18 @@ def test_finetune_mode_runs_on_two_processes(project):
     assert run.status == "done" and run.metrics["world_size"] == 2 and run.metrics["mode"] == "finetune"
     ck = torch.load(R.run_dir(project, run.id) / "best.pt", weights_only=True)
     assert "backbone_state_dict" in ck and not any(k.startswith("module.") for k in ck["state_dict"])
+
+
+def test_torchrun_with_one_process_joins_a_group_of_one(project):
+    """``--nproc-per-node 1`` still trains through DDP and the collectives (on a one-GPU machine: the NCCL path)."""
+    args = train_args(project, "--mode", "finetune", "--frames", "2", "--epochs", "1", "--batch-size", "4",
+                      "--unfreeze", "1")  # fmt: skip
+    rc, events, err = finish(torchrun(*args, nproc=1))
+    assert rc == 0, err[-3000:]
+    assert events[0]["config"]["world_size"] == 1 and events[0]["config"]["backend"] == "gloo"
+    assert any("x 1 process (gloo)" in e["message"] for e in events if e["type"] == "log")
+    run = R.get_run(project, events[-1]["run_id"])
+    assert run.status == "done" and run.metrics["world_size"] == 1
 
 
 def test_stop_file_stops_every_rank_through_the_console_script(project):

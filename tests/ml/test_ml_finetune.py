@@ -115,6 +115,27 @@ def test_run_finishes_with_epoch_events_metrics_and_checkpoint(project, main_run
     assert not list(run_dir.glob("*.tmp"))
 
 
+def test_each_epoch_reports_its_time_and_the_share_spent_waiting_for_clips(project, main_run):
+    """Issue 17: the epoch event says how long training took and what share of it went waiting for decoded clips
+    (on a GPU: the share the GPU sat idle); no GPU figures on the CPU; the history in metrics.json keeps them."""
+    run, events = main_run
+    device = next(e for e in events if e["type"] == "device")
+    assert device["name"].startswith("CPU") and "memory_total_mb" not in device
+    for e in (e for e in events if e["type"] == "epoch"):
+        assert 0 < e["data_wait_s"] <= e["epoch_s"] and 0 < e["data_wait_share"] <= 1
+        assert not any(k.startswith("gpu_") for k in e)
+    assert all(0 < h["data_wait_share"] <= 1 for h in run.metrics["history"])
+
+
+def test_decoding_workers_give_the_same_clips(project, main_run):
+    """``workers=1`` decodes in a DataLoader worker process (the GPU default): the same draws, so the same run."""
+    run, events = _run(project, workers=1)
+    assert run.status == "done", run.error
+    assert run.metrics["history"][0]["train_loss"] == pytest.approx(main_run[0].metrics["history"][0]["train_loss"])
+    ck = torch.load(R.run_dir(project, run.id) / "best.pt", weights_only=True)
+    assert ck["config"]["workers"] == 1
+
+
 def test_rebuilt_model_gives_the_validation_logits(project, main_run):
     run, _ = main_run
     loaded = load(R.run_dir(project, run.id) / "best.pt")
@@ -160,7 +181,8 @@ def test_stop_after_epoch_one_keeps_the_best_and_the_same_seed_repeats_it(projec
     assert run.metrics["epochs_run"] == 1 and [e["epoch"] for e in events if e["type"] == "epoch"] == [1]
     assert torch.load(R.run_dir(project, run.id) / "best.pt", weights_only=True)["best_epoch"] == 1
     # Same seed, same data: epoch 1 is the main run's epoch 1 to the last bit (the epoch count plays no part).
-    first = [{k: v for k, v in e.items() if k != "t"} for _, evs in (main_run, (run, events)) for e in evs
+    timing = ("t", "epoch_s", "data_wait_s", "data_wait_share")
+    first = [{k: v for k, v in e.items() if k not in timing} for _, evs in (main_run, (run, events)) for e in evs
              if e["type"] == "epoch" and e["epoch"] == 1]  # fmt: skip
     assert first[0] == first[1]
 

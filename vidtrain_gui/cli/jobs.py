@@ -23,14 +23,15 @@ def cmd_features(args) -> int:
 
 def _train_options(args) -> dict:
     keys = ("mode", "backbone", "weights", "head", "frames", "seed", "device", "epochs", "lr", "batch_size",
-            "patience", "fps", "deltas", "motion", "unfreeze")  # fmt: skip
-    return {k: getattr(args, k) for k in keys}
+            "patience", "fps", "deltas", "motion", "unfreeze", "workers")  # fmt: skip
+    return {k: getattr(args, k, None) for k in keys}
 
 
 def cmd_train(args) -> int:
     from vidtrain_gui.jobs.tasks import predict_job, train_job
+    from vidtrain_gui.ml.distributed import launched_by_torchrun
 
-    if int(os.environ.get("WORLD_SIZE", "1")) > 1:  # started by torchrun as one of several processes
+    if launched_by_torchrun():
         return _train_distributed(args)
     # With --predict, a window reattaching later knows a prediction run follows.
     extra = {"predict_after": True} if args.predict else {}
@@ -189,13 +190,16 @@ def cmd_devices(args) -> int:
     """What the Advanced training dialog offers: the devices here (the one "auto" picks first) and the backbones
     with whether their weights are on this machine."""
     from vidtrain_gui.ml.backbones import get_backbone, list_backbones  # torch: only in this command's process
-    from vidtrain_gui.ml.device import DeviceUnavailableError, cpu_note, describe_device, pick_device
+    from vidtrain_gui.ml.device import DeviceUnavailableError, cpu_note, cuda_details, describe_device, pick_device
+
+    def entry(choice: str, dev) -> dict:
+        return {"id": choice, "name": describe_device(dev), **(cuda_details(dev) if dev.type == "cuda" else {})}
 
     auto = pick_device("auto")
-    devices = [{"id": "auto", "name": describe_device(auto)}, {"id": "cpu", "name": "CPU"}]
+    devices = [entry("auto", auto), {"id": "cpu", "name": "CPU"}]
     for choice in ["mps"] + [f"cuda:{i}" for i in range(_cuda_count())]:
         try:
-            devices.append({"id": choice, "name": describe_device(pick_device(choice))})
+            devices.append(entry(choice, pick_device(choice)))
         except (DeviceUnavailableError, ValueError):
             pass
     backbones = []
@@ -204,10 +208,17 @@ def cmd_devices(args) -> int:
         backbones.append({"name": name, "kind": b.kind, "description": b.description, "feature_dim": b.feature_dim,
                           "weights_available": b.has_default_weights()})  # fmt: skip
     out = {"devices": devices, "default": devices[0]["name"], "backbones": backbones, "cpu_note": cpu_note(auto)}
-    emit(args, out, "\n".join([f"{d['id']}\t{d['name']}" for d in devices] + [""] + [
+    emit(args, out, "\n".join([f"{d['id']}\t{d['name']}{_memory_text(d)}" for d in devices] + [""] + [
         f"{b['name']}\t{b['kind']}\t{'weights here' if b['weights_available'] else 'weights not downloaded'}"
         for b in backbones] + ([f"\nnote: {out['cpu_note']}"] if out["cpu_note"] else [])))  # fmt: skip
     return 0
+
+
+def _memory_text(device: dict) -> str:
+    """A CUDA entry of ``vidtrain devices``: its memory (", 79.6 GB, 78.1 GB free"); "" for others."""
+    if "memory_total_mb" not in device:
+        return ""
+    return f", {device['memory_total_mb'] / 1024:.1f} GB, {device['memory_free_mb'] / 1024:.1f} GB free"
 
 
 def _cuda_count() -> int:

@@ -220,6 +220,11 @@ def build_parser() -> argparse.ArgumentParser:
         type=unfreeze_arg,
         help=f"finetune: how many of the backbone's last blocks to train, or 'all' (default {OPT.DEFAULT_UNFREEZE})",
     )
+    sp.add_argument(
+        "--workers",
+        type=ranged("workers", int),
+        help="finetune: processes decoding clips beside training (default: none on the CPU, up to 8 on a GPU)",
+    )
     sp.add_argument("--seed", type=ranged("seed", int), default=OPT.DEFAULT_SEED)
     sp.add_argument("--device", default=OPT.DEFAULT_DEVICE)
     sp.add_argument(

@@ -119,6 +119,7 @@ RANGES: dict[str, Range] = {
     "patience": Range(1, 10000, True, "Patience must be a whole number of epochs from 1 to 10000."),
     "fps": Range(0, 60, False, "The sampling rate must be above 0 and at most 60 frames per second.", above=True),
     "unfreeze": Range(0, 1000, True, "Unfreeze must be a number of blocks from 0 to 1000, or 'all'."),
+    "workers": Range(0, 64, True, "Workers must be a whole number of processes from 0 to 64."),
     "seed": Range(0, 2**32 - 1, True, "The seed must be a whole number from 0 to 4294967295."),
     "folds": Range(2, 20, True, "Out-of-fold models must be a whole number from 2 to 20."),
     "stride": Range(0, 3600, False, "The stride must be above 0 and at most 3600 seconds.", above=True),

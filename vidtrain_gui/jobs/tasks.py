@@ -19,7 +19,7 @@ from vidtrain_gui.jobs.runner import run_distributed_job, run_job
 # Left to each mode's own defaults (core/options.py MODE_DEFAULTS) unless given.
 TUNED = tuple(OPT.MODE_DEFAULTS[OPT.DEFAULT_MODE])
 FAST_ONLY = ("fps", "deltas", "motion")
-FINETUNE_ONLY = ("unfreeze",)
+FINETUNE_ONLY = ("unfreeze", "workers")
 
 
 def train_config(options: dict[str, Any]) -> dict[str, Any]:
@@ -46,8 +46,7 @@ def train_work(options: dict[str, Any], dist=None):
         if options["mode"] == "finetune":
             from vidtrain_gui.ml.finetune import finetune
 
-            if options.get("unfreeze") is not None:
-                common["unfreeze"] = options["unfreeze"]
+            common.update({k: options[k] for k in FINETUNE_ONLY if options.get(k) is not None})
             return finetune(ctx, **common)
         from vidtrain_gui.ml.train import train
 

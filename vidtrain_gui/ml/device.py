@@ -101,6 +101,53 @@ def describe_device(device: torch.device | str) -> str:
     return str(device)
 
 
+def device_event(device: torch.device | str) -> dict:
+    """The ``device`` event a job sends when it knows where it runs (what the window's training panel shows): the
+    device's name; on CUDA its memory (``memory_total_mb``); on the CPU of a machine with an NVIDIA GPU, ``note``:
+    why the GPU is not used (:func:`cpu_note`)."""
+    device = torch.device(device)
+    event = {"type": "device", "name": describe_device(device)}
+    if device.type == "cuda":
+        event["memory_total_mb"] = cuda_details(device)["memory_total_mb"]
+    elif (note := cpu_note(device)) is not None:
+        event["note"] = note
+    return event
+
+
+def cuda_details(device: torch.device | str) -> dict:
+    """What the Advanced dialog and ``vidtrain devices`` say of a CUDA device: its memory in MiB (total and free
+    now, for every process on it), compute capability and whether it computes in bfloat16."""
+    device = torch.device(device)
+    index = torch.cuda.current_device() if device.index is None else device.index
+    props = torch.cuda.get_device_properties(index)
+    free, total = torch.cuda.mem_get_info(index)
+    return {
+        "memory_total_mb": round(total / 2**20), "memory_free_mb": round(free / 2**20),
+        "capability": f"{props.major}.{props.minor}", "bf16": bool(torch.cuda.is_bf16_supported()),
+    }  # fmt: skip
+
+
+def reset_memory_peak(device: torch.device | str) -> None:
+    """Start a new peak for :func:`memory_in_use` (e.g. at each epoch); nothing off CUDA."""
+    device = torch.device(device)
+    if device.type == "cuda":
+        torch.cuda.reset_peak_memory_stats(device)
+
+
+def memory_in_use(device: torch.device | str) -> dict:
+    """This process's GPU memory since the last :func:`reset_memory_peak`, in MiB: the peak its tensors took
+    (``gpu_peak_mb``), what its allocator holds now (``gpu_reserved_mb``) and the card's total; {} off CUDA."""
+    device = torch.device(device)
+    if device.type != "cuda":
+        return {}
+    total = torch.cuda.get_device_properties(device).total_memory
+    return {
+        "gpu_peak_mb": round(torch.cuda.max_memory_allocated(device) / 2**20),
+        "gpu_reserved_mb": round(torch.cuda.memory_reserved(device) / 2**20),
+        "gpu_total_mb": round(total / 2**20),
+    }
+
+
 def autocast_context(device: torch.device | str, *, training: bool = False) -> AbstractContextManager:
     """Mixed precision on CUDA; elsewhere a no-op (CPU bfloat16 is slower than float32 on most CPUs, and MPS
     autocast support varies between torch versions). Frozen features (``training`` False) use float16, whose

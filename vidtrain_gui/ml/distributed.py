@@ -4,13 +4,15 @@ This module owns the one place that knows whether the process is one of several:
 
 - :func:`setup` reads torchrun's environment (``WORLD_SIZE``, ``RANK``, ``LOCAL_RANK``, ``MASTER_ADDR``...) and
   joins the process group: NCCL when the process trains on CUDA, gloo otherwise (CPU training, and the tests).
-  Without torchrun it returns the single-process :data:`SINGLE` and touches nothing.
+  Without torchrun it returns the single-process :data:`SINGLE` and touches nothing. ``torchrun --nproc-per-node 1``
+  joins a group of one: the same DDP and collectives as on several GPUs, so one GPU can check the NCCL path.
 - :class:`Dist` is what a training loop asks: ``is_main`` (rank 0 writes events, checkpoints and the database),
   ``shard`` (this rank's part of an epoch's sample order, every rank the same number of steps so no collective
   waits forever), ``wrap`` (DDP around a model), ``any`` (a flag any rank raised, e.g. "stop requested", so every
   rank leaves the loop at the same epoch), ``broadcast`` (an object from rank 0) and ``barrier``.
 
-Every method is a no-op (or the identity) when ``world_size == 1``, so training code calls them unconditionally.
+Every method is a no-op (or the identity) without a process group (:data:`SINGLE`), so training code calls them
+unconditionally.
 """
 
 from __future__ import annotations
@@ -38,11 +40,18 @@ class Dist:
 
     @property
     def enabled(self) -> bool:
-        return self.world_size > 1
+        """Whether this process is in a process group (torchrun), also a group of one."""
+        return self.backend is not None
 
     @property
     def is_main(self) -> bool:
         return self.rank == 0
+
+    def describe(self) -> str:
+        """For a job's first log line: " x 2 processes (nccl)", or "" without a process group."""
+        if not self.enabled:
+            return ""
+        return f" x {self.world_size} process{'es' if self.world_size > 1 else ''} ({self.backend})"
 
     def barrier(self) -> None:
         if self.enabled:
@@ -77,7 +86,7 @@ class Dist:
         ``world_size``-th item starting at ``rank``, the order padded by wrapping around so each rank gets the
         same count (as ``DistributedSampler`` does)."""
         order = torch.as_tensor(order)
-        if not self.enabled or len(order) == 0:
+        if self.world_size <= 1 or len(order) == 0:
             return order
         per_rank = -(-len(order) // self.world_size)  # ceil
         total = per_rank * self.world_size
@@ -111,16 +120,17 @@ SINGLE = Dist()
 
 
 def launched_by_torchrun() -> bool:
-    return int(os.environ.get("WORLD_SIZE", "1")) > 1
+    """Whether torchrun (or another launcher that sets ``WORLD_SIZE`` above 1) started this process."""
+    return "TORCHELASTIC_RUN_ID" in os.environ or int(os.environ.get("WORLD_SIZE", "1")) > 1
 
 
 def setup(device: str = "auto") -> Dist:
     """Join torchrun's process group (once) and return this process's :class:`Dist`; :data:`SINGLE` when the
-    process was not started by torchrun with more than one process. ``device``: the training device preference
+    process was not started by torchrun. ``device``: the training device preference
     ("auto", "cpu", "cuda"...): NCCL only when this rank will train on CUDA, with ``LOCAL_RANK`` as its GPU."""
     if not launched_by_torchrun():
         return SINGLE
-    world = int(os.environ["WORLD_SIZE"])
+    world = int(os.environ.get("WORLD_SIZE", "1"))
     rank = int(os.environ.get("RANK", "0"))
     local = int(os.environ.get("LOCAL_RANK", "0"))
     use_cuda = torch.cuda.is_available() and str(device).split(":")[0] in ("auto", "cuda")

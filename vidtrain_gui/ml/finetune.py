@@ -30,8 +30,8 @@ This module owns, for one fine-tuning job and for what it leaves behind:
   for bit on CPU. On CUDA: autocast (``device.autocast_context(training=True)``: bfloat16 where supported, else
   float16 with a GradScaler). A CUDA out-of-memory error halves the micro-batch (gradients are accumulated over the
   micro-batches, so the optimisation is the same) and retries the batch, with a warning event; below one clip it is a
-  :class:`TrainingError`. Under DDP an out-of-memory error is a :class:`TrainingError` naming the batch size (a retry
-  on one rank would unpair the ranks' collectives).
+  :class:`TrainingError`. Under DDP with several processes an out-of-memory error is a :class:`TrainingError` naming
+  the batch size (a retry on one rank would unpair the ranks' collectives); a group of one halves as above.
 - **Several processes** (torchrun, ``dist``): ``batch_size`` is the global batch; each rank trains the DDP-wrapped
   model on its shard of every epoch's order; only rank 0 validates, and broadcasts the results, so every rank takes
   the same decisions (stop, early stop, a non-finite loss). Only rank 0 writes files.
@@ -48,7 +48,7 @@ import math
 import os
 import time
 from collections import OrderedDict
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 
 import av
@@ -62,7 +62,15 @@ from vidtrain_gui.footage.ingest import open_reader
 from vidtrain_gui.media import FrameIndex, MediaError, VideoReader
 from vidtrain_gui.ml.backbones import Backbone, WeightsArg, get_backbone
 from vidtrain_gui.ml.checkpoint import write_checkpoint
-from vidtrain_gui.ml.device import autocast_context, cpu_note, describe_device, pick_device
+from vidtrain_gui.ml.device import (
+    autocast_context,
+    cpu_note,
+    describe_device,
+    device_event,
+    memory_in_use,
+    pick_device,
+    reset_memory_peak,
+)
 from vidtrain_gui.ml.distributed import SINGLE, Dist
 from vidtrain_gui.ml.features import frame_preprocessor
 from vidtrain_gui.ml.heads import make_head
@@ -81,6 +89,7 @@ from vidtrain_gui.ml.model import CHECKPOINT_FORMAT, FinetuneModel, decode_size,
 from vidtrain_gui.ml.rows import clip_windows
 from vidtrain_gui.ml.trainset import TrainingError, TrainingSet, read_training_set, source_group, validation_split
 
+IDLE_WARNING_SHARE = 0.3  # of an epoch spent waiting for decoded clips, on a GPU
 CROP_SCALE = (0.35, 1.0)  # torchvision's 0.08 loses the subject of most clips
 JITTER = 0.3  # brightness, contrast and saturation
 MAX_OPEN_READERS = 16  # per worker process
@@ -312,7 +321,7 @@ class _Stepper:
                     total += float(loss.detach())
                 return total
             except torch.cuda.OutOfMemoryError as e:
-                if self.dist.enabled:
+                if self.dist.world_size > 1:
                     # DDP's forward broadcasts buffers and its backward all-reduces: a retry on this rank alone
                     # would pair its collectives with the wrong ones of the other ranks.
                     raise TrainingError(
@@ -338,6 +347,32 @@ class _Stepper:
                 self.eval_micro = self._halved(self.eval_micro, e)
 
 
+class _EpochClock:
+    """How long an epoch's training took and how much of it went waiting for the next batch of decoded clips:
+    the device's idle share. Each batch's loss is read back (``float``), which waits for the device, so the time
+    between batches is the device's work and the wait is time it sat idle."""
+
+    def __init__(self):
+        self.started = time.perf_counter()
+        self.wait = 0.0
+
+    def batches(self, loader) -> Iterator:
+        it = iter(loader)
+        while True:
+            t = time.perf_counter()
+            try:
+                batch = next(it)
+            except StopIteration:
+                return
+            self.wait += time.perf_counter() - t
+            yield batch
+
+    def stats(self) -> dict:
+        seconds = time.perf_counter() - self.started
+        return {"epoch_s": round(seconds, 3), "data_wait_s": round(self.wait, 3),
+                "data_wait_share": round(self.wait / seconds, 4) if seconds > 0 else 0.0}  # fmt: skip
+
+
 class _FinetuneTrainer:
     """Epochs of decoded, augmented clips through the DDP-wrapped model; rank 0 validates and broadcasts, and
     writes the checkpoint whenever validation improves."""
@@ -348,6 +383,7 @@ class _FinetuneTrainer:
         self.ctx, self.dist, self.model, self.ddp, self.stepper = ctx, dist, model, ddp, stepper
         self.gen, self.seed, self.train_set, self.val_set = gen, seed, train_set, val_set
         self.class_weights, self.config, self.class_names = class_weights, config, class_names
+        self.workers = config.get("workers", 0)
         self.train_keys, val_keys = _Keys(), _Keys()
         val_keys.keys = [(i, 0) for i in range(len(val_set))]
         self.train_loader, self.val_loader = loader(train_set, self.train_keys), loader(val_set, val_keys)
@@ -360,7 +396,9 @@ class _FinetuneTrainer:
         self.ddp.train()
         total, seen = 0.0, 0
         n_batches = len(self.train_loader)
-        for b, (x, y, _) in enumerate(self.train_loader, 1):
+        reset_memory_peak(self.stepper.dev)
+        clock = _EpochClock()
+        for b, (x, y, _) in enumerate(clock.batches(self.train_loader), 1):
             loss = self.stepper.train_batch(x, y)
             nan, inf, stop_votes = dist.sum([math.isnan(loss), math.isinf(loss), ctx.should_stop()])
             if nan or inf:
@@ -373,8 +411,20 @@ class _FinetuneTrainer:
             if stop_votes:
                 if b < n_batches:
                     ctx.log(f"stop requested: epoch {epoch} ends after {b} of {n_batches} batches", "warning")
-                return EpochResult(total, seen, stopped=True)
-        return EpochResult(total, seen)
+                return EpochResult(total, seen, stopped=True, stats=self._stats(clock, epoch))
+        return EpochResult(total, seen, stats=self._stats(clock, epoch))
+
+    def _stats(self, clock: _EpochClock, epoch: int) -> dict:
+        stats = {**clock.stats(), **memory_in_use(self.stepper.dev)}
+        # The first epoch also starts the workers and fills the readers' caches: the second tells.
+        if epoch == 2 and self.stepper.dev.type != "cpu" and stats["data_wait_share"] > IDLE_WARNING_SHARE:
+            self.ctx.log(
+                f"the GPU waited for decoded clips {stats['data_wait_share']:.0%} of epoch 2 "
+                f"({self.workers} decoding worker(s)): more workers (--workers), fewer frames or a faster disk would "
+                "train faster",
+                "warning",
+            )
+        return stats
 
     def validate(self, epoch: int) -> Validation:
         result = None
@@ -465,17 +515,16 @@ def finetune(
     split = validation_split([it.group for it in items], labels, seed, ctx.log)
 
     dev = pick_device(device)
-    ctx.emit({"type": "device", "name": describe_device(dev)})  # what the window shows
+    ctx.emit(device_event(dev))  # what the window shows
     if (note := cpu_note(dev)) is not None:
         ctx.log(note, "warning")
     workers = (0 if dev.type != "cuda" else min(8, max(1, (os.cpu_count() or 2) - 1))) if workers is None else workers
     class_weights = balanced_weights(torch.tensor([labels[i] for i in split.train]), len(class_names)).to(dev)
     rank_batch = -(-batch_size // dist.world_size)  # every rank's share of the global batch
-    processes = f" x {dist.world_size} processes ({dist.backend})" if dist.enabled else ""
     ctx.log(
         f"fine-tuning {spec.name} (last {n_unfrozen} of {len(blocks)} blocks) with {head} on {len(split.train)} "
         f"clips, validating on {len(split.val)} ({split.validation}), {len(class_names)} classes, on "
-        f"{describe_device(dev)}{processes}"
+        f"{describe_device(dev)}{dist.describe()}"
     )
 
     backbone_lr = lr * OPT.BACKBONE_LR_FACTOR if backbone_lr is None else backbone_lr
@@ -485,7 +534,7 @@ def finetune(
         "head_kwargs": dict(head_kwargs or {}), "epochs": int(epochs), "lr": float(lr),
         "backbone_lr": float(backbone_lr), "batch_size": int(batch_size), "weight_decay": float(weight_decay),
         "unfreeze": str(unfreeze), "unfrozen_blocks": n_unfrozen, "patience": int(patience), "seed": int(seed),
-        "augment": bool(augment), "clip_length_s": data.clip_length_s(), "flip": bool(flip),
+        "augment": bool(augment), "clip_length_s": data.clip_length_s(), "flip": bool(flip), "workers": workers,
     }  # fmt: skip
     train_set = ClipDataset([items[i] for i in split.train], sources, frames, ClipTransform(spec, augment, flip),
                             random_window=True)  # fmt: skip

@@ -99,6 +99,7 @@ class EpochResult:
     loss_sum: float  # summed over this rank's samples
     count: int  # this rank's samples
     stopped: bool = False  # the stop request came mid-epoch: the loop validates this epoch and ends
+    stats: dict = field(default_factory=dict)  # rank 0's figures for the epoch event (ml/finetune.py: timing, memory)
 
 
 class Trainer(Protocol):
@@ -147,10 +148,10 @@ def fit(ctx, trainer: Trainer, *, epochs: int, patience: int, dist: Dist, progre
         m = val.metrics
         event = {
             "type": "epoch", "epoch": epoch, "train_loss": total / count, "val_loss": val.loss,
-            "val_acc": m["acc"], "val_macro_f1": m["macro_f1"], "per_class": m["per_class"],
+            "val_acc": m["acc"], "val_macro_f1": m["macro_f1"], "per_class": m["per_class"], **result.stats,
         }  # fmt: skip
         ctx.emit(event)
-        out.history.append({k: event[k] for k in HISTORY_KEYS})
+        out.history.append({k: event[k] for k in HISTORY_KEYS} | result.stats)
         out.epochs_run = epoch
         if progress_per_epoch:
             ctx.progress("train", epoch, epochs)

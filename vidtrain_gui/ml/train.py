@@ -34,7 +34,7 @@ from vidtrain_gui.core import options as OPT
 from vidtrain_gui.core.runs import describe_counts
 from vidtrain_gui.ml.backbones import get_backbone
 from vidtrain_gui.ml.checkpoint import write_checkpoint
-from vidtrain_gui.ml.device import describe_device, pick_device
+from vidtrain_gui.ml.device import describe_device, device_event, pick_device
 from vidtrain_gui.ml.distributed import SINGLE, Dist
 from vidtrain_gui.ml.features import extract_features, is_cached
 from vidtrain_gui.ml.heads import make_head
@@ -227,7 +227,7 @@ def train(
     class_names = data.class_names
 
     dev = pick_device(device)
-    ctx.emit({"type": "device", "name": describe_device(dev)})  # what the window shows
+    ctx.emit(device_event(dev))  # what the window shows
     report = extract_features(
         project, backbone=spec, weights=weights, sample_fps=sample_fps, device=device, motion=motion,
         video_ids=_feature_share(project, data, key, sample_fps, motion, dist), emit=ctx.emit,
@@ -246,10 +246,9 @@ def train(
     x_train, y_train = samples.x[split.train].to(dev), samples.y[split.train].to(dev)
     x_val, y_val = samples.x[split.val].to(dev), samples.y[split.val].to(dev)
     loss_fn = nn.CrossEntropyLoss(weight=balanced_weights(samples.y[split.train], len(class_names)).to(dev))
-    processes = f" x {dist.world_size} processes ({dist.backend})" if dist.enabled else ""
     ctx.log(
         f"training {head} on {len(split.train)} windows, validating on {len(split.val)} ({split.validation}), "
-        f"{len(class_names)} classes, on {describe_device(dev)}{processes}"
+        f"{len(class_names)} classes, on {describe_device(dev)}{dist.describe()}"
     )
     with seeded(seed, dev) as gen:
         model = make_head(head, spec.feature_dim, len(class_names), frames, **head_kw).to(dev)
