@@ -267,6 +267,22 @@ def test_the_probe_answer_lists_backbones_greying_those_without_weights(qtbot):
     assert dialog.device_line.text() == "Device: CPU"
 
 
+def test_the_device_line_shows_the_gpu_memory_and_why_a_gpu_is_not_used(qtbot):
+    gpu = {**GPU_MACHINE, "devices": CPU_MACHINE["devices"] + [
+        {"id": "cuda:0", "name": "CUDA: NVIDIA H100", "memory_total_mb": 81559, "memory_free_mb": 80000}]}  # fmt: skip
+    dialog = _dialog(qtbot, probe=InstantProbe(gpu))
+    dialog.device.setCurrentIndex(dialog.device.findText("cuda:0"))
+    assert dialog.device_line.text() == "Device: CUDA: NVIDIA H100 — 79.6 GB, 78.1 GB free"
+    dialog.device.setEditText("cuda")
+    assert dialog.device_line.text() == "Device: CUDA: NVIDIA H100 — 79.6 GB, 78.1 GB free"
+
+    note = "running on the CPU: this machine has an NVIDIA GPU, but no CUDA GPU is visible"
+    dialog.apply_probe_result({**CPU_MACHINE, "cpu_note": note})
+    dialog.device.setEditText("auto")
+    assert dialog.device_line.text() == f"Device: CPU (2 threads) — {note}"
+    assert dialog.device_line.wordWrap()
+
+
 def test_a_probe_failure_shows_its_message(qtbot):
     dialog = _dialog(qtbot, probe=InstantProbe(error="The device check failed (exit code 1): no torch"))
     assert dialog.device_line.text() == (

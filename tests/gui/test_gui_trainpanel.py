@@ -356,6 +356,28 @@ def test_reset_empties_the_panel_and_odd_events_do_not_break_it(qtbot, panel):
     assert panel.f1_curves == {} and panel.warning_list.count() == 0 and panel.status_label.text() == ""
 
 
+def test_the_device_line_shows_gpu_memory_the_idle_share_and_why_not_the_gpu(qtbot, panel):
+    """Issue 17: the GPU's name and memory, the share of the last epoch spent waiting for decoded clips, and on a
+    CPU why this machine's GPU is not used."""
+    panel.begin("run-ft", "train")
+    panel.feed(event("device", 0.1, name="CUDA: NVIDIA H200", memory_total_mb=143771))
+    assert panel.device_text == "CUDA: NVIDIA H200 · 140 GB"
+    panel.feed({**epoch_event(1, 5.0), "epoch_s": 4.1, "data_wait_share": 0.62, "gpu_peak_mb": 3277,
+                "gpu_total_mb": 143771})  # fmt: skip
+    panel.feed({**epoch_event(2, 9.0), "epoch_s": 3.2, "data_wait_share": 0.08, "gpu_peak_mb": 3200,
+                "gpu_total_mb": 143771})  # fmt: skip
+    assert panel.device_text == "CUDA: NVIDIA H200 · memory peak 3.1 of 140 GB · waited for clips 8% of the last epoch"
+    wait_drawn(qtbot, panel, 2)
+    assert panel.device_label.text().startswith("Device: CUDA: NVIDIA H200")
+    assert panel.device_label.toolTip() in ("", f"Device: {panel.device_text}")  # the whole line when it is cut
+
+    note = "running on the CPU: this machine has an NVIDIA GPU, but this PyTorch build (2.14.1+cpu) has no CUDA support"
+    panel.begin("run-cpu", "train")
+    assert panel.device_text == "—"
+    panel.feed(event("device", 0.1, name="CPU (2 threads)", note=note))
+    assert panel.device_text == f"CPU (2 threads) · {note}"
+
+
 # --- the log dialog ------------------------------------------------------------------------------------------------
 
 
@@ -377,6 +399,16 @@ def test_log_dialog_shows_every_event_and_copies_the_log(qtbot):
     qtbot.mouseClick(dialog.copy_button, Qt.MouseButton.LeftButton)
     copied = QGuiApplication.clipboard().text()
     assert copied.startswith(lines[0]) and "epoch 3: train loss" in copied and copied.rstrip().endswith("boom")
+
+
+def test_log_lines_carry_the_epoch_figures_and_the_device_note(qtbot):
+    events = [event("device", 0.1, name="CPU (2 threads)", note="running on the CPU: no driver"),
+              {**epoch_event(1, 5.0), "epoch_s": 4.14, "data_wait_share": 0.25, "gpu_peak_mb": 3277.4}]  # fmt: skip
+    dialog = LogDialog(events)
+    qtbot.addWidget(dialog)
+    lines = dialog.text().splitlines()
+    assert lines[0] == "   0:00.1  device    CPU (2 threads) — running on the CPU: no driver"
+    assert lines[1].endswith("macro F1 0.404, 4.1 s, waiting for clips 25%, GPU memory peak 3277 MiB")
 
 
 def test_log_dialog_without_extra_text(qtbot):

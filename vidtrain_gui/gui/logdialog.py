@@ -3,12 +3,43 @@ error output and a Copy button."""
 
 from __future__ import annotations
 
+import json
 from collections.abc import Iterable
 
 from PySide6.QtGui import QFontDatabase, QGuiApplication
 from PySide6.QtWidgets import QDialog, QDialogButtonBox, QLabel, QPlainTextEdit, QPushButton, QVBoxLayout, QWidget
 
-from vidtrain_gui.gui.trainpanel import describe_event
+from vidtrain_gui.gui.trainpanel import _fixed, _metrics_summary, format_clock  # the panel's wording
+
+
+def describe_event(event: dict) -> str:
+    """One line of a job's log: its time, its type (or a log's level), and what it says."""
+    kind = str(event.get("type", "?"))
+    label = str(event.get("level", "info")) if kind == "log" else kind
+    if kind == "progress":
+        body = f"{event.get('stage', '?')} {event.get('done', '?')}/{event.get('total', '?')}"
+        body += "".join(f", {k} {v}" for k, v in event.items() if k not in ("type", "t", "stage", "done", "total"))
+    elif kind == "epoch":
+        body = f"epoch {event.get('epoch', '?')}: train loss {_fixed(event.get('train_loss'), 4)}, val loss " \
+               f"{_fixed(event.get('val_loss'), 4)}, val acc {_fixed(event.get('val_acc'), 3)}, macro F1 " \
+               f"{_fixed(event.get('val_macro_f1'), 3)}"  # fmt: skip
+        figures = [(event.get("epoch_s"), "{:.1f} s"), (event.get("data_wait_share"), "waiting for clips {:.0%}"),
+                   (event.get("gpu_peak_mb"), "GPU memory peak {:.0f} MiB")]  # fmt: skip
+        body += "".join(f", {form.format(value)}" for value, form in figures if isinstance(value, (int, float)))
+    elif kind in ("log", "error"):
+        body = str(event.get("message", ""))
+    elif kind == "device":
+        body = " — ".join(str(event[k]) for k in ("name", "note") if event.get(k))
+    elif kind == "started":
+        body = f"{event.get('kind', '?')} job {event.get('run_id', '?')}, pid {event.get('pid', '?')}"
+        if event.get("config"):
+            body += f", config {json.dumps(event['config'], sort_keys=True, default=str)}"
+    elif kind == "done":
+        summary = _metrics_summary(event.get("metrics") or {})
+        body = f"{event.get('status', 'done')}" + (f": {summary}" if summary else "")
+    else:  # "cancelled", and events this panel does not know
+        body = ", ".join(f"{k} {v}" for k, v in event.items() if k not in ("type", "t", "run_id"))
+    return f"{format_clock(event.get('t')):>9}  {label:<9} {body}".rstrip()
 
 
 class LogDialog(QDialog):
@@ -52,4 +83,4 @@ class LogDialog(QDialog):
         QGuiApplication.clipboard().setText(self.text())
 
 
-__all__ = ["LogDialog"]
+__all__ = ["LogDialog", "describe_event"]

@@ -295,6 +295,17 @@ def _device_name(result: dict | None, device: str) -> str | None:
     return names.get(device)
 
 
+def _device_memory(result: dict | None, device: str) -> str:
+    """The memory of a CUDA device in the probe's answer ("cuda": the first), as " — 79.6 GB, 78.1 GB free"; else ""."""
+    entries = [d for d in (result or {}).get("devices", []) if isinstance(d, dict)]
+    entry = next((d for d in entries if d.get("id") == device or (device == "cuda" and str(d.get("id")).startswith(
+        "cuda:"))), {})  # fmt: skip
+    total, free = entry.get("memory_total_mb"), entry.get("memory_free_mb")
+    if not all(isinstance(v, (int, float)) and not isinstance(v, bool) for v in (total, free)):
+        return ""
+    return f" — {total / 1024:.1f} GB, {free / 1024:.1f} GB free"
+
+
 class AdvancedTrainDialog(QDialog):
     """Edits a ``TrainOptions``: ``exec()`` it, then read ``options()``."""
 
@@ -332,6 +343,7 @@ class AdvancedTrainDialog(QDialog):
         self.deltas = QCheckBox("Frame-to-frame feature changes")
         self.unfreeze = QComboBox()
         self.device_line = QLabel()
+        self.device_line.setWordWrap(True)  # with the reason a GPU here is not used
         self.hint = QLabel(CPU_FINETUNE_HINT)
         self.hint.setWordWrap(True)
         self.problems_label = QLabel()
@@ -487,7 +499,11 @@ class AdvancedTrainDialog(QDialog):
             return f"Device: could not be detected ({self._probe_error})" if self._probe_error else \
                 "Device: detecting…"  # fmt: skip
         name = _device_name(self._probe_result, device)
-        return f"Device: {name}" if name else f"Device: {device} (not found on this machine)"
+        if not name:
+            return f"Device: {device} (not found on this machine)"
+        # Why the GPU of this machine is not used, when the run would be on the CPU.
+        note = self._probe_result.get("cpu_note") if self._cpu_only() else None
+        return f"Device: {name}{_device_memory(self._probe_result, device)}" + (f" — {note}" if note else "")
 
     def _cpu_only(self) -> bool:
         """Whether the run would train on a CPU: 'cpu' chosen, or 'auto' on a machine with nothing else."""

@@ -35,7 +35,6 @@ reads no files and no database.
 from __future__ import annotations
 
 import html
-import json
 import math
 from collections.abc import Iterable
 from dataclasses import dataclass
@@ -69,6 +68,8 @@ from vidtrain_gui.gui.timeline import format_seconds
 
 REDRAW_MS = 100  # at most ten redraws a second
 NO_DEVICE = "—"
+# What an epoch event may say of the device (ml/finetune.py): its memory peak and total, the share spent waiting.
+DEVICE_FIGURES = ("gpu_peak_mb", "gpu_total_mb", "data_wait_share")
 STAGE_WORDS = {"features": "Computing features", "motion": "Computing motion", "train": "Training",
                "validate": "Validating", "predict": "Predicting", "out-of-fold": "Out-of-fold models"}  # fmt: skip
 STAGE_UNITS = {"features": "frames", "motion": "frames", "predict": "videos", "validate": "batches"}
@@ -182,31 +183,6 @@ def outcome_text(kind: str | None, status: str, event: dict, num_classes: int | 
     text = f"{head}: {detail}" if detail else head
     note = chance_note(metrics, num_classes) if kind != "predict" else ""
     return f"{text}. {note}" if note else text
-
-
-def describe_event(event: dict) -> str:
-    """One line of a job's log: its time, its type (or a log's level), and what it says."""
-    kind = str(event.get("type", "?"))
-    label = str(event.get("level", "info")) if kind == "log" else kind
-    if kind == "progress":
-        body = f"{event.get('stage', '?')} {event.get('done', '?')}/{event.get('total', '?')}"
-        body += "".join(f", {k} {v}" for k, v in event.items() if k not in ("type", "t", "stage", "done", "total"))
-    elif kind == "epoch":
-        body = f"epoch {event.get('epoch', '?')}: train loss {_fixed(event.get('train_loss'), 4)}, val loss " \
-               f"{_fixed(event.get('val_loss'), 4)}, val acc {_fixed(event.get('val_acc'), 3)}, macro F1 " \
-               f"{_fixed(event.get('val_macro_f1'), 3)}"  # fmt: skip
-    elif kind in ("log", "error", "device"):
-        body = str(event.get("name" if kind == "device" else "message", ""))
-    elif kind == "started":
-        body = f"{event.get('kind', '?')} job {event.get('run_id', '?')}, pid {event.get('pid', '?')}"
-        if event.get("config"):
-            body += f", config {json.dumps(event['config'], sort_keys=True, default=str)}"
-    elif kind == "done":
-        summary = _metrics_summary(event.get("metrics") or {})
-        body = f"{event.get('status', 'done')}" + (f": {summary}" if summary else "")
-    else:  # "cancelled", and events this panel does not know
-        body = ", ".join(f"{k} {v}" for k, v in event.items() if k not in ("type", "t", "run_id"))
-    return f"{format_clock(event.get('t')):>9}  {label:<9} {body}".rstrip()
 
 
 def _row(*items: QWidget | tuple[QWidget, int] | int) -> QHBoxLayout:
@@ -420,7 +396,16 @@ class TrainPanel(QWidget):
 
     @property
     def device_text(self) -> str:
-        return self._device or NO_DEVICE
+        """What the job runs on: the device; on a GPU the latest epoch's memory peak and the share of it spent
+        waiting for decoded clips (fine-tuning); on the CPU of a machine whose GPU cannot be used, why."""
+        info = {k: _number(self._device_info.get(k)) for k in DEVICE_FIGURES}
+        peak, total, wait = (info[k] / 1024 if k != "data_wait_share" else info[k] for k in DEVICE_FIGURES)
+        parts = [self._device or NO_DEVICE] + [text for ok, text in (
+            (total > 0, f"memory peak {peak:.1f} of {total:.0f} GB" if peak >= 0 else f"{total:.0f} GB"),
+            (wait >= 0, f"waited for clips {wait:.0%} of the last epoch"),
+            (bool(self._device_info.get("note")), str(self._device_info.get("note"))),
+        ) if ok and self._device]  # fmt: skip
+        return " · ".join(parts)
 
     @property
     def warnings(self) -> list[str]:
@@ -464,6 +449,7 @@ class TrainPanel(QWidget):
             self._on_info(str(event.get("message") or ""))
         elif kind == "device":
             self._device = str(event.get("name") or "") or None
+            self._device_info = {"gpu_total_mb": event.get("memory_total_mb"), "note": event.get("note")}
         elif kind == "started" and isinstance(event.get("config"), dict):
             self._on_config(event["config"])
         self._heard = True
@@ -526,6 +512,7 @@ class TrainPanel(QWidget):
         self._activity: str | None = None  # the latest info message while no stage with a total runs
         self._heard = False  # whether the job has sent an event
         self._device: str | None = None
+        self._device_info: dict[str, Any] = {}  # the device event's memory and note, the latest epoch's figures
         self._ending: str | None = None
         self._stopping = False
         self._job_error_listed = False
@@ -601,6 +588,7 @@ class TrainPanel(QWidget):
         f1 = {str(name): _number(m.get("f1")) if isinstance(m, dict) else math.nan for name, m in per_class.items()}
         self._class_order.update(dict.fromkeys(f1))
         self._history[int(epoch)] = {**{key: _number(event.get(key)) for key in self.curves}, "f1": f1}
+        self._device_info.update({k: event[k] for k in DEVICE_FIGURES if k in event})
         self._plots_dirty = True
         self._activity = None
 
@@ -790,5 +778,5 @@ class TrainPanel(QWidget):
         return QSize(CONTROLS_WIDTH + 4 * (PLOT_MIN_WIDTH + 40), PLOT_MIN_HEIGHT + 120)
 
 
-__all__ = ["TrainPanel", "chance_note", "describe_event", "format_clock", "format_duration",
+__all__ = ["TrainPanel", "chance_note", "format_clock", "format_duration",
            "outcome_text"]  # fmt: skip
