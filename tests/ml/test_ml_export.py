@@ -369,3 +369,15 @@ def test_predict_py_runs_alone_in_a_fresh_environment(fast, tmp_path):
     r = subprocess.run([str(python), str(out / "predict.py"), str(tmp_path / "missing.mp4")], capture_output=True,
                        text=True, timeout=120, check=False)  # fmt: skip
     assert r.returncode == 2 and "does not exist" in r.stderr
+
+
+def test_the_bundle_runs_on_onnxruntimes_cuda_provider_only_where_there_is_one():
+    """``predict.py --device``: auto takes CUDA when onnxruntime has it (onnxruntime-gpu), cuda without it is a clear
+    error (tests/gpu runs a bundle on the provider itself)."""
+    cpu, gpu = ["CPUExecutionProvider"], ["CUDAExecutionProvider", "CPUExecutionProvider"]
+    assert BP.providers("auto", cpu) == cpu and BP.providers("cpu", gpu) == cpu
+    assert BP.providers("auto", gpu) == gpu and BP.providers("cuda", gpu) == gpu
+    with pytest.raises(BP.BundleError, match="pip install onnxruntime-gpu"):
+        BP.providers("cuda", cpu)
+    with pytest.raises(BP.BundleError, match="auto, cpu or cuda"):
+        BP.providers("tpu", gpu)

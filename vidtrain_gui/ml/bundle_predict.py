@@ -223,7 +223,19 @@ def load_card(path: Path) -> dict:
     return card
 
 
-def open_session(model: Path, card: dict):
+def providers(device: str, available: list[str]) -> list[str]:
+    """onnxruntime's execution providers for ``device``: "cpu"; "cuda" (a BundleError when this onnxruntime has
+    no CUDA); "auto": CUDA when this onnxruntime has it (the onnxruntime-gpu package), else the CPU."""
+    cuda = "CUDAExecutionProvider" in available
+    if device == "cuda" and not cuda:
+        raise BundleError("this onnxruntime has no CUDA support: pip install onnxruntime-gpu (in place of "
+                          "onnxruntime), or use --device cpu")  # fmt: skip
+    if device not in ("auto", "cpu", "cuda"):
+        raise BundleError(f"--device must be auto, cpu or cuda, got {device!r}")
+    return (["CUDAExecutionProvider"] if cuda and device != "cpu" else []) + ["CPUExecutionProvider"]
+
+
+def open_session(model: Path, card: dict, device: str = "cpu"):
     if not model.is_file():
         raise BundleError(f"the model file {model} is missing")
     try:
@@ -233,7 +245,7 @@ def open_session(model: Path, card: dict):
     opts = ort.SessionOptions()
     opts.log_severity_level = 3
     try:
-        session = ort.InferenceSession(str(model), opts, providers=["CPUExecutionProvider"])
+        session = ort.InferenceSession(str(model), opts, providers=providers(device, ort.get_available_providers()))
     except Exception as exc:  # noqa: BLE001 - onnxruntime raises its own exception types
         raise BundleError(f"onnxruntime cannot load {model}: {exc}") from None
     names = sorted(i.name for i in session.get_inputs())
@@ -296,9 +308,10 @@ def plan_windows(card: dict, ts, fps: float, stride: float) -> list[dict]:
     return out
 
 
-def classify(video: Path, model: Path, card: dict, stride: float | None = None) -> dict:
-    """Window by window class probabilities for ``video``, and the summary (the ``--json`` document)."""
-    session = open_session(model, card)
+def classify(video: Path, model: Path, card: dict, stride: float | None = None, device: str = "cpu") -> dict:
+    """Window by window class probabilities for ``video``, and the summary (the ``--json`` document); ``device``
+    as :func:`providers` takes it."""
+    session = open_session(model, card, device)
     classes = [c["name"] for c in card["classes"]]
     length = float(card["clip"]["length_s"])
     stride = length / 2 if stride is None else float(stride)
@@ -420,6 +433,12 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--model", type=Path, default=here / "model.onnx", help="the ONNX model (default: beside me)")
     parser.add_argument("--stride", type=float, default=None, help="seconds between windows (default: half a clip)")
     parser.add_argument("--json", action="store_true", help="print one JSON document instead of a table")
+    parser.add_argument(
+        "--device",
+        default="auto",
+        choices=("auto", "cpu", "cuda"),
+        help="where onnxruntime runs the model (auto: CUDA with onnxruntime-gpu, else the CPU)",
+    )
     args = parser.parse_args(argv)
     try:
         if _IMPORT_ERROR is not None:
@@ -428,7 +447,7 @@ def main(argv: list[str] | None = None) -> int:
         if not card_path.is_file() and (args.model.parent / "model_card.json").is_file():
             card_path = args.model.parent / "model_card.json"
         card = load_card(card_path)
-        doc = classify(args.video, args.model, card, args.stride)
+        doc = classify(args.video, args.model, card, args.stride, args.device)
     except BundleError as exc:
         print(f"predict.py: error: {exc}", file=sys.stderr)
         return 2
