@@ -3,7 +3,8 @@ around it: the option checks, the seeded random state, the epoch of batches on i
 metrics and Run record.
 
 A mode supplies a :class:`Trainer`: how to train one epoch and how to validate; :func:`fit` does the rest the same
-way for both: one ``epoch`` event per epoch (train and validation loss, accuracy, macro F1, per-class numbers),
+way for both: one ``epoch`` event per epoch (train and validation loss, accuracy, macro F1, per-class numbers, and
+the figures the trainer adds in ``EpochResult.stats``: fine-tune mode's epoch time, idle share and GPU memory),
 the best epoch kept and early stopping after ``patience`` epochs without a better one, where better is (SELECT)
 a higher balanced accuracy on the validation clips, a lower validation loss breaking ties. By loss alone, a
 validation split of other sources (other cameras) whose loss only rises as the model grows confident kept the
