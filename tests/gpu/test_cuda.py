@@ -155,11 +155,12 @@ def test_finetune_on_the_gpu_reports_memory_and_idle_share_and_predicts_there(pr
 
 
 def test_out_of_memory_halves_the_batch_and_the_run_finishes(project):
-    """A memory cap of 3 GiB (``set_per_process_memory_fraction``) and a batch of 16 clips of 16 frames with every
-    block trained: the batch cannot fit, the run halves it (a warning each time) and finishes."""
+    """A memory cap of 2 GiB (``set_per_process_memory_fraction``) and a batch of 16 clips of 32 frames with every
+    block trained (512 images at 224 px with their activations): the batch cannot fit, the run halves it (a warning
+    each time) and finishes; one clip (32 images) fits."""
     total = torch.cuda.get_device_properties(0).total_memory
-    prelude = f"import torch\ntorch.cuda.set_per_process_memory_fraction({3 * 2**30 / total!r})"
-    rc, events, err = cli("train", project.root, "--json", "--mode", "finetune", "--device", "cuda", "--frames", "16",
+    prelude = f"import torch\ntorch.cuda.set_per_process_memory_fraction({2 * 2**30 / total!r})"
+    rc, events, err = cli("train", project.root, "--json", "--mode", "finetune", "--device", "cuda", "--frames", "32",
                           "--epochs", "1", "--batch-size", "16", "--unfreeze", "all", prelude=prelude)  # fmt: skip
     assert rc == 0, err[-3000:]
     halvings = [w for w in warnings_of(events) if w.startswith("GPU out of memory at batch")]
