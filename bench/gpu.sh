@@ -80,7 +80,7 @@ if ! $PY -c "import torch, sys; sys.exit(0 if torch.cuda.is_available() else 1)"
 fi
 
 step "CUDA-marked tests"
-timeout 240 $PY -m pytest -q -m cuda tests/gpu -p no:cacheprovider -rs --junitxml "$OUT/cuda-tests.xml" \
+timeout 240 $PY -m pytest -q -m cuda tests/gpu -p no:cacheprovider -p no:pytest-qt -rs --junitxml "$OUT/cuda-tests.xml" \
   2>&1 | tee "$OUT/cuda-tests.log"
 echo "tests exit: ${PIPESTATUS[0]}"
 
