@@ -126,6 +126,8 @@ CANDIDATES: dict[str, dict] = {
     "ensemble: linear + motion, stats + deltas + motion, linear on motion only": {
         "members": ["linear + motion", "new default (stats + deltas + motion)", "linear on motion only"]
     },
+    # The default trained from five seeds (initialisation and epoch order), probabilities averaged.
+    "default, 5 seeds": {"members": [{"head": "stats", "deltas": True, "motion": True, "seed": k} for k in range(5)]},
     "ensemble: crop and whole frame": {
         "members": ["new default (stats + deltas + motion)", "stats + deltas + motion, whole frame"]
     },
