@@ -18,6 +18,7 @@ from vidtrain_gui.ml.backbones import (
     get_backbone,
     list_backbones,
 )
+from vidtrain_gui.ml.efficientnet_lite import lite_blocks
 
 skimage_data = pytest.importorskip("skimage.data")
 
@@ -93,6 +94,12 @@ def test_bigger_lite_models_are_offered_and_recognise_espresso_when_their_weight
     them (strict load) and their ImageNet classifier works; without the package, a message that says how to get it."""
     b = get_backbone(name)
     assert name in list_backbones() and b.feature_dim == 1280 and b.input_size[0] in (240, 260)
+    # Lite0's stages scaled as the reference does: the stage widths and depths of the published state dicts.
+    k = int(name[-1])
+    widths = {1: (16, 24, 40, 80, 112, 192, 320), 2: (16, 24, 48, 88, 120, 208, 352)}[k]
+    assert [(s.repeats, s.out_ch) for s in lite_blocks(*{1: (1.0, 1.1), 2: (1.1, 1.2)}[k])] == list(
+        zip((1, 3, 3, 4, 4, 5, 1), widths)
+    )
     net = b.build("none")  # random init: the shapes, always
     with torch.no_grad():
         assert net(torch.zeros(1, 3, *b.input_size)).shape == (1, 1280)

