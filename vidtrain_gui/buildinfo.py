@@ -92,4 +92,13 @@ def version_text() -> str:
     return "\n".join(f"{name}: {value}" for name, value in versions().items())
 
 
-__all__ = ["cuda_version", "nvidia_gpu_present", "torch_build", "version_text", "versions"]
+def gpu_memory_text(device: dict) -> str:
+    """A GPU's memory as ``vidtrain devices`` reports it (``memory_total_mb``, ``memory_free_mb``): "79.6 GB, 78.1 GB
+    free"; "" for an entry without it (the CPU, MPS, an older answer)."""
+    total, free = device.get("memory_total_mb"), device.get("memory_free_mb")
+    if not all(isinstance(v, (int, float)) and not isinstance(v, bool) for v in (total, free)):
+        return ""
+    return f"{total / 1024:.1f} GB, {free / 1024:.1f} GB free"
+
+
+__all__ = ["cuda_version", "gpu_memory_text", "nvidia_gpu_present", "torch_build", "version_text", "versions"]

@@ -54,6 +54,12 @@ def gui_executable() -> Path:
     return Path(sys.executable).absolute().parent / f"vidtrain-gui{suffix}"  # not resolved: a venv links python
 
 
+def launched_by_torchrun() -> bool:
+    """Whether torchrun (or another launcher that sets ``WORLD_SIZE`` above 1) started this process. Stdlib only, so
+    ``vidtrain train`` can tell before torch is imported (ml/distributed.py joins the process group)."""
+    return "TORCHELASTIC_RUN_ID" in os.environ or int(os.environ.get("WORLD_SIZE", "1")) > 1
+
+
 def install_desktop_entry(data_home: str | Path | None = None, uninstall: bool = False) -> list[Path]:
     """Linux: put VidTrain in the desktop's application menu (``~/.local/share/applications/vidtrain.desktop``,
     ``Exec`` = this installation's window executable, or the one-folder build's launcher ``VidTrain`` that checks
@@ -147,5 +153,5 @@ def ensure_std_streams() -> None:
 
 __all__ = [
     "JOB_FLAG", "build_info", "cli_command", "ensure_std_streams", "gui_executable", "install_desktop_entry",
-    "is_frozen", "resource", "startup_problem",
+    "is_frozen", "launched_by_torchrun", "resource", "startup_problem",
 ]  # fmt: skip

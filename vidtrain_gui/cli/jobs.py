@@ -29,7 +29,7 @@ def _train_options(args) -> dict:
 
 def cmd_train(args) -> int:
     from vidtrain_gui.jobs.tasks import predict_job, train_job
-    from vidtrain_gui.ml.distributed import launched_by_torchrun
+    from vidtrain_gui.launch import launched_by_torchrun  # stdlib: torch is imported by the job
 
     if launched_by_torchrun():
         return _train_distributed(args)
@@ -189,6 +189,7 @@ def cmd_runs(args) -> int:
 def cmd_devices(args) -> int:
     """What the Advanced training dialog offers: the devices here (the one "auto" picks first) and the backbones
     with whether their weights are on this machine."""
+    from vidtrain_gui.buildinfo import gpu_memory_text
     from vidtrain_gui.ml.backbones import get_backbone, list_backbones  # torch: only in this command's process
     from vidtrain_gui.ml.device import DeviceUnavailableError, cpu_note, cuda_details, describe_device, pick_device
 
@@ -208,17 +209,11 @@ def cmd_devices(args) -> int:
         backbones.append({"name": name, "kind": b.kind, "description": b.description, "feature_dim": b.feature_dim,
                           "weights_available": b.has_default_weights()})  # fmt: skip
     out = {"devices": devices, "default": devices[0]["name"], "backbones": backbones, "cpu_note": cpu_note(auto)}
-    emit(args, out, "\n".join([f"{d['id']}\t{d['name']}{_memory_text(d)}" for d in devices] + [""] + [
+    lines = [f"{d['id']}\t{d['name']}" + (f", {gpu_memory_text(d)}" if gpu_memory_text(d) else "") for d in devices]
+    emit(args, out, "\n".join(lines + [""] + [
         f"{b['name']}\t{b['kind']}\t{'weights here' if b['weights_available'] else 'weights not downloaded'}"
         for b in backbones] + ([f"\nnote: {out['cpu_note']}"] if out["cpu_note"] else [])))  # fmt: skip
     return 0
-
-
-def _memory_text(device: dict) -> str:
-    """A CUDA entry of ``vidtrain devices``: its memory (", 79.6 GB, 78.1 GB free"); "" for others."""
-    if "memory_total_mb" not in device:
-        return ""
-    return f", {device['memory_total_mb'] / 1024:.1f} GB, {device['memory_free_mb'] / 1024:.1f} GB free"
 
 
 def _cuda_count() -> int:

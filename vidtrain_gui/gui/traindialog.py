@@ -44,6 +44,7 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
+from vidtrain_gui.buildinfo import gpu_memory_text
 from vidtrain_gui.core import options as OPT
 from vidtrain_gui.launch import cli_command
 
@@ -298,12 +299,10 @@ def _device_name(result: dict | None, device: str) -> str | None:
 def _device_memory(result: dict | None, device: str) -> str:
     """The memory of a CUDA device in the probe's answer ("cuda": the first), as " — 79.6 GB, 78.1 GB free"; else ""."""
     entries = [d for d in (result or {}).get("devices", []) if isinstance(d, dict)]
-    entry = next((d for d in entries if d.get("id") == device or (device == "cuda" and str(d.get("id")).startswith(
-        "cuda:"))), {})  # fmt: skip
-    total, free = entry.get("memory_total_mb"), entry.get("memory_free_mb")
-    if not all(isinstance(v, (int, float)) and not isinstance(v, bool) for v in (total, free)):
-        return ""
-    return f" — {total / 1024:.1f} GB, {free / 1024:.1f} GB free"
+    wanted = (lambda i: i.startswith("cuda:")) if device == "cuda" else (lambda i: i == device)  # noqa: E731
+    entry = next((d for d in entries if wanted(str(d.get("id")))), {})
+    text = gpu_memory_text(entry)
+    return f" — {text}" if text else ""
 
 
 class AdvancedTrainDialog(QDialog):

@@ -26,6 +26,8 @@ import torch
 import torch.distributed as tdist
 from torch import nn
 
+from vidtrain_gui.launch import launched_by_torchrun
+
 # A collective waits this long: a rank with longer videos to compute features for can keep the others waiting
 # for minutes. A rank that dies ends the wait sooner (torchrun tears the group down).
 TIMEOUT = timedelta(minutes=60)
@@ -117,11 +119,6 @@ class Dist:
 
 
 SINGLE = Dist()
-
-
-def launched_by_torchrun() -> bool:
-    """Whether torchrun (or another launcher that sets ``WORLD_SIZE`` above 1) started this process."""
-    return "TORCHELASTIC_RUN_ID" in os.environ or int(os.environ.get("WORLD_SIZE", "1")) > 1
 
 
 def setup(device: str = "auto") -> Dist:
