@@ -74,11 +74,14 @@ def finetune(project: Path, device: str, epochs: int, workers: int | None) -> di
                                       "--epochs", epochs, "--patience", epochs, *extra)  # fmt: skip
     first = next(t for e, t in zip(events, arrivals) if e["type"] == "epoch")
     keys = ("epoch", "epoch_s", "data_wait_share", "gpu_peak_mb", "val_acc")
-    config = events[0].get("config", {})
-    return {"workers": workers if workers is not None else "default", "device": next(
-        e["name"] for e in events if e["type"] == "device"), "first_model_s": round(first, 2), "total_s": round(
-        wall, 2), "epochs": [{k: e.get(k) for k in keys} for e in events if e["type"] == "epoch"],
-        "config": config}  # fmt: skip
+    return {
+        "workers": workers if workers is not None else "default",
+        "device": next(e["name"] for e in events if e["type"] == "device"),
+        "first_model_s": round(first, 2),
+        "total_s": round(wall, 2),
+        "epochs": [{k: e.get(k) for k in keys} for e in events if e["type"] == "epoch"],
+        "config": events[0].get("config", {}),
+    }
 
 
 def report(res: dict) -> str:

@@ -9,7 +9,7 @@ from collections.abc import Iterable
 from PySide6.QtGui import QFontDatabase, QGuiApplication
 from PySide6.QtWidgets import QDialog, QDialogButtonBox, QLabel, QPlainTextEdit, QPushButton, QVBoxLayout, QWidget
 
-from vidtrain_gui.gui.trainpanel import _fixed, _metrics_summary, format_clock  # the panel's wording
+from vidtrain_gui.gui.trainpanel import fixed, format_clock, metrics_summary  # the panel's wording
 
 
 def describe_event(event: dict) -> str:
@@ -20,9 +20,9 @@ def describe_event(event: dict) -> str:
         body = f"{event.get('stage', '?')} {event.get('done', '?')}/{event.get('total', '?')}"
         body += "".join(f", {k} {v}" for k, v in event.items() if k not in ("type", "t", "stage", "done", "total"))
     elif kind == "epoch":
-        body = f"epoch {event.get('epoch', '?')}: train loss {_fixed(event.get('train_loss'), 4)}, val loss " \
-               f"{_fixed(event.get('val_loss'), 4)}, val acc {_fixed(event.get('val_acc'), 3)}, macro F1 " \
-               f"{_fixed(event.get('val_macro_f1'), 3)}"  # fmt: skip
+        body = f"epoch {event.get('epoch', '?')}: train loss {fixed(event.get('train_loss'), 4)}, val loss " \
+               f"{fixed(event.get('val_loss'), 4)}, val acc {fixed(event.get('val_acc'), 3)}, macro F1 " \
+               f"{fixed(event.get('val_macro_f1'), 3)}"  # fmt: skip
         figures = [(event.get("epoch_s"), "{:.1f} s"), (event.get("data_wait_share"), "waiting for clips {:.0%}"),
                    (event.get("gpu_peak_mb"), "GPU memory peak {:.0f} MiB")]  # fmt: skip
         body += "".join(f", {form.format(value)}" for value, form in figures if isinstance(value, (int, float)))
@@ -35,7 +35,7 @@ def describe_event(event: dict) -> str:
         if event.get("config"):
             body += f", config {json.dumps(event['config'], sort_keys=True, default=str)}"
     elif kind == "done":
-        summary = _metrics_summary(event.get("metrics") or {})
+        summary = metrics_summary(event.get("metrics") or {})
         body = f"{event.get('status', 'done')}" + (f": {summary}" if summary else "")
     else:  # "cancelled", and events this panel does not know
         body = ", ".join(f"{k} {v}" for k, v in event.items() if k not in ("type", "t", "run_id"))

@@ -93,7 +93,8 @@ def _number(value: Any) -> float:
         return math.nan
 
 
-def _fixed(value: Any, decimals: int) -> str:
+def fixed(value: Any, decimals: int) -> str:
+    """``value`` with ``decimals`` decimals, "—" when it is not a number (the panel's and the job log's numbers)."""
     number = _number(value)
     return "—" if math.isnan(number) else f"{number:.{decimals}f}"
 
@@ -115,14 +116,14 @@ def format_duration(seconds: float) -> str:
     return f"{hours} h {minutes} min" if hours else f"{minutes} min"
 
 
-def _metrics_summary(metrics: dict) -> str:
+def metrics_summary(metrics: dict) -> str:
     """What a training or prediction run's metrics say, in a line ("" when they say nothing to show)."""
     if metrics.get("stopped_before_training"):
         return "nothing was trained"
     if metrics.get("stopped_before_predicting"):
         return "nothing was predicted"
     if "val_acc" in metrics:
-        text = f"val. accuracy {_fixed(metrics['val_acc'], 2)}, macro F1 {_fixed(metrics.get('val_macro_f1'), 2)}"
+        text = f"val. accuracy {fixed(metrics['val_acc'], 2)}, macro F1 {fixed(metrics.get('val_macro_f1'), 2)}"
         if metrics.get("best_epoch"):
             text += f" (best epoch {metrics['best_epoch']})"
         if metrics.get("validation") == "training_data":
@@ -179,7 +180,7 @@ def outcome_text(kind: str | None, status: str, event: dict, num_classes: int | 
     if status == "failed":
         return f"{head}: {event.get('message') or 'no reason given'}"
     metrics = (event.get("metrics") or {}) if status in ("done", "stopped") else {}
-    detail = _metrics_summary(metrics)
+    detail = metrics_summary(metrics)
     text = f"{head}: {detail}" if detail else head
     note = chance_note(metrics, num_classes) if kind != "predict" else ""
     return f"{text}. {note}" if note else text
@@ -398,13 +399,18 @@ class TrainPanel(QWidget):
     def device_text(self) -> str:
         """What the job runs on: the device; on a GPU the latest epoch's memory peak and the share of it spent
         waiting for decoded clips (fine-tuning); on the CPU of a machine whose GPU cannot be used, why."""
-        info = {k: _number(self._device_info.get(k)) for k in DEVICE_FIGURES}
-        peak, total, wait = (info[k] / 1024 if k != "data_wait_share" else info[k] for k in DEVICE_FIGURES)
-        parts = [self._device or NO_DEVICE] + [text for ok, text in (
-            (total > 0, f"memory peak {peak:.1f} of {total:.0f} GB" if peak >= 0 else f"{total:.0f} GB"),
-            (wait >= 0, f"waited for clips {wait:.0%} of the last epoch"),
-            (bool(self._device_info.get("note")), str(self._device_info.get("note"))),
-        ) if ok and self._device]  # fmt: skip
+        if self._device is None:
+            return NO_DEVICE
+        info = self._device_info
+        peak, total, wait = (_number(info.get(k)) for k in DEVICE_FIGURES)
+        parts = [self._device]
+        if total > 0:
+            parts.append(f"memory peak {peak / 1024:.1f} of {total / 1024:.0f} GB" if peak >= 0 else
+                         f"{total / 1024:.0f} GB")  # fmt: skip
+        if wait >= 0:
+            parts.append(f"waited for clips {wait:.0%} of the last epoch")
+        if info.get("note"):
+            parts.append(str(info["note"]))
         return " · ".join(parts)
 
     @property
@@ -778,5 +784,5 @@ class TrainPanel(QWidget):
         return QSize(CONTROLS_WIDTH + 4 * (PLOT_MIN_WIDTH + 40), PLOT_MIN_HEIGHT + 120)
 
 
-__all__ = ["TrainPanel", "chance_note", "format_clock", "format_duration",
+__all__ = ["TrainPanel", "chance_note", "fixed", "format_clock", "format_duration", "metrics_summary",
            "outcome_text"]  # fmt: skip

@@ -114,6 +114,15 @@ def device_event(device: torch.device | str) -> dict:
     return event
 
 
+def announce_device(ctx, device: torch.device | str, *, log_note: bool = True) -> None:
+    """Send job ``ctx``'s :func:`device_event` (what the window shows), and its note, if any, as a warning in the
+    job's log (``log_note=False`` where another step of the job already logs it, e.g. feature extraction)."""
+    event = device_event(device)
+    ctx.emit(event)
+    if log_note and "note" in event:
+        ctx.log(event["note"], "warning")
+
+
 def cuda_details(device: torch.device | str) -> dict:
     """What the Advanced dialog and ``vidtrain devices`` say of a CUDA device: its memory in MiB (total and free
     now, for every process on it), compute capability and whether it computes in bfloat16."""

@@ -63,10 +63,9 @@ from vidtrain_gui.media import FrameIndex, MediaError, VideoReader
 from vidtrain_gui.ml.backbones import Backbone, WeightsArg, get_backbone
 from vidtrain_gui.ml.checkpoint import write_checkpoint
 from vidtrain_gui.ml.device import (
+    announce_device,
     autocast_context,
-    cpu_note,
     describe_device,
-    device_event,
     memory_in_use,
     pick_device,
     reset_memory_peak,
@@ -383,7 +382,6 @@ class _FinetuneTrainer:
         self.ctx, self.dist, self.model, self.ddp, self.stepper = ctx, dist, model, ddp, stepper
         self.gen, self.seed, self.train_set, self.val_set = gen, seed, train_set, val_set
         self.class_weights, self.config, self.class_names = class_weights, config, class_names
-        self.workers = config.get("workers", 0)
         self.train_keys, val_keys = _Keys(), _Keys()
         val_keys.keys = [(i, 0) for i in range(len(val_set))]
         self.train_loader, self.val_loader = loader(train_set, self.train_keys), loader(val_set, val_keys)
@@ -420,8 +418,8 @@ class _FinetuneTrainer:
         if epoch == 2 and self.stepper.dev.type != "cpu" and stats["data_wait_share"] > IDLE_WARNING_SHARE:
             self.ctx.log(
                 f"the GPU waited for decoded clips {stats['data_wait_share']:.0%} of epoch 2 "
-                f"({self.workers} decoding worker(s)): more workers (--workers), fewer frames or a faster disk would "
-                "train faster",
+                f"({self.config['workers']} decoding worker(s)): more workers (--workers), fewer frames or a faster "
+                "disk would train faster",
                 "warning",
             )
         return stats
@@ -515,9 +513,7 @@ def finetune(
     split = validation_split([it.group for it in items], labels, seed, ctx.log)
 
     dev = pick_device(device)
-    ctx.emit(device_event(dev))  # what the window shows
-    if (note := cpu_note(dev)) is not None:
-        ctx.log(note, "warning")
+    announce_device(ctx, dev)
     workers = (0 if dev.type != "cuda" else min(8, max(1, (os.cpu_count() or 2) - 1))) if workers is None else workers
     class_weights = balanced_weights(torch.tensor([labels[i] for i in split.train]), len(class_names)).to(dev)
     rank_batch = -(-batch_size // dist.world_size)  # every rank's share of the global batch

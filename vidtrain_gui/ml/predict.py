@@ -39,7 +39,7 @@ from vidtrain_gui.core.predictions import add_predictions
 from vidtrain_gui.core.segments import Postprocess, resegment
 from vidtrain_gui.media import MediaError
 from vidtrain_gui.ml.checkpoint import write_json
-from vidtrain_gui.ml.device import cpu_note, describe_device, device_event, pick_device
+from vidtrain_gui.ml.device import announce_device, describe_device, pick_device
 from vidtrain_gui.ml.loop import CHECKPOINT_FILE, METRICS_FILE
 from vidtrain_gui.ml.metrics import classification_metrics
 from vidtrain_gui.ml.model import TrainedModel, load
@@ -139,9 +139,7 @@ def predict(ctx, *, run_id: str | None = None, stride_s: float | None = None, vi
     project = ctx.project
     run = R.resolve_train_run(project, run_id)
     dev = pick_device(device)
-    ctx.emit(device_event(dev))  # what the window shows
-    if (note := cpu_note(dev)) is not None:
-        ctx.log(note, "warning")
+    announce_device(ctx, dev)
     model = load(R.run_dir(project, run.id) / CHECKPOINT_FILE, dev)
     cfg = model.config
     trained_classes = list(run.classes or model.checkpoint["class_names"])

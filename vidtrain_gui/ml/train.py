@@ -34,7 +34,7 @@ from vidtrain_gui.core import options as OPT
 from vidtrain_gui.core.runs import describe_counts
 from vidtrain_gui.ml.backbones import get_backbone
 from vidtrain_gui.ml.checkpoint import write_checkpoint
-from vidtrain_gui.ml.device import describe_device, device_event, pick_device
+from vidtrain_gui.ml.device import announce_device, describe_device, pick_device
 from vidtrain_gui.ml.distributed import SINGLE, Dist
 from vidtrain_gui.ml.features import extract_features, is_cached
 from vidtrain_gui.ml.heads import make_head
@@ -227,7 +227,7 @@ def train(
     class_names = data.class_names
 
     dev = pick_device(device)
-    ctx.emit(device_event(dev))  # what the window shows
+    announce_device(ctx, dev, log_note=False)  # extract_features logs the note
     report = extract_features(
         project, backbone=spec, weights=weights, sample_fps=sample_fps, device=device, motion=motion,
         video_ids=_feature_share(project, data, key, sample_fps, motion, dist), emit=ctx.emit,
