@@ -14,7 +14,8 @@ from vidtrain_gui.core import options as OPT
 from vidtrain_gui.gui.traindialog import AdvancedTrainDialog, DeviceProbe, TrainOptions
 
 CLI_NAMES = {"sample_fps": "fps"}  # the command's name of an ml parameter named otherwise
-NOT_ON_THE_CLI = {"weight_decay", "augment", "flip", "refit"}  # the ml functions' own: no command sets them
+# The ml functions' own: no command sets them.
+NOT_ON_THE_CLI = {"weight_decay", "augment", "flip", "refit", "solver", "l2"}
 TUNED = tuple(OPT.MODE_DEFAULTS[OPT.DEFAULT_MODE])  # epochs, lr, batch_size, patience
 NOT_OPTIONS = {"dist"}  # where a training runs (torchrun), not what it trains: no default to share
 

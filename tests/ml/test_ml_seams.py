@@ -60,7 +60,7 @@ def _fingerprint(project, head: str, monkeypatch) -> str:
     monkeypatch.setattr(OPT, "WINDOW_CLIPS", 1.0)  # windows as long as the median clip: one sample per clip, as then
 
     def work(ctx):
-        return train(ctx, head=head, epochs=12, patience=4, device="cpu", seed=3)
+        return train(ctx, head=head, epochs=12, patience=4, device="cpu", seed=3, solver="adamw")
 
     run = run_job(project, "train", {"head": head}, work, stdout=io.StringIO(), install_signals=False)
     assert run.status == "done", run.error

@@ -35,6 +35,13 @@ DEFAULT_FRAMES = 8  # per clip
 DEFAULT_SEED = 0
 DEFAULT_DEVICE = "auto"  # CUDA, then MPS, then the CPU
 DEFAULT_WEIGHT_DECAY = 1e-4
+# Fast mode's linear and stats heads are solved exactly (ml/exact.py: L-BFGS to convergence, on every training clip)
+# instead of AdamW epochs stopped early; the penalty on their standardised weights (docs/benchmarks.md, "An exact
+# fit for the default head"). SOLVERS: "auto" is exact for those two heads and AdamW for the others.
+SOLVERS = ("auto", "exact", "adamw")
+EXACT_HEADS = ("linear", "stats")
+DEFAULT_SOLVER = "auto"
+DEFAULT_L2 = 3.0
 DEFAULT_FPS = 8.0  # frames sampled per second of video (fast mode and the feature cache)
 # Fast mode gives the head frame-to-frame feature changes and optical-flow descriptors: the fight-dev benchmark
 # in docs/benchmarks.md.
@@ -60,9 +67,10 @@ MODE_DEFAULTS: dict[str, dict[str, float]] = {
 }
 # The options only one mode has.
 MODE_ONLY_DEFAULTS: dict[str, dict[str, Any]] = {
-    "fast": {"sample_fps": DEFAULT_FPS, "deltas": DEFAULT_DELTAS, "motion": DEFAULT_MOTION, "refit": DEFAULT_REFIT},
+    "fast": {"sample_fps": DEFAULT_FPS, "deltas": DEFAULT_DELTAS, "motion": DEFAULT_MOTION, "refit": DEFAULT_REFIT,
+             "solver": DEFAULT_SOLVER, "l2": DEFAULT_L2},
     "finetune": {"unfreeze": DEFAULT_UNFREEZE, "augment": DEFAULT_AUGMENT, "flip": DEFAULT_FLIP},
-}
+}  # fmt: skip
 # ``ml.features.extract_features`` (``vidtrain features``); the command also computes motion unless told not to
 # (DEFAULT_MOTION), the function only when asked, so motion is not here.
 FEATURE_DEFAULTS: dict[str, Any] = {

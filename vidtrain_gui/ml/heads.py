@@ -72,6 +72,8 @@ class HeadInputs(nn.Module):
         self.norm = nn.LayerNorm(width) if normalize and width else nn.Identity()
         self.motion_norm = nn.BatchNorm1d(self.motion_dim) if self.motion_dim else None
         self.width = width + self.motion_dim
+        # The widths of the kinds of columns in the output, in order: appearance, its deltas, motion.
+        self.blocks = [self.feature_dim] * (width // max(1, self.feature_dim)) + ([self.motion_dim] * bool(motion_dim))
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         if x.dim() != 3 or x.shape[2] != self.feature_dim + self.motion_dim:
@@ -95,8 +97,16 @@ class LinearHead(nn.Module):
                                  input_dropout=input_dropout, appearance=appearance)  # fmt: skip
         self.out = nn.Linear(self.inputs.width, num_classes)
 
+    def summary(self, x: torch.Tensor) -> torch.Tensor:
+        """What the output layer reads: the clip's mean input row (see :mod:`vidtrain_gui.ml.exact`)."""
+        return self.inputs(x).mean(dim=1)
+
+    def summary_blocks(self) -> list[int]:
+        """The widths of the summary's kinds of columns, in order (``ml.exact`` scales each kind as one)."""
+        return list(self.inputs.blocks)
+
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return self.out(self.inputs(x).mean(dim=1))
+        return self.out(self.summary(x))
 
 
 class StatsHead(nn.Module):
@@ -109,12 +119,20 @@ class StatsHead(nn.Module):
         self.drop = nn.Dropout(dropout)
         self.out = nn.Linear(2 * self.inputs.width, num_classes)
 
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
+    def summary(self, x: torch.Tensor) -> torch.Tensor:
+        """What the output layer reads: the mean and spread of every input column over the clip."""
         h = self.inputs(x)
         # The population deviation (defined for one frame too), kept off sqrt's infinite slope at 0: a short clip
         # repeats its rows, and still columns (motion of a static scene) have no spread at all.
         spread = ((h - h.mean(dim=1, keepdim=True)).pow(2).mean(dim=1) + 1e-6).sqrt()
-        return self.out(self.drop(torch.cat([h.mean(dim=1), spread], dim=1)))
+        return torch.cat([h.mean(dim=1), spread], dim=1)
+
+    def summary_blocks(self) -> list[int]:
+        """The widths of the summary's kinds of columns: the means of each input kind, then their spreads."""
+        return list(self.inputs.blocks) * 2
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.out(self.drop(self.summary(x)))
 
 
 class MLPHead(nn.Module):

@@ -25,6 +25,7 @@ from torch import nn
 from vidtrain_gui.core import labels as L
 from vidtrain_gui.core import options as OPT
 from vidtrain_gui.core import videos as V
+from vidtrain_gui.ml.exact import DEFAULT_L2, fit_exact
 from vidtrain_gui.ml.heads import make_head
 from vidtrain_gui.ml.loop import seeded, train_batches
 from vidtrain_gui.ml.metrics import balanced_weights
@@ -62,11 +63,15 @@ def assign_folds(groups: list[str], folds: int, seed: int = 0) -> list[int]:
 
 def fit_head(config: dict, x: torch.Tensor, y: torch.Tensor, epochs: int, device: torch.device) -> nn.Module:
     """A fresh head of the run's ``config`` trained on ``x``/``y`` for ``epochs`` epochs, as the run trained its
-    own (class-balanced loss, AdamW, same batch size and seed); returned in eval mode."""
+    own (class-balanced loss; AdamW, same batch size and seed, or the exact solver of ``ml.exact`` for a run that
+    used it); returned in eval mode."""
     num_classes = int(config["num_classes"])
     with seeded(int(config.get("seed", 0)), torch.device("cpu")) as gen:
         model = make_head(config["head"], int(config["feature_dim"]), num_classes, int(config["frames"]),
                           **config["head_kwargs"]).to(device)  # fmt: skip
+        if config.get("solver") == "exact":
+            weights = balanced_weights(y, num_classes)
+            return fit_exact(model, x.to(device), y.to(device), weights, float(config.get("l2", DEFAULT_L2)))
         opt = torch.optim.AdamW(model.parameters(), lr=float(config["lr"]), weight_decay=float(config["weight_decay"]))
         loss_fn = nn.CrossEntropyLoss(weight=balanced_weights(y, num_classes).to(device))
         x, y = x.to(device), y.to(device)

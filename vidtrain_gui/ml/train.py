@@ -36,11 +36,14 @@ from vidtrain_gui.ml.backbones import get_backbone
 from vidtrain_gui.ml.checkpoint import write_checkpoint
 from vidtrain_gui.ml.device import announce_device, describe_device, pick_device
 from vidtrain_gui.ml.distributed import SINGLE, Dist
+from vidtrain_gui.ml.exact import EXACT_HEADS, MAX_ROUNDS, ExactFit, fit_exact, rounds
 from vidtrain_gui.ml.features import extract_features, is_cached
 from vidtrain_gui.ml.heads import make_head
 from vidtrain_gui.ml.loop import (
     CHECKPOINT_FILE,
+    HISTORY_KEYS,
     EpochResult,
+    Fit,
     Validation,
     check_finite,
     check_options,
@@ -204,6 +207,8 @@ def train(
     clip_ids: Iterable[int] | None = None,
     window_s: float | None = None,
     refit: bool = OPT.DEFAULT_REFIT,
+    solver: str = OPT.DEFAULT_SOLVER,
+    l2: float = OPT.DEFAULT_L2,
     dist: Dist = SINGLE,
 ) -> dict:
     """Train a ``head`` on cached ``backbone`` features of the project's tagged clips (or those of them in
@@ -215,7 +220,14 @@ def train(
     as the out-of-fold models are); the validation scores reported are still those of the head that did not see them.
 
     Returns the metrics (also written to ``run_dir/metrics.json``, and the Run records the classes); the best
-    epoch's head goes to ``run_dir/best.pt``. Raises :class:`TrainingError` for an untrainable project or a diverging
+    epoch's head goes to ``run_dir/best.pt``.
+
+    ``solver``: ``"exact"`` solves the head's output layer to convergence (``ml.exact``: L2 penalty ``l2`` on
+    scaled columns; the linear and stats heads only): the rounds of the solver on the training split are the
+    epochs reported, validated on the held-out sources, and the head kept is the same fit on every window (the
+    validation clips' included; ``epochs``, ``lr``, ``batch_size``, ``patience`` and ``refit`` do not apply).
+    ``"adamw"``: epochs of AdamW, the best epoch kept. ``"auto"`` (the default): exact where the head allows it.
+    Raises :class:`TrainingError` for an untrainable project or a diverging
     loss. ``dist``: this process's place under torchrun (``device`` then names this rank's device, see
     :func:`~vidtrain_gui.ml.distributed.device_for`)."""
     started = time.monotonic()
@@ -250,25 +262,36 @@ def train(
         f"training {head} on {len(split.train)} windows, validating on {len(split.val)} ({split.validation}), "
         f"{len(class_names)} classes, on {describe_device(dev)}{dist.describe()}"
     )
+    solver = _solver(solver, head)
     with seeded(seed, dev) as gen:
         model = make_head(head, spec.feature_dim, len(class_names), frames, **head_kw).to(dev)
-        # Every head uses all its parameters in every forward (a test checks it). `model` itself when
-        # single-process; it is evaluated and saved unwrapped.
-        ddp = dist.wrap(model, dev, find_unused=False)
-        opt = torch.optim.AdamW(model.parameters(), lr=lr, weight_decay=weight_decay)
-        trainer = _FastTrainer(model, ddp, opt, loss_fn, gen, dist, x_train, y_train, x_val, y_val,
-                               [samples.clip_ids[i] for i in split.val], batch_size, class_names)  # fmt: skip
-        result = fit(ctx, trainer, epochs=epochs, patience=patience, dist=dist, progress_per_epoch=True)
+        if solver == "exact":
+            trainer = _FastTrainer(model, model, None, loss_fn, gen, dist, x_train, y_train, x_val, y_val,
+                                   [samples.clip_ids[i] for i in split.val], batch_size, class_names)  # fmt: skip
+            result = _fit_exactly(ctx, trainer, float(l2), dist)
+        else:
+            # Every head uses all its parameters in every forward (a test checks it). `model` itself when
+            # single-process; it is evaluated and saved unwrapped.
+            ddp = dist.wrap(model, dev, find_unused=False)
+            opt = torch.optim.AdamW(model.parameters(), lr=lr, weight_decay=weight_decay)
+            trainer = _FastTrainer(model, ddp, opt, loss_fn, gen, dist, x_train, y_train, x_val, y_val,
+                                   [samples.clip_ids[i] for i in split.val], batch_size, class_names)  # fmt: skip
+            result = fit(ctx, trainer, epochs=epochs, patience=patience, dist=dist, progress_per_epoch=True)
 
     config = {
         "mode": "fast", "backbone": spec.name, "weights": str(weights), "sample_fps": float(sample_fps),
         "head": head, "frames": int(frames), "feature_dim": int(spec.feature_dim),
         "motion": bool(motion), "num_classes": len(class_names), "head_kwargs": head_kw, "epochs": int(epochs),
         "lr": float(lr), "batch_size": int(batch_size), "weight_decay": float(weight_decay), "patience": int(patience),
-        "seed": int(seed), "clip_length_s": window_s,
+        "seed": int(seed), "clip_length_s": window_s, "solver": solver, "l2": float(l2),
     }  # fmt: skip
     state, refitted = trainer.best_state, False
-    if refit and dist.is_main and split.validation == "held_out" and result.best_epoch and not ctx.should_stop():
+    if solver == "exact" and split.validation == "held_out" and result.best_epoch and not ctx.should_stop():
+        ctx.log(f"fitting the head on all {len(samples.y)} windows (the validation clips' included)")
+        whole = fit_exact(model, samples.x.to(dev), samples.y.to(dev), balanced_weights(samples.y, len(class_names)),
+                          float(l2))  # fmt: skip
+        state, refitted = {k: v.detach().cpu().clone() for k, v in whole.state_dict().items()}, True
+    elif refit and dist.is_main and split.validation == "held_out" and result.best_epoch and not ctx.should_stop():
         ctx.log(f"refitting the head on all {len(samples.y)} windows (the validation clips' included) for "
                 f"{result.best_epoch} epochs, the best epoch's number")  # fmt: skip
         whole = fit_head(config, samples.x, samples.y, int(result.best_epoch), dev)
@@ -285,6 +308,45 @@ def train(
                           windows_per_class=counts)  # fmt: skip
     metrics["refit"] = refitted
     return finish_run(ctx, metrics, dist)
+
+
+def _solver(solver: str, head: str) -> str:
+    name = str(solver).strip().lower()
+    if name not in OPT.SOLVERS:
+        raise TrainingError(f"unknown solver {solver!r}; choose one of: {', '.join(OPT.SOLVERS)}")
+    if name == "auto":
+        return "exact" if head in EXACT_HEADS else "adamw"
+    if name == "exact" and head not in EXACT_HEADS:
+        raise TrainingError(f"the {head} head cannot be fitted exactly; only {' and '.join(EXACT_HEADS)} can")
+    return name
+
+
+def _fit_exactly(ctx, trainer: _FastTrainer, l2: float, dist: Dist) -> Fit:
+    """The exact solver's rounds on the training split, each reported and validated as an epoch; the last round
+    (the solution) is kept, whatever its validation says."""
+    out = Fit()
+    try:
+        solution = ExactFit(trainer.model, trainer.x_train, trainer.y_train, trainer.loss_fn.weight, l2)
+        for k in rounds(solution):
+            solution.write()
+            val = trainer.validate(k)
+            check_finite(val.loss, k, dist, "validation loss")
+            m = val.metrics
+            event = {"type": "epoch", "epoch": k, "train_loss": solution.data_loss(), "val_loss": val.loss,
+                     "val_acc": m["acc"], "val_macro_f1": m["macro_f1"], "per_class": m["per_class"]}  # fmt: skip
+            ctx.emit(event)
+            out.history.append({key: event[key] for key in HISTORY_KEYS})
+            out.epochs_run = out.best_epoch = k
+            out.best_loss, out.best_metrics = val.loss, m
+            ctx.progress("train", k, MAX_ROUNDS)
+            if dist.any(ctx.should_stop()):
+                ctx.log(f"stopped after round {k} of the exact fit; keeping it")
+                break
+    except FloatingPointError as e:
+        raise TrainingError(f"{e}; delete the project's cache/features folder to compute them again") from None
+    trainer.keep_best(out.best_epoch)
+    ctx.log(f"exact fit: converged in {out.epochs_run} rounds (L2 {l2:g} on scaled columns)")
+    return out
 
 
 __all__ = ["Samples", "TrainingError", "build_samples", "train", "window_counts"]
