@@ -14,6 +14,7 @@ from PySide6.QtWidgets import QDialog
 from vidtrain_gui.cli import build_parser
 from vidtrain_gui.gui.traindialog import (
     CPU_FINETUNE_HINT,
+    EXACT_FIT_TIP,
     MISSING_WEIGHTS_TIP,
     AdvancedTrainDialog,
     DeviceProbe,
@@ -220,6 +221,19 @@ def test_finetune_mode_enables_unfreeze_and_disables_the_fast_options(qtbot):
     dialog.unfreeze.setCurrentIndex(dialog.unfreeze.findData("all"))
     assert dialog.options().to_args() == ["--mode", "finetune", "--unfreeze", "all"]
     assert dialog.hint.isHidden()  # a GPU is there: no warning
+
+
+def test_the_exactly_solved_heads_grey_the_epoch_options_of_fast_mode(qtbot):
+    dialog = _dialog(qtbot, probe=InstantProbe(CPU_MACHINE))
+    tuned = (dialog.epochs, dialog.lr, dialog.batch_size, dialog.patience)
+    assert dialog.options().head == "stats" and not any(w.isEnabled() for w in tuned)
+    assert all(w.toolTip() == EXACT_FIT_TIP for w in tuned)
+    dialog.head.setCurrentIndex(dialog.head.findData("gru"))
+    assert all(w.isEnabled() and not w.toolTip() for w in tuned)
+    dialog.head.setCurrentIndex(dialog.head.findData("linear"))
+    assert not any(w.isEnabled() for w in tuned)
+    dialog.mode.setCurrentIndex(dialog.mode.findData("finetune"))  # fine-tuning trains the backbone in epochs
+    assert all(w.isEnabled() for w in tuned)
 
 
 def test_finetune_on_a_cpu_only_machine_shows_the_hint(qtbot):

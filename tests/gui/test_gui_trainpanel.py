@@ -515,9 +515,10 @@ def test_warnings_list_is_as_wide_as_the_plots_and_wraps(qtbot, panel):
 
 
 def fast_training(losses: list[float], epochs: int = 100, **config) -> list[dict]:
-    """A fast-mode job's events: its config, then an epoch with validation loss ``losses[k]`` a second."""
-    events = [event("started", 0.0, run_id="run-train", kind="train", pid=1, config={"mode": "fast", "epochs": epochs,
-                                                                                      **config})]  # fmt: skip
+    """A fast-mode job's events (a GRU head, trained in epochs): its config, then an epoch with validation loss
+    ``losses[k]`` a second."""
+    config = {"mode": "fast", "head": "gru", "epochs": epochs, **config}
+    events = [event("started", 0.0, run_id="run-train", kind="train", pid=1, config=config)]
     for e, loss in enumerate(losses, 1):
         events += [event("epoch", 20.0 + e, epoch=e, train_loss=loss, val_loss=loss, val_acc=0.8, val_macro_f1=0.8,
                          per_class={}),
@@ -546,6 +547,17 @@ def test_training_eta_counts_to_where_early_stopping_could_end_it(qtbot, panel):
     panel.begin("run-train", "train")  # no patience in the config: the mode's default (fast: 10)
     panel.feed_many(fast_training([1.0, 0.8, 0.9]))
     assert panel.eta_text.startswith("about 9 s left — up to 1 min 37 s")
+
+
+def test_the_exact_fit_has_no_early_stop_window(panel):
+    """The default stats head is solved in rounds that run to convergence (ml/exact.py): the plain estimate."""
+    panel.begin("run-train", "train")
+    panel.feed_many(fast_training([1.0, 0.8, 0.9], epochs=12, head="stats", patience=10))
+    assert panel.stage_text == "Training — epoch 3 of 12"
+    assert panel.eta_text == "about 9 s left" and panel.eta_details == ""
+    panel.begin("run-train", "train")  # the same head with solver="adamw" trains in epochs
+    panel.feed_many(fast_training([1.0, 0.8, 0.9], head="stats", solver="adamw"))
+    assert panel.eta_text.startswith("about 9 s left — up to")
 
 
 def test_fine_tuning_eta_counts_batches_to_the_early_stop_window(panel):

@@ -51,6 +51,10 @@ from vidtrain_gui.launch import cli_command
 MAX_UNFREEZE_CHOICE = 12  # the unfreeze list offers 0..12 and "all"; a backbone with fewer blocks caps it
 CPU_FINETUNE_HINT = "Fine-tuning on a CPU takes a long time; fast mode is made for this machine."
 MISSING_WEIGHTS_TIP = "weights not downloaded — see docs"
+EXACT_FIT_TIP = (
+    "In fast mode the linear and stats heads are solved exactly, on every tagged clip: epochs, learning rate, "
+    "batch size and patience apply to the other heads and to fine-tune mode."
+)
 PROBLEM_STYLE = "color: #c62828;"
 _FAST_FIELDS = ("fps", "motion", "deltas")  # what only one mode uses: checked and passed in that mode only
 _FINETUNE_FIELDS = ("unfreeze",)
@@ -535,6 +539,11 @@ class AdvancedTrainDialog(QDialog):
         for widget in (self.fps, self.motion, self.deltas):
             widget.setEnabled(not finetune)
         self.unfreeze.setEnabled(finetune)
+        # Fast mode's linear and stats heads are solved exactly (ml/exact.py): no epochs, rate, batch or patience.
+        exact = not finetune and options.head in OPT.EXACT_HEADS
+        for spin in (self.epochs, self.lr, self.batch_size, self.patience):
+            spin.setEnabled(not exact)
+            spin.setToolTip(EXACT_FIT_TIP if exact else "")
         for spin, name in ((self.epochs, "epochs"), (self.batch_size, "batch_size"), (self.patience, "patience")):
             spin.setSpecialValueText(f"mode default ({options.mode_default(name):g})")
         self.lr.setSpecialValueText(f"mode default ({options.mode_default('lr'):g})")
