@@ -152,17 +152,28 @@ def scores(y_true: list[int], y_pred: list[int], n_classes: int) -> dict:
             "bacc": float(np.mean(recalls)) if recalls else float("nan")}  # fmt: skip
 
 
+def round_robin(queue: list, key) -> list:
+    """The queue taken one ``key(item)`` at a time: the first item of every key in queue order, then the second of
+    every key, and so on."""
+    seen: Counter = Counter()
+    tiers = []
+    for it in queue:
+        tiers.append(seen[key(it)])
+        seen[key(it)] += 1
+    return [it for _, _, it in sorted(zip(tiers, range(len(queue)), queue), key=lambda t: t[:2])]
+
+
 def spread_over_sources(p, queue: list) -> list:
     """The queue taken one source at a time (``--order spread``, tried and not adopted, docs/benchmarks.md): the most
     uncertain clip of every source in queue order, then the second of every source, and so on."""
     source = {v.id: v.group_name or f"video {v.id}" for v in V.list_videos(p)}
-    seen: Counter = Counter()
-    tiers = []
-    for it in queue:
-        group = source[it.prediction.video_id]
-        tiers.append(seen[group])
-        seen[group] += 1
-    return [it for _, _, it in sorted(zip(tiers, range(len(queue)), queue), key=lambda t: t[:2])]
+    return round_robin(queue, lambda it: source[it.prediction.video_id])
+
+
+def alternate_classes(queue: list) -> list:
+    """The queue taken one predicted class at a time (``--order classes``): the most uncertain clip predicted as each
+    class, then the second of each, so a round's labels are not all of the class the model leans to."""
+    return round_robin(queue, lambda it: it.predicted)
 
 
 def run_strategy(strategy: str, start: dict[int, int], truth_id: dict[int, int], names: list[str],
@@ -201,6 +212,8 @@ def run_strategy(strategy: str, start: dict[int, int], truth_id: dict[int, int],
                     queue = review_queue(p, pred_run.id, "uncertainty", kinds=("clip",))
                     if order == "spread":
                         queue = spread_over_sources(p, queue)
+                    elif order == "classes":
+                        queue = alternate_classes(queue)
                     picks = [it for it in queue if it.prediction.clip_id in pool][:per_round]
                     for it in picks:  # the user accepts it (Enter), or corrects it to the true class
                         true = truth_id[it.prediction.clip_id]
@@ -327,9 +340,9 @@ def main() -> int:
     ap.add_argument(
         "--order",
         default="uncertainty",
-        choices=("uncertainty", "spread"),
+        choices=("uncertainty", "spread", "classes"),
         help="the order the simulated user labels in: the review queue's (most uncertain first), or that queue "
-        "taken one source at a time",
+        "taken one source at a time, or one predicted class at a time",
     )
     ap.add_argument("--quick", action="store_true", help="smoke run: 1 repeat, 2 rounds")
     args = ap.parse_args()

@@ -18,7 +18,8 @@ model never trained on, and every choice a row makes is made without them:
    rest of that source. How fast a model adapts to a new camera with a few of the user's own labels.
 
     .venv/bin/python bench/generalise.py [--seeds 2] [--first-seed 0] [--folds 5] [--inner 3] [--draws 2]
-        [--shortlist | --whole-frame | --bigger | --refit | --prior | --designs "NAME;NAME"] [--quick]
+        [--shortlist | --whole-frame | --bigger | --refit | --prior | --exact | --designs "NAME;NAME"]
+        [--curve "NAME;NAME"] [--quick]
 
 The project is bench/train.py's (bench/out/fight-dev, built and tagged on first use; features cached once).
 Results go to bench/out/generalise.md and bench/out/generalise.json. Run it on an otherwise idle machine.
@@ -69,6 +70,13 @@ CANDIDATES: dict[str, dict] = {
     "gru + motion": {"head": "gru", "deltas": False, "motion": True},
     "stats + motion": {"head": "stats", "deltas": False, "motion": True},
     "new default (stats + deltas + motion)": {"head": "stats", "deltas": True, "motion": True},
+    # The same head solved exactly (ml/exact.py: L-BFGS to convergence on standardised summaries, every training
+    # clip), at three strengths of the L2 penalty; the middle one is the product's default.
+    **{
+        f"exact fit, L2 {l2:g}": {"head": "stats", "deltas": True, "motion": True, "solver": "exact", "l2": l2}
+        for l2 in (0.03, 0.3, 3.0)
+    },
+    "textbook, exact fit": {"head": "linear", "deltas": False, "motion": False, "window_s": 4.0, "solver": "exact"},
     # The same, its class priors shifted by offsets chosen on the run's own out-of-fold predictions (ml/oof.py: models
     # that never saw a training clip's source), for the best balanced accuracy there.
     "new default, OOF prior shift": {"head": "stats", "deltas": True, "motion": True, "oof_prior": True},
@@ -161,6 +169,15 @@ BIGGER = [  # --bigger: EfficientNet-Lite1 and Lite2 against the default's Lite0
     "stats + deltas + motion, lite1",
     "stats + deltas + motion, lite2",
 ]
+EXACT = [  # --exact: the exact fit of the stats head (ml/exact.py) against the AdamW heads, three penalties
+    "textbook (mean-pool + linear)",
+    "old default (gru + deltas + motion)",
+    "new default (stats + deltas + motion)",
+    "exact fit, L2 0.03",
+    "exact fit, L2 0.3",
+    "exact fit, L2 3",
+    "textbook, exact fit",
+]
 QUICK = [
     "textbook (mean-pool + linear)",
     "old default (gru + deltas + motion)",
@@ -176,7 +193,7 @@ SHORTLIST = [
     "linear on motion only",
     "ensemble: linear + motion, stats + deltas + motion, linear on motion only",
 ]
-DEFAULT = "new default (stats + deltas + motion)"  # the product's fast-mode default (core/options.py)
+DEFAULT = "exact fit, L2 3"  # the product's fast-mode default (core/options.py: stats head, exact fit, DEFAULT_L2)
 
 
 def balanced(y_true: np.ndarray, y_pred: np.ndarray, n_classes: int) -> tuple[float, list[float]]:
@@ -241,6 +258,9 @@ class Bench:
             design = CANDIDATES[member] if isinstance(member, str) else member
             kw = {
                 "epochs": self.epochs,
+                # Every design trains with AdamW epochs, as the rows of docs/benchmarks.md did, unless it says
+                # otherwise (the exact fit, the product's default since).
+                **({} if design.get("mode") == "finetune" else {"solver": "adamw"}),
                 **{k: v for k, v in design.items() if k not in ("oof_prior", "mode")},
                 "clip_ids": train_ids,
                 "device": "cpu",
@@ -262,6 +282,7 @@ class Bench:
         pred = probs.argmax(1)
         bal, per_class = balanced(y, pred, len(self.names))
         return {"acc": float(np.mean(pred == y)), "balanced": bal, "recall": per_class, "n_test": len(test_ids),
+                "pred": dict(zip(map(int, test_ids), map(int, pred))),
                 "train_s": wall, "epochs": run.metrics["epochs_run"], "validation": run.metrics["validation"],
                 "val_acc": run.metrics["val_acc"]}  # fmt: skip
 
@@ -330,14 +351,23 @@ def leave_source_out(b: Bench, names: list[str], seeds: range, k: int, inner_k: 
 
 
 def new_camera(b: Bench, name: str, draws: int) -> dict:
-    """Balanced accuracy on the rest of one source after training with k of its clips per class (see docstring)."""
+    """Balanced accuracy on the rest of one source after training with k of its clips per class (see docstring),
+    and the k = 0 model's on the very same clips: the gain from the k labels, like for like (the sources and the
+    clips scored differ between values of k, so the scores of two k are not comparable with each other)."""
     by_source: dict[str, dict[int, list[int]]] = defaultdict(lambda: defaultdict(list))
     for cid, c in b.clips.items():
         by_source[b.group(cid)][b.position[c.class_id]].append(cid)
     sources = sorted(s for s, per in by_source.items() if all(len(per[k]) >= 2 for k in range(len(b.names))))
-    curve: dict[int, list[float]] = defaultdict(list)
+    curve: dict[int, list[tuple[float, float]]] = defaultdict(list)  # k -> (with the k labels, without) per draw
+    truth = {cid: b.position[c.class_id] for cid, c in b.clips.items()}
+
+    def balanced_on(pred: dict[int, int], ids: list[int]) -> float:
+        return balanced(np.array([truth[i] for i in ids]), np.array([pred[i] for i in ids]), len(b.names))[0]
+
     for s in sources:
         others = [i for i in b.clips if b.group(i) != s]
+        everything = [i for per in by_source[s].values() for i in per]
+        unseen = b.fit_score(CANDIDATES[name], others, everything)["pred"]  # k = 0: scores every clip of s
         most = min(len(v) for v in by_source[s].values()) - 1  # at least one clip of each class left to score
         for k in K_PER_CLASS:
             if k > most:
@@ -345,13 +375,20 @@ def new_camera(b: Bench, name: str, draws: int) -> dict:
             for d in range(draws if k else 1):
                 rng = np.random.default_rng(1000 * d + k)
                 given = [int(x) for per in by_source[s].values() for x in rng.permutation(per)[:k]]
-                rest = [i for per in by_source[s].values() for i in per if i not in set(given)]
-                r = b.fit_score(CANDIDATES[name], others + given, rest)
-                curve[k].append(r["balanced"])
-                print(f"  new camera {s:18s} k={k} draw {d}: bal {r['balanced']:.3f} on {len(rest)} clips", flush=True)
-    return {"design": name, "sources": sources,
-            "k": {str(k): {"bal_mean": float(np.mean(v)), "bal_worst": float(np.min(v)), "n": len(v)}
-                  for k, v in sorted(curve.items())}}  # fmt: skip
+                rest = [i for i in everything if i not in set(given)]
+                got = b.fit_score(CANDIDATES[name], others + given, rest)["pred"] if k else unseen
+                curve[k].append((balanced_on(got, rest), balanced_on(unseen, rest)))
+                print(f"  new camera {s:18s} k={k} draw {d}: bal {curve[k][-1][0]:.3f} (without its labels "
+                      f"{curve[k][-1][1]:.3f}) on {len(rest)} clips", flush=True)  # fmt: skip
+    out = {}
+    for k, pairs in sorted(curve.items()):
+        with_k, without = np.array(pairs).T
+        gain = with_k - without
+        out[str(k)] = {"bal_mean": float(with_k.mean()), "bal_worst": float(with_k.min()),
+                       "without_mean": float(without.mean()), "gain_mean": float(gain.mean()),
+                       "gain_worst": float(gain.min()), "better": int(np.sum(gain > 1e-9)),
+                       "worse": int(np.sum(gain < -1e-9)), "n": len(pairs)}  # fmt: skip
+    return {"design": name, "sources": sources, "k": out}
 
 
 def report(res: dict) -> str:
@@ -369,13 +406,16 @@ def report(res: dict) -> str:
         picks = f" (picked: {r['picks']})" if "picks" in r else ""
         lines.append(f"| {name}{picks} | {r['bal_mean']:.3f} ± {r['bal_std']:.3f} | {r['bal_worst']:.3f} | "
                      f"{r['acc_mean']:.3f} | {r['acc_worst']:.3f} | {recall} | {r['train_s']:.1f} s |")  # fmt: skip
-    if res.get("new_camera"):
-        nc = res["new_camera"]
+    for nc in res.get("new_camera") or []:
         lines += ["", f"## New camera: {nc['design']}, k labeled clips per class of the held-out source", "",
                   f"Sources with at least two clips of each class: {len(nc['sources'])}.", "",
-                  "| k per class | balanced acc: mean | worst | trainings |", "|---|---|---|---|"]  # fmt: skip
+                  "| k per class | balanced acc: mean | worst | the same clips without the k labels | gain: mean | "
+                  "worst | draws better / worse | draws |", "|---|---|---|---|---|---|---|---|"]  # fmt: skip
         for k, r in nc["k"].items():
-            lines.append(f"| {k} | {r['bal_mean']:.3f} | {r['bal_worst']:.3f} | {r['n']} |")
+            lines.append(
+                f"| {k} | {r['bal_mean']:.3f} | {r['bal_worst']:.3f} | {r['without_mean']:.3f} | "
+                f"{r['gain_mean']:+.3f} | {r['gain_worst']:+.3f} | {r['better']} / {r['worse']} | {r['n']} |"
+            )
     return "\n".join(lines) + "\n"
 
 
@@ -388,12 +428,15 @@ def main() -> int:
     ap.add_argument("--epochs", type=int, default=100)
     ap.add_argument("--draws", type=int, default=2, help="random draws of the k given clips (new-camera curve)")
     ap.add_argument("--designs", default="", help="candidate names separated by ; (default: all)")
-    ap.add_argument("--curve", default=DEFAULT, help="design of the new-camera curve (default: the product's)")
+    ap.add_argument(
+        "--curve", default=DEFAULT, help="designs of the new-camera curve, separated by ; (default: the product's)"
+    )
     ap.add_argument("--shortlist", action="store_true", help="the six designs of docs/benchmarks.md's table")
     ap.add_argument("--whole-frame", action="store_true", help="the centre crop against the whole frame")
     ap.add_argument("--bigger", action="store_true", help="EfficientNet-Lite1 and Lite2 against Lite0")
     ap.add_argument("--refit", action="store_true", help="refitting the kept head on every clip, against not")
     ap.add_argument("--prior", action="store_true", help="class priors shifted on out-of-fold predictions")
+    ap.add_argument("--exact", action="store_true", help="the exact fit of the default head against AdamW")
     ap.add_argument("--no-nested", action="store_true")
     ap.add_argument("--no-curve", action="store_true")
     ap.add_argument("--first-seed", type=int, default=0, help="the first partition's seed")
@@ -413,6 +456,8 @@ def main() -> int:
         names = [n for n in CANDIDATES if n in REFIT]
     if args.prior:
         names = [n for n in CANDIDATES if n in PRIOR]
+    if args.exact:
+        names = [n for n in CANDIDATES if n in EXACT]
     if args.quick:
         args.seeds, args.no_nested, args.no_curve = 1, True, True
         names = names if args.designs else QUICK
@@ -428,7 +473,7 @@ def main() -> int:
     res["partition_seeds"] = list(seeds)
     res["lso"] = leave_source_out(b, names, seeds, args.folds, args.inner, not args.no_nested)
     if not args.no_curve:
-        res["new_camera"] = new_camera(b, args.curve, args.draws)
+        res["new_camera"] = [new_camera(b, name, args.draws) for name in args.curve.split(";")]
     res["trainings"], res["wall_s"] = b.trainings, time.perf_counter() - t0
     text = write_results(OUT, "generalise", res, report(res))
     print(text)
