@@ -3,6 +3,9 @@ training tests: imported for real (probe, index, fingerprint) and tagged through
 
 from __future__ import annotations
 
+import io
+import json
+
 from videogen import write_pyav
 
 from vidtrain_gui.core import classes as CL
@@ -54,3 +57,21 @@ def stop_after_epoch(n: int):
         ctx.emit = spy
 
     return on_ctx
+
+
+def train_as_job(p: Project, stdout=None, on_ctx=None, **kw):
+    """Fast-mode training (``ml.train.train`` with ``kw``, on the CPU unless told) run as a job, as the CLI runs it:
+    the Run and the events it wrote. ``on_ctx`` sees the job's context first (e.g. :func:`stop_after_epoch`)."""
+    from vidtrain_gui.jobs.runner import run_job
+    from vidtrain_gui.ml.train import train
+
+    out = stdout if stdout is not None else io.StringIO()
+    kw.setdefault("device", "cpu")
+
+    def work(ctx):
+        if on_ctx:
+            on_ctx(ctx)
+        return train(ctx, **kw)
+
+    run = run_job(p, "train", {k: str(v) for k, v in kw.items()}, work, stdout=out, install_signals=False)
+    return run, [json.loads(line) for line in out.getvalue().splitlines()]

@@ -4,24 +4,21 @@ checkpoint, repeatability, the checks before any work, stop-early, NaN, the grou
 
 from __future__ import annotations
 
-import io
 import json
 
 import numpy as np
 import pytest
 import torch
-from motionproject import import_motion_videos, stop_after_epoch, tag_by_motion
+from motionproject import import_motion_videos, stop_after_epoch, tag_by_motion, train_as_job
 
 from vidtrain_gui.core import classes as CL
 from vidtrain_gui.core import labels as L
 from vidtrain_gui.core import runs as R
-from vidtrain_gui.jobs.runner import run_job
 from vidtrain_gui.ml import rows as T
 from vidtrain_gui.ml.checkpoint import CheckpointError
 from vidtrain_gui.ml.heads import HEADS, make_head
 from vidtrain_gui.ml.model import clip_probabilities
 from vidtrain_gui.ml.rows import clip_rows
-from vidtrain_gui.ml.train import train
 from vidtrain_gui.ml.trainset import NO_VALIDATION_WARNING, grouped_split
 
 MOTIONS = ("left", "right", "left", "right")
@@ -37,18 +34,7 @@ def _tag(p, names=("left", "right")):
     tag_by_motion(p, CLIP_RANGES, names)
 
 
-def _run(p, stdout=None, on_ctx=None, **kw):
-    out = stdout if stdout is not None else io.StringIO()
-    kw.setdefault("device", "cpu")
-
-    def work(ctx):
-        if on_ctx:
-            on_ctx(ctx)
-        return train(ctx, **kw)
-
-    run = run_job(p, "train", {k: str(v) for k, v in kw.items()}, work, stdout=out, install_signals=False)
-    events = [json.loads(line) for line in out.getvalue().splitlines()]
-    return run, events
+_run = train_as_job
 
 
 @pytest.fixture(scope="module")
@@ -140,7 +126,16 @@ def test_stop_after_epoch_two_keeps_best(project):
     assert (R.run_dir(project, run.id) / "best.pt").exists()
 
 
-def test_nan_features_fail_the_run_without_a_checkpoint(project, monkeypatch):
+@pytest.mark.parametrize(
+    ("options", "error"),
+    [
+        ({"head": "mlp", "epochs": 5}, "loss became NaN at epoch 1; lower the learning rate"),
+        # The default stats head, solved exactly (ml/exact.py): no learning rate to blame.
+        ({}, "the training windows' cached features hold NaN or infinite values; delete the project's "
+             "cache/features folder to compute them again"),
+    ],
+)  # fmt: skip
+def test_nan_features_fail_the_run_without_a_checkpoint(project, monkeypatch, options, error):
     real = T.load_features
 
     def poisoned(*a, **kw):
@@ -148,9 +143,9 @@ def test_nan_features_fail_the_run_without_a_checkpoint(project, monkeypatch):
         return np.full_like(feats, np.nan), idx
 
     monkeypatch.setattr(T, "load_features", poisoned)
-    run, events = _run(project, head="mlp", epochs=5)
+    run, events = _run(project, **options)
     assert run.status == "failed"
-    assert run.error == "loss became NaN at epoch 1; lower the learning rate"
+    assert run.error == error
     assert not (R.run_dir(project, run.id) / "best.pt").exists()
 
 

@@ -41,7 +41,7 @@ DEFAULT_WEIGHT_DECAY = 1e-4
 SOLVERS = ("auto", "exact", "adamw")
 EXACT_HEADS = ("linear", "stats")
 DEFAULT_SOLVER = "auto"
-DEFAULT_L2 = 3.0
+DEFAULT_L2 = 0.003
 DEFAULT_FPS = 8.0  # frames sampled per second of video (fast mode and the feature cache)
 # Fast mode gives the head frame-to-frame feature changes and optical-flow descriptors: the fight-dev benchmark
 # in docs/benchmarks.md.

@@ -4,12 +4,12 @@ The ``linear`` and ``stats`` heads are one linear layer on a fixed summary of th
 row; the mean and spread of every column). Training that layer is a convex problem, so it need not be stepped
 through epochs of AdamW and stopped early on a validation split: :func:`fit_exact` centres every column of the
 training windows' summaries and scales each kind of column (appearance, its changes, motion; their means, their
-spreads) to a root-mean-square deviation of 1 (:func:`block_scales`), then minimises the class-weighted cross
+spreads) to a total variance of 1 (:func:`block_scales`), then minimises the class-weighted cross
 entropy plus ``l2`` times the sum of the squared weights with L-BFGS, full batch, until it converges, and folds the
 scaling into the layer's weights, so the head is an ordinary module (checkpoint, TorchScript and ONNX unchanged).
 
 Why (docs/benchmarks.md, "An exact fit for the default head"): on cameras never seen, the AdamW head with the best
-epoch told on a validation fifth of the training sources scored about 6 points of balanced accuracy lower. Both
+epoch told on a validation fifth of the training sources scored 4.7 points of balanced accuracy lower. Both
 are noise that a convex fit does not have: which epoch a few validation sources happen to prefer, and the fifth of
 the labels the kept head never trained on. The solution does not depend on the seed, the batch order or the
 learning rate; the strength of the penalty (:data:`DEFAULT_L2`, on scaled columns) is the one choice, made on
@@ -41,18 +41,21 @@ def can_fit_exactly(head: nn.Module) -> bool:
 
 
 def block_scales(z: torch.Tensor, blocks: list[int]) -> torch.Tensor:
-    """Per column of ``z`` ``[N, F]``, the scale it is divided by: the root mean square of the deviations of the
-    columns of its block (``blocks``: widths summing to F), so that every kind of column weighs alike in the penalty
-    while the columns of one kind keep their relative sizes. Per-column deviations would blow up columns that
-    hardly vary in training (the flow of a still part of the frame), and a new video's outlier there would then
-    decide its prediction. A block that does not vary at all is left as it is."""
+    """Per column of ``z`` ``[N, F]``, the scale it is divided by: the square root of its block's total variance
+    (``blocks``: widths summing to F), so that every kind of column carries the same total variance, however many
+    numbers it has, and the columns of one kind keep their relative sizes. Per column (each to deviation 1), the
+    columns that hardly vary in training (the flow of a still part of the frame) weigh like the informative ones,
+    and a new video's outlier there decides its prediction; per kind of column but by its mean variance, the 5,120
+    appearance-derived numbers outweigh the 128 of motion, and with few clips of one video the fit memorises how
+    each tagged bout looks instead of how it moves (tests/ml/test_ml_long_videos.py). A block that does not vary
+    at all is left as it is."""
     if sum(blocks) != z.shape[1]:
         raise ValueError(f"summary blocks {blocks} do not add up to its {z.shape[1]} columns")
     var = z.var(dim=0, unbiased=False)
     parts = []
     for block in var.split(list(blocks)):
-        rms = float(block.mean().sqrt()) if len(block) else 1.0
-        parts.append(torch.full_like(block, rms if rms > 1e-6 else 1.0))
+        total = float(block.sum().sqrt())
+        parts.append(torch.full_like(block, total if total > 1e-6 else 1.0))
     return torch.cat(parts)
 
 
