@@ -98,8 +98,8 @@ def test_runs_stop_keeps_the_trained_model(tmp_path):
     p.close()
     proj = tmp_path / "proj"
     proc = subprocess.Popen(
-        [sys.executable, "-m", "vidtrain_gui.cli", "train", str(proj), "--epochs", "400", "--patience", "400",
-         "--fps", "8", "--json"],
+        [sys.executable, "-m", "vidtrain_gui.cli", "train", str(proj), "--head", "gru", "--epochs", "400",
+         "--patience", "400", "--fps", "8", "--json"],
         stdout=subprocess.PIPE, text=True,
     )  # fmt: skip
     lines = _wait_for(proc, lambda e: e["type"] == "epoch" and e["epoch"] >= 3)

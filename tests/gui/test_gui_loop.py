@@ -219,7 +219,9 @@ def test_a_running_job_survives_the_window_and_is_reattached(qtbot, project_path
     window = _window(qtbot, project_path, tmp_path, errors)
     bench = window.workbench
     bench.options.device = "cpu"
-    bench.options.epochs = bench.options.patience = OPT.RANGES["epochs"].high  # runs until cancelled
+    # A head trained in epochs (the default stats head is solved in a second), running until cancelled.
+    bench.options.head = "gru"
+    bench.options.epochs = bench.options.patience = OPT.RANGES["epochs"].high
     epochs: list[int] = []
     bench.controller.event.connect(lambda e: epochs.append(e["epoch"]) if e["type"] == "epoch" else None)
     bench.start_training()
