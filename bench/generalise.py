@@ -74,7 +74,7 @@ CANDIDATES: dict[str, dict] = {
     # clip), at three strengths of the L2 penalty; the middle one is the product's default.
     **{
         f"exact fit, L2 {l2:g}": {"head": "stats", "deltas": True, "motion": True, "solver": "exact", "l2": l2}
-        for l2 in (0.03, 0.3, 3.0)
+        for l2 in (0.0003, 0.003, 0.03, 0.3, 3.0)
     },
     "textbook, exact fit": {"head": "linear", "deltas": False, "motion": False, "window_s": 4.0, "solver": "exact"},
     # The same, its class priors shifted by offsets chosen on the run's own out-of-fold predictions (ml/oof.py: models
@@ -171,11 +171,10 @@ BIGGER = [  # --bigger: EfficientNet-Lite1 and Lite2 against the default's Lite0
 ]
 EXACT = [  # --exact: the exact fit of the stats head (ml/exact.py) against the AdamW heads, three penalties
     "textbook (mean-pool + linear)",
-    "old default (gru + deltas + motion)",
     "new default (stats + deltas + motion)",
+    "exact fit, L2 0.0003",
+    "exact fit, L2 0.003",
     "exact fit, L2 0.03",
-    "exact fit, L2 0.3",
-    "exact fit, L2 3",
     "textbook, exact fit",
 ]
 QUICK = [
@@ -193,7 +192,7 @@ SHORTLIST = [
     "linear on motion only",
     "ensemble: linear + motion, stats + deltas + motion, linear on motion only",
 ]
-DEFAULT = "exact fit, L2 3"  # the product's fast-mode default (core/options.py: stats head, exact fit, DEFAULT_L2)
+DEFAULT = "exact fit, L2 0.003"  # the product's fast-mode default (core/options.py: stats head, exact fit, DEFAULT_L2)
 
 
 def balanced(y_true: np.ndarray, y_pred: np.ndarray, n_classes: int) -> tuple[float, list[float]]:
