@@ -64,6 +64,13 @@ def test_every_default_is_a_valid_choice_and_in_its_range():
     assert [(name, value) for name, value in ranged if OPT.problem(name, value)] == []
 
 
+def test_one_rule_says_which_heads_are_solved_exactly():
+    assert OPT.solver_for("fast", OPT.DEFAULT_HEAD) == "exact" and OPT.solver_for("fast", "linear", "exact") == "exact"
+    assert OPT.solver_for("fast", "stats", "adamw") == "adamw"
+    assert [OPT.solver_for("fast", h) for h in ("gru", "tconv", "mlp", "attention")] == ["adamw"] * 4
+    assert OPT.solver_for("finetune", "stats") == "adamw"  # fine-tuning trains the backbone in epochs
+
+
 # --- the CLI's parser --------------------------------------------------------------------------------------------
 
 

@@ -144,11 +144,20 @@ def problem(name: str, value: Any) -> str | None:
     return None if rule.accepts(value) else rule.message
 
 
+def solver_for(mode: str, head: str, solver: str = DEFAULT_SOLVER) -> str:
+    """How a training of ``mode`` trains ``head`` when asked for ``solver``: "exact" for fast mode's linear and
+    stats heads unless "adamw" is asked (ml/exact.py), "adamw" (epochs) otherwise. The training job, the Advanced
+    dialog and the training panel all ask here; the job also refuses a solver it cannot honour."""
+    exact = mode == "fast" and head in EXACT_HEADS and solver in ("auto", "exact")
+    return "exact" if exact else "adamw"
+
+
 __all__ = [
     "BACKBONE_LR_FACTOR", "COMMON_DEFAULTS", "DEFAULT_AUGMENT", "DEFAULT_BACKBONE", "DEFAULT_DELTAS",
     "DEFAULT_DEVICE", "DEFAULT_FLIP", "DEFAULT_FOLDS", "DEFAULT_FPS", "DEFAULT_FRAMES", "DEFAULT_HEAD", "DEFAULT_MODE",
-    "DEFAULT_MOTION", "DEFAULT_REFIT", "DEFAULT_SEED", "DEFAULT_UNFREEZE", "DEFAULT_WEIGHTS", "DEFAULT_WEIGHT_DECAY",
+    "DEFAULT_L2", "DEFAULT_MOTION", "DEFAULT_REFIT", "DEFAULT_SEED", "DEFAULT_SOLVER", "DEFAULT_UNFREEZE",
+    "DEFAULT_WEIGHTS", "DEFAULT_WEIGHT_DECAY",
     "DEVICE_PATTERN",
-    "FEATURE_BATCH_SIZE", "FEATURE_DEFAULTS", "HEADS", "MODES", "MODE_DEFAULTS", "MODE_ONLY_DEFAULTS",
-    "PREDICT_DEFAULTS", "RANGES", "Range", "defaults", "problem",
+    "EXACT_HEADS", "FEATURE_BATCH_SIZE", "FEATURE_DEFAULTS", "HEADS", "MODES", "MODE_DEFAULTS", "MODE_ONLY_DEFAULTS",
+    "PREDICT_DEFAULTS", "RANGES", "Range", "SOLVERS", "defaults", "problem", "solver_for",
 ]  # fmt: skip

@@ -540,7 +540,7 @@ class AdvancedTrainDialog(QDialog):
             widget.setEnabled(not finetune)
         self.unfreeze.setEnabled(finetune)
         # Fast mode's linear and stats heads are solved exactly (ml/exact.py): no epochs, rate, batch or patience.
-        exact = not finetune and options.head in OPT.EXACT_HEADS
+        exact = OPT.solver_for(options.mode, options.head) == "exact"
         for spin in (self.epochs, self.lr, self.batch_size, self.patience):
             spin.setEnabled(not exact)
             spin.setToolTip(EXACT_FIT_TIP if exact else "")

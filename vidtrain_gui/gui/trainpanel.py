@@ -62,7 +62,7 @@ from PySide6.QtWidgets import (
 )
 
 from vidtrain_gui.core.classes import PALETTE
-from vidtrain_gui.core.options import DEFAULT_HEAD, EXACT_HEADS, MODE_DEFAULTS
+from vidtrain_gui.core.options import DEFAULT_HEAD, DEFAULT_MODE, DEFAULT_SOLVER, MODE_DEFAULTS, solver_for
 from vidtrain_gui.core.runs import describe_counts, describe_honest_scores
 from vidtrain_gui.gui.timeline import format_seconds
 
@@ -83,12 +83,6 @@ CONTROLS_WIDTH = 340  # px: the column of stage, progress, ETA, device and butto
 WARNING_LINES = 4  # the warnings list's height in lines
 CHANCE_MARGIN = 0.1  # a run is "not clearly better than chance" up to this much above 1 / number of classes
 LOSS_COLORS = {"train_loss": "#1f77b4", "val_loss": "#d62728"}
-
-
-def _solved_exactly(config: dict) -> bool:
-    """Whether a training job's config trains fast mode's linear or stats head with the exact fit (ml/exact.py)."""
-    fast = str(config.get("mode") or "fast") == "fast"
-    return fast and config.get("head", DEFAULT_HEAD) in EXACT_HEADS and config.get("solver") != "adamw"
 
 
 def _number(value: Any) -> float:
@@ -581,8 +575,9 @@ class TrainPanel(QWidget):
         self._config_epochs = int(epochs) if math.isfinite(epochs) and epochs >= 1 else None
         if self.kind != "predict":
             self._patience = int(patience) if math.isfinite(patience) and patience >= 1 else None
-        if _solved_exactly(config):  # its rounds run to convergence: no early stopping to reckon with
-            self._patience = None
+        mode, head = str(config.get("mode") or DEFAULT_MODE), str(config.get("head") or DEFAULT_HEAD)
+        if solver_for(mode, head, str(config.get("solver") or DEFAULT_SOLVER)) == "exact":
+            self._patience = None  # the exact fit's rounds run to convergence: no early stop to reckon with
 
     def _early_stop_epoch(self) -> int | None:
         """The epoch after which early stopping ends training if the validation loss does not improve again: the

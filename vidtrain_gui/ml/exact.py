@@ -28,7 +28,6 @@ from torch import nn
 
 from vidtrain_gui.core import options as OPT
 
-EXACT_HEADS = OPT.EXACT_HEADS
 DEFAULT_L2 = OPT.DEFAULT_L2
 ROUND_ITERS = 25
 MAX_ROUNDS = 12  # 300 iterations: the fight-dev problems converge in 2-3 rounds
@@ -91,22 +90,27 @@ class ExactFit:
         )  # fmt: skip
         self.objective = float("inf")
 
+    def _loss(self, penalised: bool = True) -> torch.Tensor:
+        loss = self.loss_fn(self.z @ self.w.T + self.b, self.y)
+        return loss + self.l2 * self.w.pow(2).sum() if penalised else loss
+
     def _closure(self) -> torch.Tensor:
         self.opt.zero_grad()
-        loss = self.loss_fn(self.z @ self.w.T + self.b, self.y) + self.l2 * self.w.pow(2).sum()
+        loss = self._loss()
         loss.backward()
         return loss
 
     def data_loss(self) -> float:
+        """The class-weighted cross entropy of the current solution, without the penalty."""
         with torch.no_grad():
-            return float(self.loss_fn(self.z @ self.w.T + self.b, self.y))
+            return float(self._loss(penalised=False))
 
     def step(self) -> bool:
         """One round of L-BFGS; True while the objective still moves."""
         before = self.objective
         self.opt.step(self._closure)
         with torch.no_grad():
-            self.objective = float(self.loss_fn(self.z @ self.w.T + self.b, self.y) + self.l2 * self.w.pow(2).sum())
+            self.objective = float(self._loss())
         if self.objective != self.objective:  # NaN
             raise FloatingPointError("the exact fit's loss became NaN")
         return before - self.objective > _TOLERANCE * max(1.0, abs(self.objective))
@@ -141,7 +145,6 @@ def fit_exact(head: nn.Module, x: torch.Tensor, y: torch.Tensor, class_weights: 
 
 __all__ = [
     "DEFAULT_L2",
-    "EXACT_HEADS",
     "ExactFit",
     "block_scales",
     "can_fit_exactly",

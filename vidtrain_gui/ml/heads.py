@@ -73,7 +73,8 @@ class HeadInputs(nn.Module):
         self.motion_norm = nn.BatchNorm1d(self.motion_dim) if self.motion_dim else None
         self.width = width + self.motion_dim
         # The widths of the kinds of columns in the output, in order: appearance, its deltas, motion.
-        self.blocks = [self.feature_dim] * (width // max(1, self.feature_dim)) + ([self.motion_dim] * bool(motion_dim))
+        kinds = (1 + bool(deltas)) * appearance
+        self.blocks = [self.feature_dim] * kinds + ([self.motion_dim] if self.motion_dim else [])
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         if x.dim() != 3 or x.shape[2] != self.feature_dim + self.motion_dim:

@@ -36,7 +36,7 @@ from vidtrain_gui.ml.backbones import get_backbone
 from vidtrain_gui.ml.checkpoint import write_checkpoint
 from vidtrain_gui.ml.device import announce_device, describe_device, pick_device
 from vidtrain_gui.ml.distributed import SINGLE, Dist
-from vidtrain_gui.ml.exact import EXACT_HEADS, MAX_ROUNDS, ExactFit, fit_exact, rounds
+from vidtrain_gui.ml.exact import MAX_ROUNDS, ExactFit, fit_exact, rounds
 from vidtrain_gui.ml.features import extract_features, is_cached
 from vidtrain_gui.ml.heads import make_head
 from vidtrain_gui.ml.loop import (
@@ -265,17 +265,17 @@ def train(
     solver = _solver(solver, head)
     with seeded(seed, dev) as gen:
         model = make_head(head, spec.feature_dim, len(class_names), frames, **head_kw).to(dev)
-        if solver == "exact":
-            trainer = _FastTrainer(model, model, None, loss_fn, gen, dist, x_train, y_train, x_val, y_val,
-                                   [samples.clip_ids[i] for i in split.val], batch_size, class_names)  # fmt: skip
-            result = _fit_exactly(ctx, trainer, float(l2), dist)
-        else:
+        ddp, opt = model, None  # the exact fit steps no optimiser and needs no DDP wrapper
+        if solver == "adamw":
             # Every head uses all its parameters in every forward (a test checks it). `model` itself when
             # single-process; it is evaluated and saved unwrapped.
             ddp = dist.wrap(model, dev, find_unused=False)
             opt = torch.optim.AdamW(model.parameters(), lr=lr, weight_decay=weight_decay)
-            trainer = _FastTrainer(model, ddp, opt, loss_fn, gen, dist, x_train, y_train, x_val, y_val,
-                                   [samples.clip_ids[i] for i in split.val], batch_size, class_names)  # fmt: skip
+        trainer = _FastTrainer(model, ddp, opt, loss_fn, gen, dist, x_train, y_train, x_val, y_val,
+                               [samples.clip_ids[i] for i in split.val], batch_size, class_names)  # fmt: skip
+        if solver == "exact":
+            result = _fit_exactly(ctx, trainer, float(l2), dist)
+        else:
             result = fit(ctx, trainer, epochs=epochs, patience=patience, dist=dist, progress_per_epoch=True)
 
     config = {
@@ -311,14 +311,13 @@ def train(
 
 
 def _solver(solver: str, head: str) -> str:
+    """``OPT.solver_for`` fast mode, after refusing a solver it cannot honour."""
     name = str(solver).strip().lower()
     if name not in OPT.SOLVERS:
         raise TrainingError(f"unknown solver {solver!r}; choose one of: {', '.join(OPT.SOLVERS)}")
-    if name == "auto":
-        return "exact" if head in EXACT_HEADS else "adamw"
-    if name == "exact" and head not in EXACT_HEADS:
-        raise TrainingError(f"the {head} head cannot be fitted exactly; only {' and '.join(EXACT_HEADS)} can")
-    return name
+    if name == "exact" and head not in OPT.EXACT_HEADS:
+        raise TrainingError(f"the {head} head cannot be fitted exactly; only {' and '.join(OPT.EXACT_HEADS)} can")
+    return OPT.solver_for("fast", head, name)
 
 
 def _fit_exactly(ctx, trainer: _FastTrainer, l2: float, dist: Dist) -> Fit:
